@@ -1,0 +1,49 @@
+// Start the real Worker (workerd via wrangler's startWorker) on 127.0.0.1 with a migrated local D1.
+// Used by the Node-side end-to-end tests, the benchmarks and `npm run verify`.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { unstable_startWorker } from "wrangler";
+
+export interface LocalServer {
+  url: string;
+  wsUrl: string;
+  adminSecret: string;
+  stop(): Promise<void>;
+}
+
+export const ROOT = resolve(import.meta.dirname, "..");
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+process.env.WRANGLER_SEND_METRICS ??= "false";
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+process.env.WRANGLER_HIDE_BANNER ??= "true";
+
+export async function startLocalServer(options: { vars?: Record<string, string>; persistDir?: string } = {}): Promise<LocalServer> {
+  const persist = options.persistDir ?? mkdtempSync(join(tmpdir(), "edgechat-"));
+  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+    cwd: ROOT,
+    stdio: "pipe",
+    env: { ...process.env, CI: "1" },
+  });
+  const adminSecret = "e2e-admin-secret";
+  const vars: Record<string, string> = { AUTH_SECRET: "e2e-auth-secret", ADMIN_SECRET: adminSecret, ...options.vars };
+  const worker = await unstable_startWorker({
+    config: join(ROOT, "wrangler.toml"),
+    envFiles: [],
+    bindings: Object.fromEntries(Object.entries(vars).map(([k, value]) => [k, { type: "plain_text" as const, value }])),
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+  });
+  await worker.ready;
+  const url = (await worker.url).toString().replace(/\/$/, "");
+  return {
+    url,
+    wsUrl: url.replace(/^http/, "ws"),
+    adminSecret,
+    async stop() {
+      await worker.dispose();
+      if (!options.persistDir) rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// D1 access for accounts. Usernames are stored lowercased; the column is also COLLATE NOCASE.
+import type { PublicUser } from "../protocol/api";
+
+export interface UserRecord extends PublicUser {
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+const COLUMNS = "id, username, password_hash AS passwordHash, created_at AS createdAt";
+
+export async function findUserByUsername(db: D1Database, username: string): Promise<UserRecord | null> {
+  return db.prepare(`SELECT ${COLUMNS} FROM users WHERE username = ?`).bind(username).first<UserRecord>();
+}
+
+export async function findUserById(db: D1Database, id: string): Promise<UserRecord | null> {
+  return db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`).bind(id).first<UserRecord>();
+}
+
+/** Users among `ids` that exist (chunks of 90 to stay under D1's 100 bound parameters). */
+export async function findUsersByIds(db: D1Database, ids: string[]): Promise<PublicUser[]> {
+  const unique = [...new Set(ids)];
+  const out: PublicUser[] = [];
+  const statements: D1PreparedStatement[] = [];
+  for (let i = 0; i < unique.length; i += 90) {
+    const chunk = unique.slice(i, i + 90);
+    statements.push(db.prepare(`SELECT id, username FROM users WHERE id IN (${chunk.map(() => "?").join(", ")})`).bind(...chunk));
+  }
+  if (statements.length === 0) return out;
+  for (const r of await db.batch<PublicUser>(statements)) out.push(...r.results);
+  return out;
+}
+
+/** Insert a user; returns false when the username (or id) is taken. */
+export async function insertUser(
+  db: D1Database,
+  user: { id: string; username: string; passwordHash: string | null },
+): Promise<boolean> {
+  const r = await db
+    .prepare("INSERT OR IGNORE INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)")
+    .bind(user.id, user.username, user.passwordHash, Date.now())
+    .run();
+  return r.meta.changes === 1;
+}

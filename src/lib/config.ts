@@ -1,0 +1,24 @@
+// Settings from wrangler.toml [vars] (strings), parsed once with defaults and bounds.
+function intVar(value: string | undefined, fallback: number, min: number, max: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= min && n <= max ? n : fallback;
+}
+
+export interface Config {
+  maxGroupMembers: number;
+  maxBodyBytes: number;
+  hotTailMessages: number;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+}
+
+export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
+  const s = (v: unknown) => (typeof v === "string" ? v : undefined);
+  return {
+    maxGroupMembers: intVar(s(env.MAX_GROUP_MEMBERS), 5000, 2, 32_000),
+    maxBodyBytes: intVar(s(env.MAX_BODY_BYTES), 8192, 1, 60 * 1024),
+    hotTailMessages: intVar(s(env.HOT_TAIL_MESSAGES), 10_000, 1, 10_000_000),
+    accessTokenTtl: intVar(s(env.ACCESS_TOKEN_TTL_SECONDS), 3600, 10, 86_400),
+    refreshTokenTtl: intVar(s(env.REFRESH_TOKEN_TTL_SECONDS), 30 * 86_400, 60, 365 * 86_400),
+  };
+}

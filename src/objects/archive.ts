@@ -1,0 +1,52 @@
+// Everything the conversation object writes to or reads from D1 goes through this class,
+// so tests (and the fault-injection suite) can swap it for one that fails.
+import type { ChatMessage } from "../protocol/frames";
+
+export interface D1Statement {
+  sql: string;
+  params: (string | number | null)[];
+}
+
+/** D1 allows 100 bound parameters per statement: 7 columns x 10 rows stays well inside. */
+const ROWS_PER_INSERT = 10;
+
+export class HistoryArchive {
+  constructor(private readonly db: D1Database) {}
+
+  /** Idempotent: rows already archived (same conversation and seq) are left as they are. */
+  async writeMessages(conversationId: string, messages: ChatMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const statements: D1PreparedStatement[] = [];
+    for (let i = 0; i < messages.length; i += ROWS_PER_INSERT) {
+      const chunk = messages.slice(i, i + ROWS_PER_INSERT);
+      const placeholders = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ");
+      const params = chunk.flatMap((m) => [conversationId, m.seq, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt]);
+      statements.push(
+        this.db
+          .prepare(
+            `INSERT OR IGNORE INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at) VALUES ${placeholders}`,
+          )
+          .bind(...params),
+      );
+    }
+    await this.db.batch(statements);
+  }
+
+  /** Messages with `from <= seq <= to`, ascending. */
+  async readMessages(conversationId: string, from: number, to: number): Promise<ChatMessage[]> {
+    if (to < from) return [];
+    const { results } = await this.db
+      .prepare(
+        "SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+      )
+      .bind(conversationId, from, to)
+      .all<ChatMessage>();
+    return results;
+  }
+
+  /** Run queued directory writes (conversation rows, membership) in order, in one batch. */
+  async run(statements: D1Statement[]): Promise<void> {
+    if (statements.length === 0) return;
+    await this.db.batch(statements.map((s) => this.db.prepare(s.sql).bind(...s.params)));
+  }
+}

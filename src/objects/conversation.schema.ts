@@ -1,0 +1,42 @@
+// SQLite schema of one conversation object. Forward-only: append a migration, never edit one.
+export const CONVERSATION_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  CREATE TABLE members (
+    user_id   TEXT PRIMARY KEY,
+    username  TEXT NOT NULL,
+    role      TEXT NOT NULL,
+    joined_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- The hot tail. seq is assigned here: max(seq) + 1, in the same synchronous turn as the insert.
+  CREATE TABLE messages (
+    seq           INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL,
+    sender_id     TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX messages_idempotency ON messages (sender_id, client_msg_id);
+
+  -- Idempotency keys of messages pruned from the hot tail (they live on in D1), kept forever
+  -- so that a resend is recognised however late it comes.
+  CREATE TABLE pruned_client_ids (
+    sender_id     TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    id            TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (sender_id, client_msg_id)
+  ) WITHOUT ROWID;
+
+  -- Directory writes to D1 (conversation row, membership), applied in id order by the alarm.
+  CREATE TABLE d1_outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    statements TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
+];

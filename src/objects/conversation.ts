@@ -1,0 +1,723 @@
+// One Durable Object per conversation. It is the single writer of the conversation's stream:
+// it assigns seq, persists every message in its own SQLite before acknowledging it, fans out to the
+// members' sockets (Hibernation API), and archives to D1 from the alarm, off the hot path.
+import { DurableObject } from "cloudflare:workers";
+import { CloseCode } from "../protocol/errors";
+import {
+  BACKLOG_PAGE_SIZE,
+  PING_FRAME,
+  PONG_FRAME,
+  PROTOCOL_VERSION,
+  parseClientFrame,
+  utf8Length,
+  type ChatMessage,
+  type OutgoingMessage,
+  type ServerFrame,
+} from "../protocol/frames";
+import type { Conversation, ConversationType, HistoryPage, HistoryQuery, Member, Role, SendResult } from "../protocol/api";
+import { rpcError } from "../lib/errors";
+import { newId, randomToken } from "../lib/ids";
+import { migrate, Scheduler } from "../lib/sqlite";
+import type { Identity } from "../lib/tokens";
+import { readConfig } from "../lib/config";
+import { HistoryArchive, type D1Statement } from "./archive";
+import { CONVERSATION_MIGRATIONS } from "./conversation.schema";
+
+/** What the Worker tells the object about a socket's user. Set by the Worker only, after verifying the token. */
+export const IDENTITY_HEADER = "X-Edgechat-Identity";
+
+/** Identity and stream state of a socket. Stored in the socket attachment so it survives hibernation. */
+interface SocketState {
+  userId: string;
+  username: string;
+  /** Access token expiry (s). Frames after it close the socket with TokenExpired. */
+  exp: number;
+  /** False while the backlog is being sent; live messages are only pushed to live sockets. */
+  live: boolean;
+}
+
+type Job = "archive" | "d1_outbox";
+
+interface MessageRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  createdAt: number;
+}
+
+interface MemberRow extends Record<string, SqlStorageValue> {
+  userId: string;
+  username: string;
+  role: Role;
+  joinedAt: number;
+}
+
+export interface InitializeInput {
+  id: string;
+  type: ConversationType;
+  title: string | null;
+  createdBy: string;
+  members: { userId: string; username: string; role: Role }[];
+}
+
+const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt";
+const ARCHIVE_DELAY_MS = 250;
+const ARCHIVE_BATCH = 500;
+const PRUNE_BATCH = 2_000;
+const MAX_BACKOFF_MS = 60_000;
+/** D1 allows 100 bound parameters; membership rows have 4. */
+const MEMBER_ROWS_PER_STATEMENT = 20;
+
+export class ConversationObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly scheduler: Scheduler<Job>;
+  private readonly config: ReturnType<typeof readConfig>;
+  /** Replaceable for fault-injection tests: all D1 traffic goes through it. */
+  archive: HistoryArchive;
+  /** Highest seq assigned. Rebuilt from storage on every wake, so never stale. */
+  private lastSeq: number;
+  /** Socket -> state, a cache of the attachments; rebuilt lazily after hibernation. */
+  private sockets: Map<WebSocket, SocketState> | null = null;
+  private archiveFailures = 0;
+  private outboxFailures = 0;
+  private flushing: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.config = readConfig(env);
+    this.archive = new HistoryArchive(env.DB);
+    // The constructor re-runs after every hibernation wake: everything below is rebuilt from storage.
+    migrate(ctx.storage, CONVERSATION_MIGRATIONS);
+    this.scheduler = new Scheduler<Job>(ctx.storage);
+    this.lastSeq = this.readLastSeq();
+    // Pings are answered by the runtime without waking the object (and without billing duration).
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  // ------------------------------------------------------------------ metadata & membership (RPC)
+
+  /** Create the conversation if it does not exist yet. Idempotent: returns `created: false` after the first call. */
+  async initialize(input: InitializeInput): Promise<{ created: boolean; conversation: Conversation }> {
+    const existing = this.getMeta("id");
+    if (existing !== null) {
+      if (existing !== input.id) throw rpcError("conflict", "object already holds another conversation");
+      return { created: false, conversation: this.describeUnchecked() };
+    }
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.setMeta("id", input.id);
+      this.setMeta("type", input.type);
+      this.setMeta("title", input.title ?? "");
+      this.setMeta("created_by", input.createdBy);
+      this.setMeta("created_at", String(now));
+      // The epoch names this stream. It changes only if the stream is ever rebuilt, which tells
+      // clients that their cached seqs no longer mean what they did.
+      this.setMeta("epoch", randomToken(9));
+      this.setMeta("archived_seq", "0");
+      for (const m of input.members) {
+        this.sql.exec(
+          "INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)",
+          m.userId,
+          m.username,
+          m.role,
+          now,
+        );
+      }
+      this.enqueueD1([
+        {
+          sql: "INSERT OR IGNORE INTO conversations (id, type, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+          params: [input.id, input.type, input.title, input.createdBy, now],
+        },
+        ...this.memberUpserts(input.id, this.listMembers()),
+      ]);
+    });
+    await this.flushD1Outbox();
+    return { created: true, conversation: this.describeUnchecked() };
+  }
+
+  async describe(actor: Identity): Promise<Conversation> {
+    this.requireMember(actor.userId);
+    return this.describeUnchecked();
+  }
+
+  async addMembers(actor: Identity, users: { userId: string; username: string }[]): Promise<Conversation> {
+    const me = this.requireMember(actor.userId);
+    if (this.getMeta("type") !== "group") throw rpcError("forbidden", "direct conversations have fixed membership");
+    if (me.role === "member") throw rpcError("forbidden", "only the owner or an admin can add members");
+    const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+    const fresh = users.filter((u) => this.memberRow(u.userId) === null);
+    const unique = [...new Map(fresh.map((u) => [u.userId, u])).values()];
+    if (count + unique.length > this.config.maxGroupMembers) {
+      throw rpcError("group_too_large", `a group holds at most ${this.config.maxGroupMembers} members`);
+    }
+    if (unique.length === 0) return this.describeUnchecked();
+    const now = Date.now();
+    const added: MemberRow[] = unique.map((u) => ({ userId: u.userId, username: u.username, role: "member", joinedAt: now }));
+    this.ctx.storage.transactionSync(() => {
+      for (const m of added) {
+        this.sql.exec("INSERT INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
+      }
+      this.enqueueD1(this.memberUpserts(this.conversationId(), added));
+    });
+    this.broadcast({ type: "members_changed", added: added.map(({ userId, username, role }) => ({ userId, username, role })), removed: [] });
+    await this.flushD1Outbox();
+    return this.describeUnchecked();
+  }
+
+  /** Owner/admin removes a member, or a member removes itself (leave). Their open sockets are closed at once. */
+  async removeMember(actor: Identity, userId: string): Promise<void> {
+    const me = this.requireMember(actor.userId);
+    if (this.getMeta("type") !== "group") throw rpcError("forbidden", "direct conversations have fixed membership");
+    const target = this.memberRow(userId);
+    if (!target) throw rpcError("not_found", "that user is not a member");
+    if (actor.userId !== userId) {
+      if (me.role === "member") throw rpcError("forbidden", "only the owner or an admin can remove others");
+      if (target.role === "owner" || (target.role === "admin" && me.role !== "owner")) {
+        throw rpcError("forbidden", "admins can only remove members; the owner can remove admins");
+      }
+    }
+    const id = this.conversationId();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
+      const statements: D1Statement[] = [
+        { sql: "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?", params: [id, userId] },
+      ];
+      // An owner who leaves hands the group to the longest-standing admin, else member.
+      if (target.role === "owner") {
+        const heir = this.sql
+          .exec<{ userId: string }>(
+            "SELECT user_id AS userId FROM members ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
+          )
+          .toArray()[0];
+        if (heir) {
+          this.sql.exec("UPDATE members SET role = 'owner' WHERE user_id = ?", heir.userId);
+          statements.push({
+            sql: "UPDATE conversation_members SET role = 'owner' WHERE conversation_id = ? AND user_id = ?",
+            params: [id, heir.userId],
+          });
+        }
+      }
+      this.enqueueD1(statements);
+    });
+    for (const ws of this.ctx.getWebSockets(userId)) {
+      this.closeSocket(ws, CloseCode.NotAMember, "removed from the conversation");
+    }
+    this.broadcast({ type: "members_changed", added: [], removed: [userId] });
+    await this.flushD1Outbox();
+  }
+
+  /** The owner promotes a member to admin or demotes an admin. */
+  async setRole(actor: Identity, userId: string, role: "admin" | "member"): Promise<Conversation> {
+    const me = this.requireMember(actor.userId);
+    if (me.role !== "owner") throw rpcError("forbidden", "only the owner can change roles");
+    const target = this.memberRow(userId);
+    if (!target) throw rpcError("not_found", "that user is not a member");
+    if (target.role === "owner") throw rpcError("forbidden", "the owner's role cannot be changed");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("UPDATE members SET role = ? WHERE user_id = ?", role, userId);
+      this.enqueueD1([
+        {
+          sql: "UPDATE conversation_members SET role = ? WHERE conversation_id = ? AND user_id = ?",
+          params: [role, this.conversationId(), userId],
+        },
+      ]);
+    });
+    await this.flushD1Outbox();
+    return this.describeUnchecked();
+  }
+
+  // ------------------------------------------------------------------ messages (RPC)
+
+  /** Send one message as `actor` (REST path for servers and bots). Same rules and idempotency as the socket. */
+  async send(actor: Identity, message: OutgoingMessage): Promise<SendResult> {
+    this.requireMember(actor.userId);
+    const result = this.persist(actor.userId, [message])[0]!;
+    if ("error" in result) throw rpcError(result.error.code, result.error.message);
+    this.fanOut(result.fresh);
+    return result.ack;
+  }
+
+  /** A page of history, ascending by seq; reads the hot tail and D1 transparently. */
+  async history(actor: Identity, query: HistoryQuery): Promise<HistoryPage> {
+    this.requireMember(actor.userId);
+    const last = this.lastSeq;
+    const limit = query.limit;
+    let lo: number;
+    let hi: number;
+    if (query.after !== undefined) {
+      lo = query.after + 1;
+      hi = Math.min(last, query.after + limit);
+    } else {
+      hi = Math.min(last, (query.before ?? last + 1) - 1);
+      lo = Math.max(1, hi - limit + 1);
+    }
+    const messages = hi >= lo ? await this.readRange(lo, hi) : [];
+    return {
+      messages,
+      nextBefore: hi >= lo && lo > 1 ? lo : null,
+      nextAfter: hi < last ? Math.max(hi, lo - 1) : null,
+      lastSeq: last,
+      epoch: this.getMeta("epoch") ?? "",
+    };
+  }
+
+  // ------------------------------------------------------------------ WebSocket lifecycle
+
+  /** Upgrade requests, forwarded by the Worker after it verified the token and the protocol version. */
+  override async fetch(request: Request): Promise<Response> {
+    const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as Identity | null;
+    if (!identity || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade from the Worker", { status: 400 });
+    }
+    const url = new URL(request.url);
+    const sinceParam = url.searchParams.get("since");
+    const since = sinceParam === null ? null : Number(sinceParam);
+    const clientEpoch = url.searchParams.get("epoch");
+    const protocolHeader = request.headers.get("Sec-WebSocket-Protocol");
+    const headers = protocolHeader ? { "Sec-WebSocket-Protocol": protocolHeader } : undefined;
+
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    if (this.getMeta("id") === null || this.memberRow(identity.userId) === null) {
+      // Accept, then close: browsers cannot read an HTTP status from a failed upgrade, but can read a close code.
+      server.accept();
+      server.close(CloseCode.NotAMember, "not a member of this conversation");
+      return new Response(null, { status: 101, webSocket: client, headers });
+    }
+    // Tag by user id so a removed member's sockets can be found and closed.
+    this.ctx.acceptWebSocket(server, [identity.userId]);
+    const state: SocketState = { userId: identity.userId, username: identity.username, exp: identity.exp, live: false };
+    this.remember(server, state);
+
+    const epoch = this.getMeta("epoch")!;
+    const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.lastSeq);
+    this.sendTo(server, {
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      conversationId: this.conversationId(),
+      userId: identity.userId,
+      epoch,
+      lastSeq: this.lastSeq,
+      reset,
+    });
+    if (since === null || reset) this.goLive(server, state);
+    else this.ctx.waitUntil(this.streamBacklog(server, state, since));
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const state = this.stateOf(ws);
+    if (!state) return this.closeSocket(ws, CloseCode.InternalError, "socket has no identity");
+    if (state.exp * 1000 <= Date.now()) return this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
+    if (this.memberRow(state.userId) === null) return this.closeSocket(ws, CloseCode.NotAMember, "not a member of this conversation");
+
+    const parsed = parseClientFrame(raw);
+    if (!parsed.ok) {
+      // A bad frame gets an error and the socket stays open: it may be one bug in an otherwise healthy client.
+      return this.sendTo(ws, { type: "error", code: parsed.code, message: parsed.message, clientMsgId: parsed.clientMsgId });
+    }
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case "ping":
+        return this.sendTo(ws, { type: "pong" });
+      case "send":
+      case "send_batch": {
+        const items = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages;
+        const results = this.persist(state.userId, items);
+        // Persisted (the writes above are synchronous), then acked, then broadcast. The output gate
+        // holds these frames until the write is durable, so no one hears of an unsaved message.
+        const fresh: ChatMessage[] = [];
+        for (const r of results) {
+          if ("error" in r) this.sendTo(ws, { type: "error", ...r.error });
+          else {
+            this.sendTo(ws, { type: "ack", ...r.ack });
+            fresh.push(...r.fresh);
+          }
+        }
+        this.fanOut(fresh);
+        return;
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets?.delete(ws);
+    // Reciprocate, or the client sees 1006. 1005/1006/1015 are reserved and may not be sent.
+    const replyCode = code === 1005 || code === 1006 || code === 1015 ? 1000 : code;
+    try {
+      ws.close(replyCode, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.sockets?.delete(ws);
+  }
+
+  // ------------------------------------------------------------------ alarm: archive + D1 outbox
+
+  override async alarm(): Promise<void> {
+    this.scheduler.alarmFired();
+    const now = Date.now();
+    try {
+      for (const job of this.scheduler.due(now)) {
+        if (job === "archive") await this.archiveBatch();
+        else if (job === "d1_outbox") await this.flushD1Outbox();
+      }
+    } finally {
+      this.scheduler.rearm();
+    }
+  }
+
+  /** Copy the next batch of unarchived messages to D1, then prune what D1 now holds beyond the hot tail. */
+  private async archiveBatch(): Promise<void> {
+    const archived = Number(this.getMeta("archived_seq") ?? "0");
+    const rows = this.sql
+      .exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, archived, ARCHIVE_BATCH)
+      .toArray();
+    if (rows.length === 0) {
+      this.scheduler.clear("archive");
+      return;
+    }
+    try {
+      await this.archive.writeMessages(this.conversationId(), rows);
+    } catch (err) {
+      // D1 is down or failing: keep everything, retry with capped exponential backoff. Nothing is dropped.
+      this.archiveFailures++;
+      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.archiveFailures, 10));
+      console.warn(JSON.stringify({ at: "archive", conversation: this.conversationId(), error: String(err), retryInMs: delay }));
+      this.scheduler.set("archive", Date.now() + delay);
+      return;
+    }
+    this.archiveFailures = 0;
+    const upTo = rows[rows.length - 1]!.seq;
+    this.setMeta("archived_seq", String(Math.max(archived, upTo)));
+    this.prune();
+    if (this.lastSeq > upTo) this.scheduler.set("archive", Date.now());
+    else this.scheduler.clear("archive");
+  }
+
+  /** Drop archived rows beyond the hot tail, keeping their idempotency keys. */
+  private prune(): void {
+    const archived = Number(this.getMeta("archived_seq") ?? "0");
+    const cut = Math.min(archived, this.lastSeq - this.config.hotTailMessages);
+    const oldest = this.oldestHotSeq();
+    if (oldest === null || cut < oldest) return;
+    const to = Math.min(cut, oldest + PRUNE_BATCH - 1);
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "INSERT OR IGNORE INTO pruned_client_ids (sender_id, client_msg_id, seq, id, created_at) SELECT sender_id, client_msg_id, seq, id, created_at FROM messages WHERE seq <= ?",
+        to,
+      );
+      this.sql.exec("DELETE FROM messages WHERE seq <= ?", to);
+    });
+    if (to < cut) this.scheduler.set("archive", Date.now());
+  }
+
+  private enqueueD1(statements: D1Statement[]): void {
+    if (statements.length === 0) return;
+    this.sql.exec("INSERT INTO d1_outbox (statements, created_at) VALUES (?, ?)", JSON.stringify(statements), Date.now());
+    this.scheduler.ensure("d1_outbox", Date.now() + 1_000);
+  }
+
+  /** Apply queued directory writes to D1 in order. Safe to call from RPCs and the alarm at once. */
+  private flushD1Outbox(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        for (;;) {
+          const rows = this.sql
+            .exec<{ id: number; statements: string }>("SELECT id, statements FROM d1_outbox ORDER BY id LIMIT 20")
+            .toArray();
+          if (rows.length === 0) {
+            this.scheduler.clear("d1_outbox");
+            this.outboxFailures = 0;
+            return;
+          }
+          const statements = rows.flatMap((r) => JSON.parse(r.statements) as D1Statement[]);
+          try {
+            await this.archive.run(statements);
+          } catch (err) {
+            this.outboxFailures++;
+            const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.outboxFailures, 10));
+            console.warn(JSON.stringify({ at: "d1_outbox", conversation: this.getMeta("id"), error: String(err), retryInMs: delay }));
+            this.scheduler.set("d1_outbox", Date.now() + delay);
+            return;
+          }
+          this.sql.exec("DELETE FROM d1_outbox WHERE id <= ?", rows[rows.length - 1]!.id);
+        }
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  // ------------------------------------------------------------------ the hot path
+
+  /**
+   * Assign seqs and insert, all synchronously in one transaction: no await, so no other event can
+   * interleave and the writes commit together. Returns an ack per item (the original one for a
+   * clientMsgId already stored) or a per-item error.
+   */
+  private persist(
+    senderId: string,
+    items: OutgoingMessage[],
+  ): ({ ack: SendResult; fresh: ChatMessage[] } | { error: { code: "body_too_large"; message: string; clientMsgId: string } })[] {
+    const now = Date.now();
+    const before = this.lastSeq;
+    try {
+      return this.ctx.storage.transactionSync(() =>
+        items.map((item) => {
+          if (utf8Length(item.body) > this.config.maxBodyBytes) {
+            return {
+              error: {
+                code: "body_too_large" as const,
+                message: `message body is limited to ${this.config.maxBodyBytes} bytes of UTF-8`,
+                clientMsgId: item.clientMsgId,
+              },
+            };
+          }
+          const existing = this.findByClientMsgId(senderId, item.clientMsgId);
+          if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
+          const message: ChatMessage = {
+            seq: this.lastSeq + 1,
+            id: newId("m", now),
+            senderId,
+            clientMsgId: item.clientMsgId,
+            body: item.body,
+            createdAt: now,
+          };
+          this.sql.exec(
+            "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            message.seq,
+            message.id,
+            message.senderId,
+            message.clientMsgId,
+            message.body,
+            message.createdAt,
+          );
+          this.lastSeq = message.seq;
+          const ack: SendResult = { clientMsgId: item.clientMsgId, seq: message.seq, id: message.id, createdAt: now, duplicate: false };
+          return { ack, fresh: [message] };
+        }),
+      );
+    } catch (err) {
+      this.lastSeq = before; // the transaction rolled back
+      throw err;
+    }
+  }
+
+  /** Push new messages to every live socket (including the sender's: its stream stays gapless), and schedule archiving. */
+  private fanOut(messages: ChatMessage[]): void {
+    if (messages.length === 0) return;
+    for (const m of messages) this.broadcast({ type: "message", message: m }, true);
+    this.scheduler.ensure("archive", Date.now() + ARCHIVE_DELAY_MS);
+  }
+
+  private findByClientMsgId(senderId: string, clientMsgId: string): { seq: number; id: string; createdAt: number } | null {
+    const hot = this.sql
+      .exec<{ seq: number; id: string; createdAt: number }>(
+        "SELECT seq, id, created_at AS createdAt FROM messages WHERE sender_id = ? AND client_msg_id = ?",
+        senderId,
+        clientMsgId,
+      )
+      .toArray()[0];
+    if (hot) return hot;
+    return (
+      this.sql
+        .exec<{ seq: number; id: string; createdAt: number }>(
+          "SELECT seq, id, created_at AS createdAt FROM pruned_client_ids WHERE sender_id = ? AND client_msg_id = ?",
+          senderId,
+          clientMsgId,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  // ------------------------------------------------------------------ backlog on connect
+
+  /**
+   * Send every message after `since`, then `caught_up`, then the socket goes live. While a socket is
+   * not live, broadcasts skip it and its backlog read picks the new messages up from storage instead;
+   * the final read and the switch to live happen in one synchronous step, so there is no gap and no
+   * duplicate between backlog and live.
+   */
+  private async streamBacklog(ws: WebSocket, state: SocketState, since: number): Promise<void> {
+    let sent = since;
+    try {
+      while (ws.readyState === WebSocket.OPEN) {
+        const oldestHot = this.oldestHotSeq() ?? this.lastSeq + 1;
+        if (sent + 1 < oldestHot) {
+          // Older than the hot tail: page from D1 (awaits, so live sends may interleave; they are in storage).
+          const to = Math.min(sent + BACKLOG_PAGE_SIZE, oldestHot - 1);
+          const page = await this.archive.readMessages(this.conversationId(), sent + 1, to);
+          if (page.length !== to - sent) throw new Error(`archive returned ${page.length} of ${to - sent} messages`);
+          this.sendTo(ws, { type: "backlog", messages: page });
+          sent = to;
+          continue;
+        }
+        // The rest is in SQLite: read synchronously to the end, then go live without yielding.
+        while (sent < this.lastSeq) {
+          const page = this.sql
+            .exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, sent, BACKLOG_PAGE_SIZE)
+            .toArray();
+          if (page.length === 0) break;
+          this.sendTo(ws, { type: "backlog", messages: page });
+          sent = page[page.length - 1]!.seq;
+        }
+        this.goLive(ws, state);
+        return;
+      }
+    } catch (err) {
+      console.error(JSON.stringify({ at: "backlog", conversation: this.conversationId(), error: String(err) }));
+      this.closeSocket(ws, CloseCode.InternalError, "could not load history; reconnect");
+    }
+  }
+
+  private goLive(ws: WebSocket, state: SocketState): void {
+    state.live = true;
+    this.remember(ws, state);
+    this.sendTo(ws, { type: "caught_up", seq: this.lastSeq });
+  }
+
+  // ------------------------------------------------------------------ sockets
+
+  private remember(ws: WebSocket, state: SocketState): void {
+    ws.serializeAttachment(state);
+    this.liveSockets().set(ws, state);
+  }
+
+  private stateOf(ws: WebSocket): SocketState | undefined {
+    return this.liveSockets().get(ws);
+  }
+
+  /** After a wake the map is empty: rebuild it from the runtime's sockets and their attachments. */
+  private liveSockets(): Map<WebSocket, SocketState> {
+    if (this.sockets === null) {
+      this.sockets = new Map();
+      for (const ws of this.ctx.getWebSockets()) {
+        const state = ws.deserializeAttachment() as SocketState | null;
+        if (state) this.sockets.set(ws, state);
+      }
+    }
+    return this.sockets;
+  }
+
+  private broadcast(frame: ServerFrame, liveOnly = false): void {
+    const text = JSON.stringify(frame);
+    for (const [ws, state] of this.liveSockets()) {
+      if (liveOnly && !state.live) continue;
+      try {
+        ws.send(text);
+      } catch {
+        // CLOSING or already closed: webSocketClose will clean up.
+      }
+    }
+  }
+
+  private sendTo(ws: WebSocket, frame: ServerFrame): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // The socket went away; nothing was lost: the client resumes from its last seq.
+    }
+  }
+
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    this.sockets?.delete(ws);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  // ------------------------------------------------------------------ storage helpers
+
+  private readLastSeq(): number {
+    const hot = this.sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages").one().s;
+    return hot ?? Number(this.getMeta("archived_seq") ?? "0");
+  }
+
+  private oldestHotSeq(): number | null {
+    return this.sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM messages").one().s;
+  }
+
+  private async readRange(lo: number, hi: number): Promise<ChatMessage[]> {
+    // Read the hot part first, synchronously, so a prune during the D1 await cannot remove it.
+    const oldestHot = this.oldestHotSeq() ?? hi + 1;
+    const hot = this.sql
+      .exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq`, Math.max(lo, oldestHot), hi)
+      .toArray();
+    if (lo >= oldestHot) return hot;
+    const coldTo = Math.min(hi, oldestHot - 1);
+    const cold = await this.archive.readMessages(this.conversationId(), lo, coldTo);
+    if (cold.length !== coldTo - lo + 1) throw rpcError("unavailable", "history archive is incomplete; try again");
+    return [...cold, ...hot];
+  }
+
+  private getMeta(key: string): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+
+  private conversationId(): string {
+    return this.getMeta("id") ?? "";
+  }
+
+  private memberRow(userId: string): MemberRow | null {
+    return (
+      this.sql
+        .exec<MemberRow>("SELECT user_id AS userId, username, role, joined_at AS joinedAt FROM members WHERE user_id = ?", userId)
+        .toArray()[0] ?? null
+    );
+  }
+
+  private requireMember(userId: string): MemberRow {
+    const row = this.getMeta("id") === null ? null : this.memberRow(userId);
+    // The same answer whether the conversation exists or not: non-members learn nothing about it.
+    if (!row) throw rpcError("not_a_member", "you are not a member of this conversation");
+    return row;
+  }
+
+  private listMembers(): MemberRow[] {
+    return this.sql
+      .exec<MemberRow>("SELECT user_id AS userId, username, role, joined_at AS joinedAt FROM members ORDER BY joined_at, user_id")
+      .toArray();
+  }
+
+  private memberUpserts(conversationId: string, members: MemberRow[]): D1Statement[] {
+    const statements: D1Statement[] = [];
+    for (let i = 0; i < members.length; i += MEMBER_ROWS_PER_STATEMENT) {
+      const chunk = members.slice(i, i + MEMBER_ROWS_PER_STATEMENT);
+      statements.push({
+        sql: `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")} ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role`,
+        params: chunk.flatMap((m) => [conversationId, m.userId, m.role, m.joinedAt]),
+      });
+    }
+    return statements;
+  }
+
+  private describeUnchecked(): Conversation {
+    const members: Member[] = this.listMembers().map((m) => ({ userId: m.userId, username: m.username, role: m.role, joinedAt: m.joinedAt }));
+    const title = this.getMeta("title");
+    return {
+      id: this.conversationId(),
+      type: (this.getMeta("type") ?? "group") as ConversationType,
+      title: title ? title : null,
+      createdBy: this.getMeta("created_by") ?? "",
+      createdAt: Number(this.getMeta("created_at") ?? "0"),
+      epoch: this.getMeta("epoch") ?? "",
+      lastSeq: this.lastSeq,
+      members,
+    };
+  }
+}
+

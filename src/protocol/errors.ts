@@ -1,0 +1,71 @@
+// Error codes and WebSocket close codes shared by the server and every client.
+// The strings are a public contract: clients switch on them, so never rename one.
+
+/** Every error the API can return, with the HTTP status used when it travels over REST. */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_json: 400,
+  validation_failed: 400,
+  unknown_frame_type: 400,
+  unauthorized: 401,
+  token_expired: 401,
+  invalid_credentials: 401,
+  invalid_refresh_token: 401,
+  forbidden: 403,
+  not_a_member: 403,
+  not_found: 404,
+  user_not_found: 404,
+  conversation_not_found: 404,
+  username_taken: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  frame_too_large: 413,
+  body_too_large: 413,
+  group_too_large: 413,
+  upgrade_required: 426,
+  rate_limited: 429,
+  internal_error: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** The JSON body of every HTTP error: `{ error: { code, message } }`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; retryAfterMs?: number };
+}
+
+/**
+ * WebSocket close codes. 4000 + the closest HTTP status, so they read naturally.
+ * "terminal" codes mean: do not reconnect with the same credentials/parameters.
+ */
+export const CloseCode = {
+  /** Normal closure, e.g. the client asked for it. */
+  Normal: 1000,
+  /** The server is restarting or being redeployed: reconnect with `since`. */
+  GoingAway: 1001,
+  /** Unexpected server failure: reconnect with backoff. */
+  InternalError: 1011,
+  /** Connect parameters are malformed (e.g. `since` is not an integer). Terminal. */
+  BadRequest: 4400,
+  /** Token missing, malformed or with a bad signature. Terminal until new credentials. */
+  Unauthorized: 4401,
+  /** Not a member of the conversation (or removed from it while connected). Terminal. */
+  NotAMember: 4403,
+  /** Protocol version missing or not supported by this server. Terminal: upgrade the client. */
+  VersionUnsupported: 4426,
+  /** Too many open sockets for this user. Retry later with backoff. */
+  TooManyConnections: 4429,
+  /** The access token expired: refresh it and reconnect immediately with `since`. */
+  TokenExpired: 4440,
+} as const;
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Close codes after which a client must not reconnect without changing something first. */
+export const TERMINAL_CLOSE_CODES: readonly number[] = [
+  CloseCode.BadRequest,
+  CloseCode.Unauthorized,
+  CloseCode.NotAMember,
+  CloseCode.VersionUnsupported,
+];

@@ -1,0 +1,223 @@
+// The wire protocol of a conversation socket: one discriminated union per direction.
+// Imported by the Worker, the Durable Objects and the client SDK, so both ends cannot drift.
+// docs/protocol.md is the prose version of this file.
+import * as v from "valibot";
+import type { ErrorCode } from "./errors";
+
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
+
+/** The application ping. Sent byte-for-byte, it is answered by the runtime without waking the object. */
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+/** Hard cap on one incoming frame, checked before JSON.parse. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Default cap on a message body in UTF-8 bytes (the server's MAX_BODY_BYTES may differ). */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
+/** Messages per page of backlog on connect, and the largest `send_batch`. */
+export const BACKLOG_PAGE_SIZE = 100;
+export const MAX_BATCH_MESSAGES = 50;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const ClientMsgIdSchema = v.pipe(
+  v.string("clientMsgId must be a string"),
+  v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "clientMsgId must be 1-64 characters of A-Z a-z 0-9 _ . : -"),
+);
+
+/** Structural check only; the byte limit is enforced by the server with its configured maximum. */
+export const BodySchema = v.pipe(
+  v.string("body must be a string"),
+  v.minLength(1, "body must not be empty"),
+  v.maxLength(256 * 1024, "body is too large"),
+  v.check((s) => !LONE_SURROGATE.test(s), "body must be well-formed Unicode (no lone surrogates)"),
+);
+
+export const OutgoingMessageSchema = v.object({ clientMsgId: ClientMsgIdSchema, body: BodySchema });
+export type OutgoingMessage = v.InferOutput<typeof OutgoingMessageSchema>;
+
+// ---------------------------------------------------------------- client -> server
+
+export const SendFrameSchema = v.object({
+  type: v.literal("send"),
+  clientMsgId: ClientMsgIdSchema,
+  body: BodySchema,
+});
+
+/** Several messages in one frame: one storage commit for all of them (group commit). */
+export const SendBatchFrameSchema = v.object({
+  type: v.literal("send_batch"),
+  messages: v.pipe(
+    v.array(OutgoingMessageSchema, "messages must be an array"),
+    v.minLength(1, "messages must not be empty"),
+    v.maxLength(MAX_BATCH_MESSAGES, `at most ${MAX_BATCH_MESSAGES} messages per batch`),
+  ),
+});
+
+export const PingFrameSchema = v.object({ type: v.literal("ping") });
+
+export const ClientFrameSchema = v.variant("type", [SendFrameSchema, SendBatchFrameSchema, PingFrameSchema]);
+export type ClientFrame = v.InferOutput<typeof ClientFrameSchema>;
+export type ClientFrameType = ClientFrame["type"];
+const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set<ClientFrameType>(["send", "send_batch", "ping"]);
+
+// ---------------------------------------------------------------- server -> client
+
+export interface ChatMessage {
+  /** Position in the conversation: 1, 2, 3... strictly increasing, no gaps. */
+  seq: number;
+  /** Server-assigned unique id. */
+  id: string;
+  senderId: string;
+  /** The sender's idempotency key. */
+  clientMsgId: string;
+  body: string;
+  /** Milliseconds since the Unix epoch, assigned by the server. */
+  createdAt: number;
+}
+
+export const ChatMessageSchema = v.object({
+  seq: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  id: v.string(),
+  senderId: v.string(),
+  clientMsgId: v.string(),
+  body: v.string(),
+  createdAt: v.number(),
+});
+
+const WelcomeFrameSchema = v.object({
+  type: v.literal("welcome"),
+  protocol: v.number(),
+  conversationId: v.string(),
+  userId: v.string(),
+  epoch: v.string(),
+  lastSeq: v.number(),
+  /** True when the client's `epoch`/`since` does not match this stream: drop local state and reload. */
+  reset: v.boolean(),
+});
+const BacklogFrameSchema = v.object({ type: v.literal("backlog"), messages: v.array(ChatMessageSchema) });
+const CaughtUpFrameSchema = v.object({ type: v.literal("caught_up"), seq: v.number() });
+const MessageFrameSchema = v.object({ type: v.literal("message"), message: ChatMessageSchema });
+const AckFrameSchema = v.object({
+  type: v.literal("ack"),
+  clientMsgId: v.string(),
+  seq: v.number(),
+  id: v.string(),
+  createdAt: v.number(),
+  /** True when this clientMsgId was already stored: the original message's ack is repeated. */
+  duplicate: v.boolean(),
+});
+const ErrorFrameSchema = v.object({
+  type: v.literal("error"),
+  code: v.string(),
+  message: v.string(),
+  clientMsgId: v.optional(v.string()),
+  retryAfterMs: v.optional(v.number()),
+});
+const MembersChangedFrameSchema = v.object({
+  type: v.literal("members_changed"),
+  added: v.array(v.object({ userId: v.string(), username: v.string(), role: v.string() })),
+  removed: v.array(v.string()),
+});
+const PongFrameSchema = v.object({ type: v.literal("pong") });
+
+export const ServerFrameSchema = v.variant("type", [
+  WelcomeFrameSchema,
+  BacklogFrameSchema,
+  CaughtUpFrameSchema,
+  MessageFrameSchema,
+  AckFrameSchema,
+  ErrorFrameSchema,
+  MembersChangedFrameSchema,
+  PongFrameSchema,
+]);
+export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
+export type ErrorFrame = v.InferOutput<typeof ErrorFrameSchema> & { code: ErrorCode };
+
+// ---------------------------------------------------------------- parsing
+
+export type ParseResult<T> =
+  | { ok: true; frame: T }
+  | { ok: false; code: ErrorCode; message: string; clientMsgId?: string };
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 length without allocating when the answer is obvious. */
+export function utf8Length(s: string): number {
+  if (s.length * 3 <= 1024) return utf8.encode(s).length;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+function firstIssue(issues: readonly v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  if (!issue) return "invalid frame";
+  const path = issue.path?.map((p) => String(p.key)).join(".");
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/** Parse one client frame. Never throws; oversized frames are refused before JSON.parse. */
+export function parseClientFrame(raw: string | ArrayBuffer): ParseResult<ClientFrame> {
+  if (typeof raw !== "string") {
+    return { ok: false, code: "bad_request", message: "binary frames are not supported; send JSON text" };
+  }
+  // Cheap bound first (a UTF-16 unit is at most 3 UTF-8 bytes), exact count only when needed.
+  if (raw.length > MAX_FRAME_BYTES || (raw.length * 3 > MAX_FRAME_BYTES && utf8Length(raw) > MAX_FRAME_BYTES)) {
+    return { ok: false, code: "frame_too_large", message: `frames are limited to ${MAX_FRAME_BYTES} bytes` };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: "invalid_json", message: "frame is not valid JSON" };
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return { ok: false, code: "validation_failed", message: "frame must be a JSON object" };
+  }
+  const record = data as Record<string, unknown>;
+  const clientMsgId = typeof record.clientMsgId === "string" && record.clientMsgId.length <= 64 ? record.clientMsgId : undefined;
+  if (typeof record.type !== "string") {
+    return { ok: false, code: "validation_failed", message: "type: must be a string", clientMsgId };
+  }
+  if (!CLIENT_FRAME_TYPES.has(record.type)) {
+    return { ok: false, code: "unknown_frame_type", message: `unknown frame type "${record.type.slice(0, 40)}"`, clientMsgId };
+  }
+  const parsed = v.safeParse(ClientFrameSchema, data);
+  if (!parsed.success) return { ok: false, code: "validation_failed", message: firstIssue(parsed.issues), clientMsgId };
+  return { ok: true, frame: parsed.output };
+}
+
+/** Parse one server frame (used by clients). */
+export function parseServerFrame(raw: string): ParseResult<ServerFrame> {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: "invalid_json", message: "frame is not valid JSON" };
+  }
+  const parsed = v.safeParse(ServerFrameSchema, data);
+  if (!parsed.success) return { ok: false, code: "validation_failed", message: firstIssue(parsed.issues) };
+  return { ok: true, frame: parsed.output };
+}
+
+/** Generic validator for REST bodies and query strings, shared by routes. */
+export function parseWith<const S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+): { ok: true; value: v.InferOutput<S> } | { ok: false; message: string } {
+  const parsed = v.safeParse(schema, input);
+  return parsed.success ? { ok: true, value: parsed.output } : { ok: false, message: firstIssue(parsed.issues) };
+}

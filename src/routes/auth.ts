@@ -1,0 +1,47 @@
+// Sign up, log in, refresh. Passwords: PBKDF2-SHA256 (lib/passwords). Refresh tokens rotate (db/refresh-tokens).
+import { Hono } from "hono";
+import { LoginBodySchema, RefreshBodySchema, SignupBodySchema, type AuthResponse, type PublicUser } from "../protocol/api";
+import { consumeRefreshToken, issueRefreshToken } from "../db/refresh-tokens";
+import { findUserById, findUserByUsername, insertUser } from "../db/users";
+import { AppError } from "../lib/errors";
+import { readJson, type AppContext, type AppEnv } from "../lib/http";
+import { newId } from "../lib/ids";
+import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords";
+import { mintAccessToken } from "../lib/tokens";
+
+export async function issueSession(c: AppContext, user: PublicUser, familyId?: string): Promise<AuthResponse> {
+  const { accessTokenTtl, refreshTokenTtl } = c.var.config;
+  const accessToken = await mintAccessToken(c.env.AUTH_SECRET, user, accessTokenTtl);
+  const { token } = await issueRefreshToken(c.env.DB, user.id, refreshTokenTtl, familyId);
+  return { user: { id: user.id, username: user.username }, accessToken, refreshToken: token, expiresIn: accessTokenTtl };
+}
+
+export const authRoutes = new Hono<AppEnv>()
+  .post("/signup", async (c) => {
+    const { username, password } = await readJson(c, SignupBodySchema);
+    const user = { id: newId("u"), username };
+    const created = await insertUser(c.env.DB, { ...user, passwordHash: await hashPassword(password) });
+    if (!created) throw new AppError("username_taken", "that username is taken");
+    return c.json(await issueSession(c, user), 201);
+  })
+  .post("/login", async (c) => {
+    const { username, password } = await readJson(c, LoginBodySchema);
+    const user = await findUserByUsername(c.env.DB, username);
+    if (!user?.passwordHash) {
+      await burnPasswordCheck(password);
+      throw new AppError("invalid_credentials", "wrong username or password");
+    }
+    if (!(await verifyPassword(password, user.passwordHash))) throw new AppError("invalid_credentials", "wrong username or password");
+    return c.json(await issueSession(c, user), 200);
+  })
+  .post("/refresh", async (c) => {
+    const { refreshToken } = await readJson(c, RefreshBodySchema);
+    const result = await consumeRefreshToken(c.env.DB, refreshToken);
+    if (!result.ok) {
+      const message = result.reason === "reused" ? "refresh token was already used; every session of this login is revoked" : "invalid or expired refresh token";
+      throw new AppError("invalid_refresh_token", message);
+    }
+    const user = await findUserById(c.env.DB, result.userId);
+    if (!user) throw new AppError("invalid_refresh_token", "invalid or expired refresh token");
+    return c.json(await issueSession(c, user, result.familyId), 200);
+  });

@@ -1,0 +1,124 @@
+// Conversation lifecycle, membership and history. Every call is answered by the conversation's own
+// Durable Object, which is authoritative for membership; the Worker only authenticates and routes.
+import { Hono } from "hono";
+import {
+  AddMembersBodySchema,
+  CONVERSATION_ID_RE,
+  CreateConversationBodySchema,
+  HistoryQuerySchema,
+  PostMessageBodySchema,
+  SetRoleBodySchema,
+  USER_ID_RE,
+} from "../protocol/api";
+import { findUserById, findUsersByIds } from "../db/users";
+import { AppError, reviveError } from "../lib/errors";
+import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
+import { directConversationId, newId } from "../lib/ids";
+
+export function conversationStub(env: Env, id: string) {
+  return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
+}
+
+function conversationId(c: AppContext): string {
+  const id = c.req.param("id") ?? "";
+  if (!CONVERSATION_ID_RE.test(id)) throw new AppError("not_a_member", "you are not a member of this conversation");
+  return id;
+}
+
+/** Errors thrown in the object arrive as plain Errors: give them back their code and status. */
+async function rpc<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw reviveError(err) ?? err;
+  }
+}
+
+export const conversationRoutes = new Hono<AppEnv>()
+  .use(requireUser)
+  .post("/", async (c) => {
+    const body = await readJson(c, CreateConversationBodySchema);
+    const me = c.var.user;
+    if (body.type === "direct") {
+      if (body.userId === me.userId) throw new AppError("bad_request", "a direct conversation needs another user");
+      const other = await findUserById(c.env.DB, body.userId);
+      if (!other) throw new AppError("user_not_found", "no user with that id");
+      const id = await directConversationId(me.userId, other.id);
+      const result = await rpc(
+        conversationStub(c.env, id).initialize({
+          id,
+          type: "direct",
+          title: null,
+          createdBy: me.userId,
+          members: [
+            { userId: me.userId, username: me.username, role: "member" },
+            { userId: other.id, username: other.username, role: "member" },
+          ],
+        }),
+      );
+      return c.json({ conversation: result.conversation }, result.created ? 201 : 200);
+    }
+    const wanted = [...new Set(body.memberIds.filter((id) => id !== me.userId))];
+    if (wanted.length + 1 > c.var.config.maxGroupMembers) {
+      throw new AppError("group_too_large", `a group holds at most ${c.var.config.maxGroupMembers} members`);
+    }
+    const found = await findUsersByIds(c.env.DB, wanted);
+    if (found.length !== wanted.length) {
+      const known = new Set(found.map((u) => u.id));
+      throw new AppError("user_not_found", `unknown user id: ${wanted.find((id) => !known.has(id))}`);
+    }
+    const id = newId("g");
+    const result = await rpc(
+      conversationStub(c.env, id).initialize({
+        id,
+        type: "group",
+        title: body.title,
+        createdBy: me.userId,
+        members: [
+          { userId: me.userId, username: me.username, role: "owner" },
+          ...found.map((u) => ({ userId: u.id, username: u.username, role: "member" as const })),
+        ],
+      }),
+    );
+    return c.json({ conversation: result.conversation }, 201);
+  })
+  .get("/:id", async (c) => {
+    const conversation = await rpc(conversationStub(c.env, conversationId(c)).describe(c.var.user));
+    return c.json({ conversation });
+  })
+  .post("/:id/members", async (c) => {
+    const id = conversationId(c);
+    const { userIds } = await readJson(c, AddMembersBodySchema);
+    const found = await findUsersByIds(c.env.DB, userIds);
+    if (found.length !== new Set(userIds).size) {
+      const known = new Set(found.map((u) => u.id));
+      throw new AppError("user_not_found", `unknown user id: ${userIds.find((u) => !known.has(u))}`);
+    }
+    const conversation = await rpc(
+      conversationStub(c.env, id).addMembers(c.var.user, found.map((u) => ({ userId: u.id, username: u.username }))),
+    );
+    return c.json({ conversation });
+  })
+  .delete("/:id/members/:userId", async (c) => {
+    const userId = c.req.param("userId");
+    if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
+    await rpc(conversationStub(c.env, conversationId(c)).removeMember(c.var.user, userId));
+    return c.body(null, 204);
+  })
+  .patch("/:id/members/:userId", async (c) => {
+    const userId = c.req.param("userId");
+    if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
+    const { role } = await readJson(c, SetRoleBodySchema);
+    const conversation = await rpc(conversationStub(c.env, conversationId(c)).setRole(c.var.user, userId, role));
+    return c.json({ conversation });
+  })
+  .get("/:id/messages", async (c) => {
+    const query = parseQuery(c, HistoryQuerySchema);
+    const page = await rpc(conversationStub(c.env, conversationId(c)).history(c.var.user, query));
+    return c.json(page);
+  })
+  .post("/:id/messages", async (c) => {
+    const message = await readJson(c, PostMessageBodySchema);
+    const ack = await rpc(conversationStub(c.env, conversationId(c)).send(c.var.user, message));
+    return c.json({ ack }, ack.duplicate ? 200 : 201);
+  });

@@ -1,0 +1,76 @@
+// WebSocket upgrades. The Worker verifies the token and the protocol version, then hands the request
+// to the conversation object with the identity in a header that only the Worker can set (the object
+// is not reachable from the internet, and the client's own headers are not forwarded).
+import { Hono } from "hono";
+import { CloseCode } from "../protocol/errors";
+import { SUPPORTED_PROTOCOL_VERSIONS } from "../protocol/frames";
+import { CONVERSATION_ID_RE } from "../protocol/api";
+import { reviveError } from "../lib/errors";
+import type { AppEnv } from "../lib/http";
+import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
+import { IDENTITY_HEADER } from "../objects/conversation";
+import { conversationStub } from "./conversations";
+
+/** The subprotocol a browser client offers (with `bearer.<token>` when it carries the token that way). */
+export const SUBPROTOCOL = "edgechat.v1";
+
+function selectedProtocol(req: Request): Record<string, string> {
+  const offered = req.headers.get("Sec-WebSocket-Protocol")?.split(",").map((p) => p.trim()) ?? [];
+  // Echo only our protocol name, never the bearer entry.
+  return offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : {};
+}
+
+/** Complete the upgrade and close at once: the only way a browser learns why (it cannot read a 4xx). */
+export function refuseSocket(req: Request, code: number, reason: string): Response {
+  const pair = new WebSocketPair();
+  pair[1].accept();
+  pair[1].close(code, reason);
+  return new Response(null, { status: 101, webSocket: pair[0], headers: selectedProtocol(req) });
+}
+
+type Verdict = { ok: true; identity: Identity } | { ok: false; code: number; reason: string };
+
+/** Everything a socket must pass before it reaches an object: version, parameters, token. */
+export async function checkUpgrade(req: Request, secret: string, extraParams: string[] = []): Promise<Verdict> {
+  const url = new URL(req.url);
+  const v = url.searchParams.get("v");
+  if (v === null || !/^\d{1,4}$/.test(v)) return { ok: false, code: CloseCode.BadRequest, reason: "protocol version ?v= is required" };
+  if (!SUPPORTED_PROTOCOL_VERSIONS.includes(Number(v))) {
+    return { ok: false, code: CloseCode.VersionUnsupported, reason: `protocol version ${v} is not supported` };
+  }
+  for (const p of extraParams) {
+    const value = url.searchParams.get(p);
+    if (value !== null && !/^\d{1,15}$/.test(value)) return { ok: false, code: CloseCode.BadRequest, reason: `${p} must be a non-negative integer` };
+  }
+  const token = extractToken(req, true);
+  if (!token) return { ok: false, code: CloseCode.Unauthorized, reason: "missing access token" };
+  try {
+    return { ok: true, identity: await verifyAccessToken(secret, token) };
+  } catch (err) {
+    const code = reviveError(err)?.code === "token_expired" ? CloseCode.TokenExpired : CloseCode.Unauthorized;
+    return { ok: false, code, reason: code === CloseCode.TokenExpired ? "access token expired" : "invalid access token" };
+  }
+}
+
+export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", async (c) => {
+  const req = c.req.raw;
+  if (req.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    return c.json({ error: { code: "upgrade_required", message: "this endpoint only accepts WebSocket upgrades" } }, 426);
+  }
+  const id = c.req.param("id");
+  if (!CONVERSATION_ID_RE.test(id)) return refuseSocket(req, CloseCode.NotAMember, "not a member of this conversation");
+  const epoch = new URL(req.url).searchParams.get("epoch");
+  if (epoch !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(epoch)) return refuseSocket(req, CloseCode.BadRequest, "invalid epoch");
+  const verdict = await checkUpgrade(req, c.env.AUTH_SECRET, ["since"]);
+  if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
+
+  // A fresh request: only the parameters the object needs; never the token, never client headers.
+  const inner = new URL(`https://conversation/ws`);
+  const since = new URL(req.url).searchParams.get("since");
+  if (since !== null) inner.searchParams.set("since", since);
+  if (epoch !== null) inner.searchParams.set("epoch", epoch);
+  const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
+  const proto = selectedProtocol(req)["Sec-WebSocket-Protocol"];
+  if (proto) headers.set("Sec-WebSocket-Protocol", proto);
+  return conversationStub(c.env, id).fetch(new Request(inner, { headers }));
+});

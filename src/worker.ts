@@ -1,0 +1,53 @@
+// The edge entry point: a Hono app that authenticates every request and routes it. Conversations live
+// in ConversationObject (one per conversation); accounts and the message archive live in D1.
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import { AppError } from "./lib/errors";
+import { withConfig, type AppEnv } from "./lib/http";
+import { adminRoutes } from "./routes/admin";
+import { authRoutes } from "./routes/auth";
+import { conversationRoutes } from "./routes/conversations";
+import { meRoutes, userRoutes } from "./routes/users";
+import { websocketRoutes } from "./routes/websocket";
+
+export { ConversationObject } from "./objects/conversation";
+
+const app = new Hono<AppEnv>();
+
+app.use(withConfig);
+app.use(secureHeaders({ crossOriginResourcePolicy: false }));
+app.use("/v1/*", (c, next) => {
+  // Allow-list from CORS_ORIGINS (comma-separated); empty means same-origin only.
+  const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return cors({
+    origin: (origin) => (allowed.includes("*") || allowed.includes(origin) ? origin : null),
+    allowHeaders: ["Authorization", "Content-Type"],
+    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    maxAge: 600,
+  })(c, next);
+});
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+// WebSocket upgrades first: they carry their token in the query or subprotocol, not in Authorization.
+app.route("/v1", websocketRoutes);
+app.route("/v1/auth", authRoutes);
+app.route("/v1/admin", adminRoutes);
+app.route("/v1/me", meRoutes);
+app.route("/v1/users", userRoutes);
+app.route("/v1/conversations", conversationRoutes);
+
+app.notFound((c) => c.json({ error: { code: "not_found", message: "no such route" } }, 404));
+
+app.onError((err, c) => {
+  if (err instanceof AppError) {
+    if (err.retryAfterMs !== undefined) c.header("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
+    return c.json(err.toBody(), err.status as 400);
+  }
+  // Log the path without its query string: WebSocket tokens may travel there.
+  console.error(JSON.stringify({ at: "unhandled", method: c.req.method, path: c.req.path, error: String(err) }));
+  return c.json({ error: { code: "internal_error", message: "internal error" } }, 500);
+});
+
+export default app;

@@ -1,0 +1,186 @@
+// Test helpers: REST calls through the real Worker, and WebSocket clients with a frame inbox.
+import { exports } from "cloudflare:workers";
+import { env } from "cloudflare:test";
+import type { ChatMessage, ServerFrame } from "../src/protocol/frames";
+import type { Conversation } from "../src/protocol/api";
+
+const BASE = "http://chat.test";
+let counter = 0;
+
+export function uniq(prefix = "t"): string {
+  counter++;
+  return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+function worker(): Fetcher {
+  return (exports as unknown as { default: Fetcher }).default;
+}
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function api<T = any>(
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["Content-Type"] = "application/json";
+  }
+  const res = await worker().fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // leave as text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export interface TestUser {
+  id: string;
+  username: string;
+  token: string;
+}
+
+/** A user minted through the admin API (no PBKDF2 cost). */
+export async function mintUser(name = uniq("u")): Promise<TestUser> {
+  const username = name.toLowerCase().slice(0, 32);
+  const r = await api("POST", "/v1/admin/tokens", {
+    headers: { Authorization: `Bearer ${env.ADMIN_SECRET}` },
+    body: { userId: `ext_${username}`, username },
+  });
+  if (r.status !== 200) throw new Error(`mint failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return { id: r.body.user.id, username, token: r.body.accessToken };
+}
+
+export async function createGroup(owner: TestUser, members: TestUser[], title = "group"): Promise<Conversation> {
+  const r = await api("POST", "/v1/conversations", {
+    token: owner.token,
+    body: { type: "group", title, memberIds: members.map((m) => m.id) },
+  });
+  if (r.status !== 201) throw new Error(`createGroup failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.conversation;
+}
+
+export async function createDirect(a: TestUser, b: TestUser): Promise<ApiResult<{ conversation: Conversation }>> {
+  return api("POST", "/v1/conversations", { token: a.token, body: { type: "direct", userId: b.id } });
+}
+
+export async function sendRest(user: TestUser, conversationId: string, clientMsgId: string, body = clientMsgId) {
+  return api("POST", `/v1/conversations/${conversationId}/messages`, { token: user.token, body: { clientMsgId, body } });
+}
+
+type Waiter = { pred: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
+
+/** A client socket that records every frame, with helpers to wait for frames and the close. */
+export class TestSocket {
+  readonly frames: ServerFrame[] = [];
+  readonly raw: string[] = [];
+  private waiters: Waiter[] = [];
+  private cursor = 0;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => {
+      ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }));
+    });
+    ws.addEventListener("message", (e) => {
+      const text = typeof e.data === "string" ? e.data : "";
+      this.raw.push(text);
+      const frame = JSON.parse(text) as ServerFrame;
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => {
+        if (w.pred(frame)) {
+          w.resolve(frame);
+          return false;
+        }
+        return true;
+      });
+    });
+  }
+
+  static async open(
+    path: string,
+    params: Record<string, string | number | undefined> = {},
+    init: { headers?: Record<string, string> } = {},
+  ): Promise<TestSocket> {
+    const url = new URL(`${BASE}${path}`);
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const res = await worker().fetch(url.toString(), { headers: { Upgrade: "websocket", ...init.headers } });
+    const ws = res.webSocket;
+    if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
+    const socket = new TestSocket(ws);
+    ws.accept();
+    return socket;
+  }
+
+  static conversation(conversationId: string, user: TestUser, params: Record<string, string | number | undefined> = {}) {
+    return TestSocket.open(`/v1/conversations/${conversationId}/ws`, { v: 1, token: user.token, ...params });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame (after those already consumed by `next`) matching `pred`. */
+  next<T extends ServerFrame["type"]>(type: T, pred: (f: Extract<ServerFrame, { type: T }>) => boolean = () => true, timeoutMs = 5000) {
+    return this.waitFor((f): f is Extract<ServerFrame, { type: T }> => f.type === type && pred(f as Extract<ServerFrame, { type: T }>), timeoutMs);
+  }
+
+  waitFor<F extends ServerFrame>(pred: (f: ServerFrame) => f is F, timeoutMs = 5000): Promise<F> {
+    for (let i = this.cursor; i < this.frames.length; i++) {
+      const f = this.frames[i]!;
+      if (pred(f)) {
+        this.cursor = i + 1;
+        return Promise.resolve(f);
+      }
+    }
+    return new Promise<F>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (f) => {
+          clearTimeout(timer);
+          this.cursor = this.frames.length;
+          resolve(f as F);
+        },
+      });
+    });
+  }
+
+  /** Every chat message this socket received (backlog and live), in arrival order. */
+  messages(): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    for (const f of this.frames) {
+      if (f.type === "backlog") out.push(...f.messages);
+      else if (f.type === "message") out.push(f.message);
+    }
+    return out;
+  }
+
+  async waitForMessages(count: number, timeoutMs = 10_000): Promise<ChatMessage[]> {
+    const start = Date.now();
+    while (this.messages().length < count) {
+      if (Date.now() - start > timeoutMs) throw new Error(`expected ${count} messages, have ${this.messages().length}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.messages();
+  }
+
+  close(code = 1000): void {
+    try {
+      this.ws.close(code, "bye");
+    } catch {
+      // already closed
+    }
+  }
+}

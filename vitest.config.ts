@@ -1,0 +1,29 @@
+// Tests that run inside workerd (the real runtime, real SQLite Durable Objects, real local D1).
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        main: "./src/worker.ts",
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            AUTH_SECRET: "test-auth-secret",
+            ADMIN_SECRET: "test-admin-secret",
+            // A small hot tail so that tests cross from the object's SQLite into the D1 archive.
+            HOT_TAIL_MESSAGES: "20",
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["test/**/*.test.ts"],
+      setupFiles: ["./test/setup.ts"],
+      testTimeout: 30_000,
+    },
+  };
+});

@@ -1,0 +1,11 @@
+// Node-side end-to-end tests: a real local server (workerd) and real `ws` clients over 127.0.0.1.
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["e2e/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+  },
+});
