@@ -22,23 +22,24 @@ export class AppError extends Error {
 }
 
 /**
- * Errors thrown inside a Durable Object lose their class when they cross RPC (only message survives),
- * so objects throw `AppError` and the Worker revives it from the message prefix `[code] message`.
+ * What a Durable Object RPC method returns. Expected failures travel as values, not exceptions:
+ * a thrown error crosses RPC as a bare Error (losing its code) and is logged as uncaught.
  */
-export function isAppErrorCode(code: string): code is ErrorCode {
-  return Object.hasOwn(ERROR_STATUS, code);
-}
+export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; message: string } };
 
-export function reviveError(err: unknown): AppError | undefined {
-  if (err instanceof AppError) return err;
-  if (err instanceof Error) {
-    const m = /^\[([a-z_]+)\] ([\s\S]*)$/.exec(err.message);
-    if (m && isAppErrorCode(m[1]!)) return new AppError(m[1], m[2]!);
+/** Run an RPC body; an AppError becomes `{ ok: false }`, anything else propagates as a real failure. */
+export async function rpcResult<T>(body: () => T | Promise<T>): Promise<RpcResult<T>> {
+  try {
+    return { ok: true, value: await body() };
+  } catch (err) {
+    if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message } };
+    throw err;
   }
-  return undefined;
 }
 
-/** An error that survives the trip across Durable Object RPC with its code intact. */
-export function rpcError(code: ErrorCode, message: string): Error {
-  return new Error(`[${code}] ${message}`);
+/** Worker side: unwrap an RpcResult, turning a failure back into an AppError with its status. */
+export async function unwrap<T>(call: Promise<RpcResult<T>>): Promise<T> {
+  const result = await call;
+  if (result.ok) return result.value;
+  throw new AppError(result.error.code, result.error.message);
 }

@@ -15,7 +15,7 @@ import {
   type ServerFrame,
 } from "../protocol/frames";
 import type { Conversation, ConversationType, HistoryPage, HistoryQuery, Member, Role, SendResult } from "../protocol/api";
-import { rpcError } from "../lib/errors";
+import { AppError, rpcResult, type RpcResult } from "../lib/errors";
 import { newId, randomToken } from "../lib/ids";
 import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
@@ -67,6 +67,11 @@ const ARCHIVE_DELAY_MS = 250;
 const ARCHIVE_BATCH = 500;
 const PRUNE_BATCH = 2_000;
 const MAX_BACKOFF_MS = 60_000;
+/** Retry delay after the n-th consecutive D1 failure: 250 ms, 500 ms, 1 s ... capped at a minute, with jitter. */
+function backoff(failures: number): number {
+  const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures - 1, 16));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
 /** D1 allows 100 bound parameters; membership rows have 4. */
 const MEMBER_ROWS_PER_STATEMENT = 20;
 
@@ -100,168 +105,183 @@ export class ConversationObject extends DurableObject<Env> {
   // ------------------------------------------------------------------ metadata & membership (RPC)
 
   /** Create the conversation if it does not exist yet. Idempotent: returns `created: false` after the first call. */
-  async initialize(input: InitializeInput): Promise<{ created: boolean; conversation: Conversation }> {
-    const existing = this.getMeta("id");
-    if (existing !== null) {
-      if (existing !== input.id) throw rpcError("conflict", "object already holds another conversation");
-      return { created: false, conversation: this.describeUnchecked() };
-    }
-    const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.setMeta("id", input.id);
-      this.setMeta("type", input.type);
-      this.setMeta("title", input.title ?? "");
-      this.setMeta("created_by", input.createdBy);
-      this.setMeta("created_at", String(now));
-      // The epoch names this stream. It changes only if the stream is ever rebuilt, which tells
-      // clients that their cached seqs no longer mean what they did.
-      this.setMeta("epoch", randomToken(9));
-      this.setMeta("archived_seq", "0");
-      for (const m of input.members) {
-        this.sql.exec(
-          "INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)",
-          m.userId,
-          m.username,
-          m.role,
-          now,
-        );
+  initialize(input: InitializeInput): Promise<RpcResult<{ created: boolean; conversation: Conversation }>> {
+    return rpcResult(async () => {
+      const existing = this.getMeta("id");
+      if (existing !== null) {
+        if (existing !== input.id) throw new AppError("conflict", "object already holds another conversation");
+        return { created: false, conversation: this.describeUnchecked() };
       }
-      this.enqueueD1([
-        {
-          sql: "INSERT OR IGNORE INTO conversations (id, type, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
-          params: [input.id, input.type, input.title, input.createdBy, now],
-        },
-        ...this.memberUpserts(input.id, this.listMembers()),
-      ]);
+      const now = Date.now();
+      this.ctx.storage.transactionSync(() => {
+        this.setMeta("id", input.id);
+        this.setMeta("type", input.type);
+        this.setMeta("title", input.title ?? "");
+        this.setMeta("created_by", input.createdBy);
+        this.setMeta("created_at", String(now));
+        // The epoch names this stream. It changes only if the stream is ever rebuilt, which tells
+        // clients that their cached seqs no longer mean what they did.
+        this.setMeta("epoch", randomToken(9));
+        this.setMeta("archived_seq", "0");
+        for (const m of input.members) {
+          this.sql.exec(
+            "INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)",
+            m.userId,
+            m.username,
+            m.role,
+            now,
+          );
+        }
+        this.enqueueD1([
+          {
+            sql: "INSERT OR IGNORE INTO conversations (id, type, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            params: [input.id, input.type, input.title, input.createdBy, now],
+          },
+          ...this.memberUpserts(input.id, this.listMembers()),
+        ]);
+      });
+      await this.flushD1Outbox();
+      return { created: true, conversation: this.describeUnchecked() };
     });
-    await this.flushD1Outbox();
-    return { created: true, conversation: this.describeUnchecked() };
   }
 
-  async describe(actor: Identity): Promise<Conversation> {
-    this.requireMember(actor.userId);
-    return this.describeUnchecked();
+  describe(actor: Identity): Promise<RpcResult<Conversation>> {
+    return rpcResult(() => {
+      this.requireMember(actor.userId);
+      return this.describeUnchecked();
+    });
   }
 
-  async addMembers(actor: Identity, users: { userId: string; username: string }[]): Promise<Conversation> {
-    const me = this.requireMember(actor.userId);
-    if (this.getMeta("type") !== "group") throw rpcError("forbidden", "direct conversations have fixed membership");
-    if (me.role === "member") throw rpcError("forbidden", "only the owner or an admin can add members");
-    const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
-    const fresh = users.filter((u) => this.memberRow(u.userId) === null);
-    const unique = [...new Map(fresh.map((u) => [u.userId, u])).values()];
-    if (count + unique.length > this.config.maxGroupMembers) {
-      throw rpcError("group_too_large", `a group holds at most ${this.config.maxGroupMembers} members`);
-    }
-    if (unique.length === 0) return this.describeUnchecked();
-    const now = Date.now();
-    const added: MemberRow[] = unique.map((u) => ({ userId: u.userId, username: u.username, role: "member", joinedAt: now }));
-    this.ctx.storage.transactionSync(() => {
-      for (const m of added) {
-        this.sql.exec("INSERT INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
+  addMembers(actor: Identity, users: { userId: string; username: string }[]): Promise<RpcResult<Conversation>> {
+    return rpcResult(async () => {
+      const me = this.requireMember(actor.userId);
+      if (this.getMeta("type") !== "group") throw new AppError("forbidden", "direct conversations have fixed membership");
+      if (me.role === "member") throw new AppError("forbidden", "only the owner or an admin can add members");
+      const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+      const fresh = users.filter((u) => this.memberRow(u.userId) === null);
+      const unique = [...new Map(fresh.map((u) => [u.userId, u])).values()];
+      if (count + unique.length > this.config.maxGroupMembers) {
+        throw new AppError("group_too_large", `a group holds at most ${this.config.maxGroupMembers} members`);
       }
-      this.enqueueD1(this.memberUpserts(this.conversationId(), added));
+      if (unique.length === 0) return this.describeUnchecked();
+      const now = Date.now();
+      const added: MemberRow[] = unique.map((u) => ({ userId: u.userId, username: u.username, role: "member", joinedAt: now }));
+      this.ctx.storage.transactionSync(() => {
+        for (const m of added) {
+          this.sql.exec("INSERT INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
+        }
+        this.enqueueD1(this.memberUpserts(this.conversationId(), added));
+      });
+      this.broadcast({ type: "members_changed", added: added.map(({ userId, username, role }) => ({ userId, username, role })), removed: [] });
+      await this.flushD1Outbox();
+      return this.describeUnchecked();
     });
-    this.broadcast({ type: "members_changed", added: added.map(({ userId, username, role }) => ({ userId, username, role })), removed: [] });
-    await this.flushD1Outbox();
-    return this.describeUnchecked();
   }
 
   /** Owner/admin removes a member, or a member removes itself (leave). Their open sockets are closed at once. */
-  async removeMember(actor: Identity, userId: string): Promise<void> {
-    const me = this.requireMember(actor.userId);
-    if (this.getMeta("type") !== "group") throw rpcError("forbidden", "direct conversations have fixed membership");
-    const target = this.memberRow(userId);
-    if (!target) throw rpcError("not_found", "that user is not a member");
-    if (actor.userId !== userId) {
-      if (me.role === "member") throw rpcError("forbidden", "only the owner or an admin can remove others");
-      if (target.role === "owner" || (target.role === "admin" && me.role !== "owner")) {
-        throw rpcError("forbidden", "admins can only remove members; the owner can remove admins");
-      }
-    }
-    const id = this.conversationId();
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
-      const statements: D1Statement[] = [
-        { sql: "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?", params: [id, userId] },
-      ];
-      // An owner who leaves hands the group to the longest-standing admin, else member.
-      if (target.role === "owner") {
-        const heir = this.sql
-          .exec<{ userId: string }>(
-            "SELECT user_id AS userId FROM members ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
-          )
-          .toArray()[0];
-        if (heir) {
-          this.sql.exec("UPDATE members SET role = 'owner' WHERE user_id = ?", heir.userId);
-          statements.push({
-            sql: "UPDATE conversation_members SET role = 'owner' WHERE conversation_id = ? AND user_id = ?",
-            params: [id, heir.userId],
-          });
+  removeMember(actor: Identity, userId: string): Promise<RpcResult<null>> {
+    return rpcResult(async () => {
+      const me = this.requireMember(actor.userId);
+      if (this.getMeta("type") !== "group") throw new AppError("forbidden", "direct conversations have fixed membership");
+      const target = this.memberRow(userId);
+      if (!target) throw new AppError("not_found", "that user is not a member");
+      if (actor.userId !== userId) {
+        if (me.role === "member") throw new AppError("forbidden", "only the owner or an admin can remove others");
+        if (target.role === "owner" || (target.role === "admin" && me.role !== "owner")) {
+          throw new AppError("forbidden", "admins can only remove members; the owner can remove admins");
         }
       }
-      this.enqueueD1(statements);
+      const id = this.conversationId();
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
+        const statements: D1Statement[] = [
+          { sql: "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?", params: [id, userId] },
+        ];
+        // An owner who leaves hands the group to the longest-standing admin, else member.
+        if (target.role === "owner") {
+          const heir = this.sql
+            .exec<{ userId: string }>(
+              "SELECT user_id AS userId FROM members ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
+            )
+            .toArray()[0];
+          if (heir) {
+            this.sql.exec("UPDATE members SET role = 'owner' WHERE user_id = ?", heir.userId);
+            statements.push({
+              sql: "UPDATE conversation_members SET role = 'owner' WHERE conversation_id = ? AND user_id = ?",
+              params: [id, heir.userId],
+            });
+          }
+        }
+        this.enqueueD1(statements);
+      });
+      for (const ws of this.ctx.getWebSockets(userId)) {
+        this.closeSocket(ws, CloseCode.NotAMember, "removed from the conversation");
+      }
+      this.broadcast({ type: "members_changed", added: [], removed: [userId] });
+      await this.flushD1Outbox();
+      return null;
     });
-    for (const ws of this.ctx.getWebSockets(userId)) {
-      this.closeSocket(ws, CloseCode.NotAMember, "removed from the conversation");
-    }
-    this.broadcast({ type: "members_changed", added: [], removed: [userId] });
-    await this.flushD1Outbox();
   }
 
   /** The owner promotes a member to admin or demotes an admin. */
-  async setRole(actor: Identity, userId: string, role: "admin" | "member"): Promise<Conversation> {
-    const me = this.requireMember(actor.userId);
-    if (me.role !== "owner") throw rpcError("forbidden", "only the owner can change roles");
-    const target = this.memberRow(userId);
-    if (!target) throw rpcError("not_found", "that user is not a member");
-    if (target.role === "owner") throw rpcError("forbidden", "the owner's role cannot be changed");
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("UPDATE members SET role = ? WHERE user_id = ?", role, userId);
-      this.enqueueD1([
-        {
-          sql: "UPDATE conversation_members SET role = ? WHERE conversation_id = ? AND user_id = ?",
-          params: [role, this.conversationId(), userId],
-        },
-      ]);
+  setRole(actor: Identity, userId: string, role: "admin" | "member"): Promise<RpcResult<Conversation>> {
+    return rpcResult(async () => {
+      const me = this.requireMember(actor.userId);
+      if (me.role !== "owner") throw new AppError("forbidden", "only the owner can change roles");
+      const target = this.memberRow(userId);
+      if (!target) throw new AppError("not_found", "that user is not a member");
+      if (target.role === "owner") throw new AppError("forbidden", "the owner's role cannot be changed");
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE members SET role = ? WHERE user_id = ?", role, userId);
+        this.enqueueD1([
+          {
+            sql: "UPDATE conversation_members SET role = ? WHERE conversation_id = ? AND user_id = ?",
+            params: [role, this.conversationId(), userId],
+          },
+        ]);
+      });
+      await this.flushD1Outbox();
+      return this.describeUnchecked();
     });
-    await this.flushD1Outbox();
-    return this.describeUnchecked();
   }
 
   // ------------------------------------------------------------------ messages (RPC)
 
   /** Send one message as `actor` (REST path for servers and bots). Same rules and idempotency as the socket. */
-  async send(actor: Identity, message: OutgoingMessage): Promise<SendResult> {
-    this.requireMember(actor.userId);
-    const result = this.persist(actor.userId, [message])[0]!;
-    if ("error" in result) throw rpcError(result.error.code, result.error.message);
-    this.fanOut(result.fresh);
-    return result.ack;
+  send(actor: Identity, message: OutgoingMessage): Promise<RpcResult<SendResult>> {
+    return rpcResult(() => {
+      this.requireMember(actor.userId);
+      const result = this.persist(actor.userId, [message])[0]!;
+      if ("error" in result) throw new AppError(result.error.code, result.error.message);
+      this.fanOut(result.fresh);
+      return result.ack;
+    });
   }
 
   /** A page of history, ascending by seq; reads the hot tail and D1 transparently. */
-  async history(actor: Identity, query: HistoryQuery): Promise<HistoryPage> {
-    this.requireMember(actor.userId);
-    const last = this.lastSeq;
-    const limit = query.limit;
-    let lo: number;
-    let hi: number;
-    if (query.after !== undefined) {
-      lo = query.after + 1;
-      hi = Math.min(last, query.after + limit);
-    } else {
-      hi = Math.min(last, (query.before ?? last + 1) - 1);
-      lo = Math.max(1, hi - limit + 1);
-    }
-    const messages = hi >= lo ? await this.readRange(lo, hi) : [];
-    return {
-      messages,
-      nextBefore: hi >= lo && lo > 1 ? lo : null,
-      nextAfter: hi < last ? Math.max(hi, lo - 1) : null,
-      lastSeq: last,
-      epoch: this.getMeta("epoch") ?? "",
-    };
+  history(actor: Identity, query: HistoryQuery): Promise<RpcResult<HistoryPage>> {
+    return rpcResult(async () => {
+      this.requireMember(actor.userId);
+      const last = this.lastSeq;
+      const limit = query.limit;
+      let lo: number;
+      let hi: number;
+      if (query.after !== undefined) {
+        lo = query.after + 1;
+        hi = Math.min(last, query.after + limit);
+      } else {
+        hi = Math.min(last, (query.before ?? last + 1) - 1);
+        lo = Math.max(1, hi - limit + 1);
+      }
+      const messages = hi >= lo ? await this.readRange(lo, hi) : [];
+      return {
+        messages,
+        nextBefore: hi >= lo && lo > 1 ? lo : null,
+        nextAfter: hi < last ? Math.max(hi, lo - 1) : null,
+        lastSeq: last,
+        epoch: this.getMeta("epoch") ?? "",
+      };
+    });
   }
 
   // ------------------------------------------------------------------ WebSocket lifecycle
@@ -388,7 +408,7 @@ export class ConversationObject extends DurableObject<Env> {
     } catch (err) {
       // D1 is down or failing: keep everything, retry with capped exponential backoff. Nothing is dropped.
       this.archiveFailures++;
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.archiveFailures, 10));
+      const delay = backoff(this.archiveFailures);
       console.warn(JSON.stringify({ at: "archive", conversation: this.conversationId(), error: String(err), retryInMs: delay }));
       this.scheduler.set("archive", Date.now() + delay);
       return;
@@ -442,7 +462,7 @@ export class ConversationObject extends DurableObject<Env> {
             await this.archive.run(statements);
           } catch (err) {
             this.outboxFailures++;
-            const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.outboxFailures, 10));
+            const delay = backoff(this.outboxFailures);
             console.warn(JSON.stringify({ at: "d1_outbox", conversation: this.getMeta("id"), error: String(err), retryInMs: delay }));
             this.scheduler.set("d1_outbox", Date.now() + delay);
             return;
@@ -656,7 +676,7 @@ export class ConversationObject extends DurableObject<Env> {
     if (lo >= oldestHot) return hot;
     const coldTo = Math.min(hi, oldestHot - 1);
     const cold = await this.archive.readMessages(this.conversationId(), lo, coldTo);
-    if (cold.length !== coldTo - lo + 1) throw rpcError("unavailable", "history archive is incomplete; try again");
+    if (cold.length !== coldTo - lo + 1) throw new AppError("unavailable", "history archive is incomplete; try again");
     return [...cold, ...hot];
   }
 
@@ -683,7 +703,7 @@ export class ConversationObject extends DurableObject<Env> {
   private requireMember(userId: string): MemberRow {
     const row = this.getMeta("id") === null ? null : this.memberRow(userId);
     // The same answer whether the conversation exists or not: non-members learn nothing about it.
-    if (!row) throw rpcError("not_a_member", "you are not a member of this conversation");
+    if (!row) throw new AppError("not_a_member", "you are not a member of this conversation");
     return row;
   }
 

@@ -11,7 +11,7 @@ import {
   USER_ID_RE,
 } from "../protocol/api";
 import { findUserById, findUsersByIds } from "../db/users";
-import { AppError, reviveError } from "../lib/errors";
+import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
 import { directConversationId, newId } from "../lib/ids";
 
@@ -25,15 +25,6 @@ function conversationId(c: AppContext): string {
   return id;
 }
 
-/** Errors thrown in the object arrive as plain Errors: give them back their code and status. */
-async function rpc<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    throw reviveError(err) ?? err;
-  }
-}
-
 export const conversationRoutes = new Hono<AppEnv>()
   .use(requireUser)
   .post("/", async (c) => {
@@ -44,7 +35,7 @@ export const conversationRoutes = new Hono<AppEnv>()
       const other = await findUserById(c.env.DB, body.userId);
       if (!other) throw new AppError("user_not_found", "no user with that id");
       const id = await directConversationId(me.userId, other.id);
-      const result = await rpc(
+      const result = await unwrap(
         conversationStub(c.env, id).initialize({
           id,
           type: "direct",
@@ -68,7 +59,7 @@ export const conversationRoutes = new Hono<AppEnv>()
       throw new AppError("user_not_found", `unknown user id: ${wanted.find((id) => !known.has(id))}`);
     }
     const id = newId("g");
-    const result = await rpc(
+    const result = await unwrap(
       conversationStub(c.env, id).initialize({
         id,
         type: "group",
@@ -83,7 +74,7 @@ export const conversationRoutes = new Hono<AppEnv>()
     return c.json({ conversation: result.conversation }, 201);
   })
   .get("/:id", async (c) => {
-    const conversation = await rpc(conversationStub(c.env, conversationId(c)).describe(c.var.user));
+    const conversation = await unwrap(conversationStub(c.env, conversationId(c)).describe(c.var.user));
     return c.json({ conversation });
   })
   .post("/:id/members", async (c) => {
@@ -94,7 +85,7 @@ export const conversationRoutes = new Hono<AppEnv>()
       const known = new Set(found.map((u) => u.id));
       throw new AppError("user_not_found", `unknown user id: ${userIds.find((u) => !known.has(u))}`);
     }
-    const conversation = await rpc(
+    const conversation = await unwrap(
       conversationStub(c.env, id).addMembers(c.var.user, found.map((u) => ({ userId: u.id, username: u.username }))),
     );
     return c.json({ conversation });
@@ -102,23 +93,23 @@ export const conversationRoutes = new Hono<AppEnv>()
   .delete("/:id/members/:userId", async (c) => {
     const userId = c.req.param("userId");
     if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
-    await rpc(conversationStub(c.env, conversationId(c)).removeMember(c.var.user, userId));
+    await unwrap(conversationStub(c.env, conversationId(c)).removeMember(c.var.user, userId));
     return c.body(null, 204);
   })
   .patch("/:id/members/:userId", async (c) => {
     const userId = c.req.param("userId");
     if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
     const { role } = await readJson(c, SetRoleBodySchema);
-    const conversation = await rpc(conversationStub(c.env, conversationId(c)).setRole(c.var.user, userId, role));
+    const conversation = await unwrap(conversationStub(c.env, conversationId(c)).setRole(c.var.user, userId, role));
     return c.json({ conversation });
   })
   .get("/:id/messages", async (c) => {
     const query = parseQuery(c, HistoryQuerySchema);
-    const page = await rpc(conversationStub(c.env, conversationId(c)).history(c.var.user, query));
+    const page = await unwrap(conversationStub(c.env, conversationId(c)).history(c.var.user, query));
     return c.json(page);
   })
   .post("/:id/messages", async (c) => {
     const message = await readJson(c, PostMessageBodySchema);
-    const ack = await rpc(conversationStub(c.env, conversationId(c)).send(c.var.user, message));
+    const ack = await unwrap(conversationStub(c.env, conversationId(c)).send(c.var.user, message));
     return c.json({ ack }, ack.duplicate ? 200 : 201);
   });

@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { CloseCode } from "../protocol/errors";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "../protocol/frames";
 import { CONVERSATION_ID_RE } from "../protocol/api";
-import { reviveError } from "../lib/errors";
+import { AppError } from "../lib/errors";
 import type { AppEnv } from "../lib/http";
 import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
 import { IDENTITY_HEADER } from "../objects/conversation";
@@ -47,7 +47,7 @@ export async function checkUpgrade(req: Request, secret: string, extraParams: st
   try {
     return { ok: true, identity: await verifyAccessToken(secret, token) };
   } catch (err) {
-    const code = reviveError(err)?.code === "token_expired" ? CloseCode.TokenExpired : CloseCode.Unauthorized;
+    const code = err instanceof AppError && err.code === "token_expired" ? CloseCode.TokenExpired : CloseCode.Unauthorized;
     return { ok: false, code, reason: code === CloseCode.TokenExpired ? "access token expired" : "invalid access token" };
   }
 }

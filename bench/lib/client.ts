@@ -1,0 +1,182 @@
+// Load-side helpers: REST setup calls, a socket that timestamps every frame on arrival, bounded concurrency.
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+import { ADMIN_SECRET } from "./workerd.ts";
+
+export interface BenchUser {
+  id: string;
+  username: string;
+  token: string;
+}
+
+export async function api<T = unknown>(
+  base: string,
+  method: string,
+  path: string,
+  init: { token?: string; body?: unknown } = {},
+): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (init.token) headers.Authorization = `Bearer ${init.token}`;
+  if (init.body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(`${base}${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body: body as T };
+}
+
+export async function mustApi<T = unknown>(base: string, method: string, path: string, init: { token?: string; body?: unknown } = {}): Promise<T> {
+  const r = await api<T>(base, method, path, init);
+  if (r.status >= 300) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+  return r.body;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function pMap<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Users minted through the admin API (no password hashing), so thousands are cheap. */
+export async function createUsers(base: string, count: number, prefix: string): Promise<BenchUser[]> {
+  const ids = Array.from({ length: count }, (_, i) => i);
+  return pMap(ids, 16, async (i) => {
+    const userId = `${prefix}_${i}`;
+    const body = await mustApi<{ user: { id: string; username: string }; accessToken: string }>(base, "POST", "/v1/admin/tokens", {
+      token: ADMIN_SECRET,
+      body: { userId, username: `${prefix}.${i}`.toLowerCase() },
+    });
+    return { id: body.user.id, username: body.user.username, token: body.accessToken };
+  });
+}
+
+export async function createGroup(base: string, owner: BenchUser, members: BenchUser[], title = "bench"): Promise<string> {
+  const others = members.filter((m) => m.id !== owner.id).map((m) => m.id);
+  const first = others.slice(0, 999);
+  const created = await mustApi<{ conversation: { id: string } }>(base, "POST", "/v1/conversations", {
+    token: owner.token,
+    body: { type: "group", title, memberIds: first },
+  });
+  const id = created.conversation.id;
+  for (let i = 999; i < others.length; i += 1000) {
+    await mustApi(base, "POST", `/v1/conversations/${id}/members`, { token: owner.token, body: { userIds: others.slice(i, i + 1000) } });
+  }
+  return id;
+}
+
+export async function createDirect(base: string, a: BenchUser, b: BenchUser): Promise<string> {
+  const r = await mustApi<{ conversation: { id: string } }>(base, "POST", "/v1/conversations", { token: a.token, body: { type: "direct", userId: b.id } });
+  return r.conversation.id;
+}
+
+export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number): string {
+  return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&token=${token}${since === undefined ? "" : `&since=${since}`}`;
+}
+
+/** Frame type from the first bytes: every server frame (ours and the relays') starts with {"type":"... */
+export function frameType(data: Buffer): string {
+  const end = data.indexOf(34, 9); // closing quote of the type value
+  return data.toString("latin1", 9, end);
+}
+
+export type FrameHandler = (data: Buffer, at: number) => void;
+
+/**
+ * A client socket. `ready` resolves on the first `caught_up` frame (edgechat sends it when the
+ * socket is live; the relays send one on connect). Each frame is timestamped before anything else.
+ */
+export class BenchSocket {
+  readonly ws: WebSocket;
+  readonly ready: Promise<void>;
+  readonly closed: Promise<number>;
+  onFrame: FrameHandler | null = null;
+  framesIn = 0;
+
+  constructor(url: string, onFrame: FrameHandler | null = null) {
+    this.onFrame = onFrame;
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    let isReady = false;
+    this.ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.ready.catch(() => undefined);
+    this.ws.on("message", (data: Buffer) => {
+      const at = performance.now();
+      this.framesIn++;
+      if (!isReady && frameType(data) === "caught_up") {
+        isReady = true;
+        readyResolve();
+      }
+      this.onFrame?.(data, at);
+    });
+    this.ws.on("error", (e) => readyReject(e));
+    this.closed = new Promise((res) =>
+      this.ws.on("close", (code) => {
+        if (!isReady) readyReject(new Error(`socket closed before ready: ${code}`));
+        res(code);
+      }),
+    );
+  }
+
+  send(text: string): void {
+    this.ws.send(text);
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.terminate();
+    } else this.ws.close(1000);
+    await Promise.race([this.closed, new Promise((r) => setTimeout(r, 5_000))]);
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+  }
+}
+
+/** Open many sockets with bounded concurrency; each resolves when live. */
+export async function openSockets(urls: string[], concurrency: number, onFrame: (i: number) => FrameHandler | null = () => null): Promise<BenchSocket[]> {
+  return pMap(urls, concurrency, async (url, i) => {
+    const s = new BenchSocket(url, onFrame(i));
+    await s.ready;
+    return s;
+  });
+}
+
+export async function closeAll(sockets: BenchSocket[]): Promise<void> {
+  await pMap(sockets, 500, (s) => s.close());
+}
+
+/** Message bodies carry the send time (performance.now(), same process as the receivers), the sender and a counter. */
+export function makeBody(sender: number, n: number, padTo: number): string {
+  const head = `${performance.now().toFixed(3)}|${sender}|${n}|`;
+  return head.length >= padTo ? head : head + "x".repeat(padTo - head.length);
+}
+
+/** Parse the body fields out of a `message` frame without JSON.parse of the whole frame. */
+export function parseMessageFrame(data: Buffer): { sentAt: number; sender: number; n: number; seq: number } | null {
+  const text = data.toString("utf8");
+  const b = text.indexOf('"body":"');
+  if (b < 0) return null;
+  const start = b + 8;
+  const p1 = text.indexOf("|", start);
+  const p2 = text.indexOf("|", p1 + 1);
+  const p3 = text.indexOf("|", p2 + 1);
+  const s = text.indexOf('"seq":');
+  const seq = s < 0 ? -1 : parseInt(text.slice(s + 6, s + 22), 10);
+  return { sentAt: Number(text.slice(start, p1)), sender: Number(text.slice(p1 + 1, p2)), n: Number(text.slice(p2 + 1, p3)), seq };
+}

@@ -1,0 +1,130 @@
+// Servers on the runtime itself (Miniflare -> one workerd process), without wrangler dev's proxy:
+// the proxy dies at ~3,300 connections, and it would add a hop to every frame we measure.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { BENCH_DIR, HOST, ROOT } from "./env.ts";
+
+export const ADMIN_SECRET = "bench-admin-secret";
+const AUTH_SECRET = "bench-auth-secret-0123456789abcdef0123456789";
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+export interface RuntimeServer {
+  url: string;
+  wsUrl: string;
+  mf: Miniflare;
+  /** The workerd process serving this instance (for RSS). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Bundle the Worker exactly as `wrangler deploy` would (Miniflare does not bundle TypeScript). */
+export function bundleWorker(): string {
+  const out = mkdtempSync(join(tmpdir(), "edgechat-bench-bundle-"));
+  execFileSync(WRANGLER, ["deploy", "--dry-run", "--outdir", out], { cwd: ROOT, stdio: "pipe", env: { ...process.env, CI: "1" } });
+  return join(out, "worker.js");
+}
+
+/** Children of this process named workerd, newest last. */
+function workerdChildren(): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === process.pid && comm.startsWith("workerd")) pids.push(Number(d));
+    } catch {
+      // Raced with an exiting process.
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Resident memory of a process in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0");
+  return kb * 1024;
+}
+
+async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0], persist: string): Promise<RuntimeServer> {
+  const before = new Set(workerdChildren());
+  const mf = new Miniflare(options);
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const pid = workerdChildren().find((p) => !before.has(p));
+  if (pid === undefined) throw new Error("could not find the workerd process");
+  return {
+    url,
+    wsUrl: url.replace(/^http/, "ws"),
+    mf,
+    pid,
+    async stop() {
+      await mf.dispose();
+      rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The real edgechat Worker with its Durable Objects and a migrated D1, persisted to disk
+ * (so every commit really fsyncs, as in production-like local runs).
+ */
+export async function startEdgechat(opts: { script: string; vars?: Record<string, string> }): Promise<RuntimeServer> {
+  const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
+  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+    cwd: ROOT,
+    stdio: "pipe",
+    env: { ...process.env, CI: "1" },
+  });
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const bindings = { ...(workerOptions.bindings ?? {}), AUTH_SECRET, ADMIN_SECRET, ...opts.vars };
+  return startMiniflare(
+    {
+      ...(workerOptions as object),
+      name: "edgechat",
+      host: HOST,
+      port: 0,
+      modules: true,
+      scriptPath: opts.script,
+      modulesRoot: dirname(opts.script),
+      bindings,
+      d1Persist: join(persist, "v3", "d1"),
+      durableObjectsPersist: join(persist, "v3", "do"),
+      log: undefined,
+    } as ConstructorParameters<typeof Miniflare>[0],
+    persist,
+  );
+}
+
+/** The bare comparison: a Worker + SQLite-backed object that only accepts hibernatable sockets. */
+export async function startBare(): Promise<RuntimeServer> {
+  const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-"));
+  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
+  return startMiniflare(
+    {
+      name: "bare",
+      host: HOST,
+      port: 0,
+      modules: true,
+      scriptPath: join(BENCH_DIR, "bare", "worker.js"),
+      modulesRoot: join(BENCH_DIR, "bare"),
+      compatibilityDate,
+      durableObjects: { BARE: { className: "BareObject", useSQLite: true } },
+      durableObjectsPersist: join(persist, "do"),
+    },
+    persist,
+  );
+}
+
+export function workerdVersion(): string {
+  try {
+    return execFileSync(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"], { encoding: "utf8" }).trim();
+  } catch {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version as string;
+  }
+}

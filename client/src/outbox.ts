@@ -1,0 +1,129 @@
+// The offline outbox: every send is stored with its clientMsgId before it is attempted, and stays until
+// the server acknowledges it. The server deduplicates by clientMsgId, so retrying is always safe.
+import { ClientMsgIdSchema } from "../../src/protocol/frames";
+import * as v from "valibot";
+
+export interface OutboxItem {
+  clientMsgId: string;
+  conversationId: string;
+  /** The sender: an outbox shared by several accounts on one device only flushes the signed-in user's items. */
+  userId: string;
+  body: string;
+  /** Local time of the send() call, ms. */
+  createdAt: number;
+}
+
+/** Where the outbox lives. Memory by default; IndexedDBOutboxStorage in browsers; AsyncStorage etc. in apps. */
+export interface OutboxStorage {
+  getAll(): Promise<OutboxItem[]>;
+  put(item: OutboxItem): Promise<void>;
+  delete(clientMsgId: string): Promise<void>;
+}
+
+export class MemoryOutboxStorage implements OutboxStorage {
+  private readonly items = new Map<string, OutboxItem>();
+  async getAll(): Promise<OutboxItem[]> {
+    return [...this.items.values()];
+  }
+  async put(item: OutboxItem): Promise<void> {
+    this.items.set(item.clientMsgId, { ...item });
+  }
+  async delete(clientMsgId: string): Promise<void> {
+    this.items.delete(clientMsgId);
+  }
+}
+
+/** Browser storage that survives a reload or a closed tab. */
+export class IndexedDBOutboxStorage implements OutboxStorage {
+  private db: Promise<IDBDatabase> | null = null;
+
+  constructor(private readonly dbName = "edgechat-outbox") {}
+
+  static isAvailable(): boolean {
+    return typeof indexedDB !== "undefined";
+  }
+
+  private open(): Promise<IDBDatabase> {
+    this.db ??= new Promise((resolve, reject) => {
+      const req = indexedDB.open(this.dbName, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "clientMsgId" });
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    return this.db;
+  }
+
+  private async tx<T>(mode: IDBTransactionMode, run: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+    const db = await this.open();
+    return new Promise((resolve, reject) => {
+      const t = db.transaction("outbox", mode);
+      const req = run(t.objectStore("outbox"));
+      // Resolve on commit, not on the request: a put is durable only once its transaction completes.
+      t.oncomplete = () => resolve(req.result);
+      t.onerror = () => reject(t.error);
+      t.onabort = () => reject(t.error);
+    });
+  }
+
+  async getAll(): Promise<OutboxItem[]> {
+    return (await this.tx("readonly", (s) => s.getAll())) as OutboxItem[];
+  }
+  async put(item: OutboxItem): Promise<void> {
+    await this.tx("readwrite", (s) => s.put(item));
+  }
+  async delete(clientMsgId: string): Promise<void> {
+    await this.tx("readwrite", (s) => s.delete(clientMsgId));
+  }
+}
+
+/** A fresh idempotency key: time-ordered, random, valid for ClientMsgIdSchema. */
+export function newClientMsgId(): string {
+  const bytes = new Uint8Array(10);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.getRandomValues) c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  const id = `c_${Date.now().toString(36)}_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return v.parse(ClientMsgIdSchema, id);
+}
+
+/** In-memory view of the storage, ordered by creation, shared by all conversations of one client. */
+export class Outbox {
+  private readonly items = new Map<string, OutboxItem>();
+  private loaded: Promise<void> | null = null;
+
+  constructor(readonly storage: OutboxStorage) {}
+
+  load(): Promise<void> {
+    this.loaded ??= this.storage.getAll().then((all) => {
+      for (const item of all) this.items.set(item.clientMsgId, item);
+    });
+    return this.loaded;
+  }
+
+  async add(item: OutboxItem): Promise<void> {
+    await this.load();
+    await this.storage.put(item);
+    this.items.set(item.clientMsgId, item);
+  }
+
+  async remove(clientMsgId: string): Promise<boolean> {
+    const had = this.items.delete(clientMsgId);
+    if (had) await this.storage.delete(clientMsgId);
+    return had;
+  }
+
+  has(clientMsgId: string): boolean {
+    return this.items.has(clientMsgId);
+  }
+
+  get(clientMsgId: string): OutboxItem | undefined {
+    return this.items.get(clientMsgId);
+  }
+
+  /** Pending items of one user, optionally one conversation, oldest first. */
+  pending(userId: string, conversationId?: string): OutboxItem[] {
+    return [...this.items.values()]
+      .filter((i) => i.userId === userId && (conversationId === undefined || i.conversationId === conversationId))
+      .sort((a, b) => a.createdAt - b.createdAt);
+  }
+}

@@ -1,0 +1,97 @@
+// After the workload: what the server holds. The history API gives the server's order (it reads the
+// object's hot tail and, for older pages, D1); D1 is also read directly when we can (local persist dir,
+// or `wrangler d1 execute --remote` with the user's own credentials).
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { ConversationTruth, MessageRecord } from "./checker.ts";
+import { http } from "./workload.ts";
+
+const run = promisify(execFile);
+
+interface HistoryPage {
+  messages: MessageRecord[];
+  nextBefore: number | null;
+  lastSeq: number;
+  epoch: string;
+}
+
+/** Every message of a conversation through GET /messages, newest page first, 200 at a time. */
+export async function readHistory(url: string, token: string, conversationId: string): Promise<{ epoch: string; lastSeq: number; messages: MessageRecord[] }> {
+  const messages: MessageRecord[] = [];
+  let before: number | null = null;
+  let lastSeq = -1;
+  let epoch = "";
+  for (let pages = 0; pages < 1_000_000; pages++) {
+    const q: string = before === null ? "limit=200" : `limit=200&before=${before}`;
+    const r = await http<HistoryPage>(url, "GET", `/v1/conversations/${conversationId}/messages?${q}`, { token });
+    if (r.status !== 200) throw new Error(`history of ${conversationId} failed: ${r.status} ${JSON.stringify(r.body)}`);
+    if (lastSeq < 0) {
+      lastSeq = r.body.lastSeq;
+      epoch = r.body.epoch;
+    }
+    for (const m of r.body.messages) messages.push({ seq: m.seq, id: m.id, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body });
+    if (r.body.nextBefore === null) break;
+    before = r.body.nextBefore;
+  }
+  return { epoch, lastSeq, messages };
+}
+
+export type D1Target = { kind: "local"; persistDir: string; cwd: string } | { kind: "remote"; database: string; cwd: string } | { kind: "none" };
+
+async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: string): Promise<T[]> {
+  const where = target.kind === "local" ? ["DB", "--local", "--persist-to", target.persistDir] : [target.database, "--remote"];
+  const { stdout } = await run(join(target.cwd, "node_modules", ".bin", "wrangler"), ["d1", "execute", ...where, "--json", "--command", sql], {
+    cwd: target.cwd,
+    maxBuffer: 1024 * 1024 * 1024,
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" },
+  });
+  const parsed = JSON.parse(stdout) as { results: T[]; success: boolean }[];
+  return parsed.flatMap((p) => p.results);
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * D1 is written from the object's alarm, a little after the ack: wait until D1 holds as many rows as
+ * the stream is long (or the timeout passes), then read the rows. Null when D1 cannot be read directly.
+ */
+export async function readD1(target: D1Target, expected: Map<string, number>, timeoutMs: number): Promise<Map<string, MessageRecord[]> | null> {
+  if (target.kind === "none") return null;
+  const ids = [...expected.keys()];
+  const list = ids.map(quote).join(", ");
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await d1Query<{ c: string; n: number }>(target, `SELECT conversation_id AS c, count(*) AS n FROM messages WHERE conversation_id IN (${list}) GROUP BY conversation_id`);
+    const have = new Map(counts.map((r) => [r.c, r.n]));
+    if (ids.every((id) => (have.get(id) ?? 0) >= expected.get(id)!) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const out = new Map<string, MessageRecord[]>(ids.map((id) => [id, []]));
+  for (const id of ids) {
+    const rows = await d1Query<{ seq: number; id: string; senderId: string; clientMsgId: string; body: string }>(
+      target,
+      `SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body FROM messages WHERE conversation_id = ${quote(id)} ORDER BY seq`,
+    );
+    out.set(id, rows.map((r) => ({ seq: r.seq, id: r.id, senderId: r.senderId, clientMsgId: r.clientMsgId, body: r.body })));
+  }
+  return out;
+}
+
+export async function readTruth(
+  url: string,
+  readers: Map<string, string>,
+  d1: D1Target,
+  d1TimeoutMs: number,
+): Promise<ConversationTruth[]> {
+  const histories = new Map<string, Awaited<ReturnType<typeof readHistory>>>();
+  for (const [cid, token] of readers) histories.set(cid, await readHistory(url, token, cid));
+  const rows = await readD1(d1, new Map([...histories].map(([cid, h]) => [cid, h.lastSeq])), d1TimeoutMs);
+  return [...histories].map(([conversationId, h]) => ({
+    conversationId,
+    epoch: h.epoch,
+    lastSeq: h.lastSeq,
+    history: h.messages,
+    d1: rows ? (rows.get(conversationId) ?? []) : null,
+  }));
+}
