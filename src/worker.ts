@@ -10,8 +10,11 @@ import { authRoutes } from "./routes/auth";
 import { conversationRoutes } from "./routes/conversations";
 import { meRoutes, userRoutes } from "./routes/users";
 import { websocketRoutes } from "./routes/websocket";
+import { inboxRoutes, presenceRoutes, userSocketRoute } from "./routes/me";
+import { handleQueue } from "./queues";
 
 export { ConversationObject } from "./objects/conversation";
+export { UserObject } from "./objects/user";
 
 const app = new Hono<AppEnv>();
 
@@ -32,9 +35,12 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 
 // WebSocket upgrades first: they carry their token in the query or subprotocol, not in Authorization.
 app.route("/v1", websocketRoutes);
+app.route("/v1", userSocketRoute);
 app.route("/v1/auth", authRoutes);
 app.route("/v1/admin", adminRoutes);
+app.route("/v1/me/conversations", inboxRoutes);
 app.route("/v1/me", meRoutes);
+app.route("/v1/users", presenceRoutes);
 app.route("/v1/users", userRoutes);
 app.route("/v1/conversations", conversationRoutes);
 
@@ -50,4 +56,7 @@ app.onError((err, c) => {
   return c.json({ error: { code: "internal_error", message: "internal error" } }, 500);
 });
 
-export default app;
+export default {
+  fetch: app.fetch,
+  queue: handleQueue,
+} satisfies ExportedHandler<Env>;

@@ -89,10 +89,13 @@ export class TestSocket {
   private cursor = 0;
   readonly closed: Promise<{ code: number; reason: string }>;
 
+  private pinger: ReturnType<typeof setInterval> | null = null;
+
   private constructor(readonly ws: WebSocket) {
     this.closed = new Promise((resolve) => {
       ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }));
     });
+    ws.addEventListener("close", () => this.stopPinging());
     ws.addEventListener("message", (e) => {
       const text = typeof e.data === "string" ? e.data : "";
       this.raw.push(text);
@@ -111,7 +114,7 @@ export class TestSocket {
   static async open(
     path: string,
     params: Record<string, string | number | undefined> = {},
-    init: { headers?: Record<string, string> } = {},
+    init: { headers?: Record<string, string>; heartbeat?: boolean } = {},
   ): Promise<TestSocket> {
     const url = new URL(`${BASE}${path}`);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -120,11 +123,40 @@ export class TestSocket {
     if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
     const socket = new TestSocket(ws);
     ws.accept();
+    // Like a real client: ping well inside the presence TTL (the runtime answers without waking the object).
+    if (init.heartbeat === true) socket.pinger = setInterval(() => socket.ping(), 500);
     return socket;
   }
 
-  static conversation(conversationId: string, user: TestUser, params: Record<string, string | number | undefined> = {}) {
-    return TestSocket.open(`/v1/conversations/${conversationId}/ws`, { v: 1, token: user.token, ...params });
+  ping(): void {
+    try {
+      this.ws.send('{"type":"ping"}');
+    } catch {
+      this.stopPinging();
+    }
+  }
+
+  stopPinging(): void {
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
+  }
+
+  static user(user: TestUser, init: { heartbeat?: boolean } = {}) {
+    return TestSocket.open("/v1/me/ws", { v: 1, token: user.token }, init);
+  }
+
+  /** Frames of any shape (the user socket speaks its own union). */
+  nextAny(pred: (f: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, any>> {
+    return this.waitFor((f): f is ServerFrame => pred(f as unknown as Record<string, unknown>), timeoutMs) as Promise<Record<string, any>>;
+  }
+
+  static conversation(
+    conversationId: string,
+    user: TestUser,
+    params: Record<string, string | number | undefined> = {},
+    init: { heartbeat?: boolean } = {},
+  ) {
+    return TestSocket.open(`/v1/conversations/${conversationId}/ws`, { v: 1, token: user.token, ...params }, init);
   }
 
   send(frame: unknown): void {
@@ -177,6 +209,7 @@ export class TestSocket {
   }
 
   close(code = 1000): void {
+    this.stopPinging();
     try {
       this.ws.close(code, "bye");
     } catch {

@@ -10,6 +10,8 @@ export interface Config {
   hotTailMessages: number;
   accessTokenTtl: number;
   refreshTokenTtl: number;
+  /** A device with no heartbeat for this long is offline (and its socket closed). */
+  presenceTtlMs: number;
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -20,5 +22,6 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     hotTailMessages: intVar(s(env.HOT_TAIL_MESSAGES), 10_000, 1, 10_000_000),
     accessTokenTtl: intVar(s(env.ACCESS_TOKEN_TTL_SECONDS), 3600, 10, 86_400),
     refreshTokenTtl: intVar(s(env.REFRESH_TOKEN_TTL_SECONDS), 30 * 86_400, 60, 365 * 86_400),
+    presenceTtlMs: intVar(s(env.PRESENCE_TTL_MS), 30_000, 500, 600_000),
   };
 }

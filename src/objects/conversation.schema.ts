@@ -39,4 +39,10 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  `
+  -- Per-member receipt cursors (monotonic), and members whose cursors changed since the last fan-out.
+  ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE dirty_members (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL);
+  `,
 ];

@@ -21,6 +21,16 @@ import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import { readConfig } from "../lib/config";
 import { HistoryArchive, type D1Statement } from "./archive";
+import {
+  DIRECT_FANOUT_LIMIT,
+  FANOUT_TARGETS_PER_MESSAGE,
+  RECEIPT_PUSH_LIMIT,
+  previewOf,
+  type ConversationSummary,
+  type FanoutJob,
+  type FanoutTarget,
+} from "./fanout";
+import { TYPING_THROTTLE_MS, TYPING_TTL_MS, type ReceiptCursor, type ReceiptState } from "../protocol/user";
 import { CONVERSATION_MIGRATIONS } from "./conversation.schema";
 
 /** What the Worker tells the object about a socket's user. Set by the Worker only, after verifying the token. */
@@ -34,9 +44,12 @@ interface SocketState {
   exp: number;
   /** False while the backlog is being sent; live messages are only pushed to live sockets. */
   live: boolean;
+  /** This socket's device lease in the user's object (presence). */
+  lease: string;
+  connectedAt: number;
 }
 
-type Job = "archive" | "d1_outbox";
+type Job = "archive" | "d1_outbox" | "notify" | "presence";
 
 interface MessageRow extends Record<string, SqlStorageValue> {
   seq: number;
@@ -52,6 +65,8 @@ interface MemberRow extends Record<string, SqlStorageValue> {
   username: string;
   role: Role;
   joinedAt: number;
+  deliveredSeq: number;
+  readSeq: number;
 }
 
 export interface InitializeInput {
@@ -67,6 +82,9 @@ const ARCHIVE_DELAY_MS = 250;
 const ARCHIVE_BATCH = 500;
 const PRUNE_BATCH = 2_000;
 const MAX_BACKOFF_MS = 60_000;
+/** Members hear "conversation advanced" at most once per this interval (coalesced fan-out). */
+const NOTIFY_INTERVAL_MS = 1_000;
+const MEMBER_COLUMNS = "user_id AS userId, username, role, joined_at AS joinedAt, delivered_seq AS deliveredSeq, read_seq AS readSeq";
 /** Retry delay after the n-th consecutive D1 failure: 250 ms, 500 ms, 1 s ... capped at a minute, with jitter. */
 function backoff(failures: number): number {
   const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures - 1, 16));
@@ -88,6 +106,10 @@ export class ConversationObject extends DurableObject<Env> {
   private archiveFailures = 0;
   private outboxFailures = 0;
   private flushing: Promise<void> | null = null;
+  private notifyFailures = 0;
+  private lastNotifyAt = 0;
+  /** Last typing broadcast per user, for the throttle. Losing it on hibernation only allows one extra frame. */
+  private readonly typingAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -131,6 +153,7 @@ export class ConversationObject extends DurableObject<Env> {
             m.role,
             now,
           );
+          this.markDirty(m.userId);
         }
         this.enqueueD1([
           {
@@ -140,6 +163,7 @@ export class ConversationObject extends DurableObject<Env> {
           ...this.memberUpserts(input.id, this.listMembers()),
         ]);
       });
+      this.scheduleNotify();
       await this.flushD1Outbox();
       return { created: true, conversation: this.describeUnchecked() };
     });
@@ -165,14 +189,32 @@ export class ConversationObject extends DurableObject<Env> {
       }
       if (unique.length === 0) return this.describeUnchecked();
       const now = Date.now();
-      const added: MemberRow[] = unique.map((u) => ({ userId: u.userId, username: u.username, role: "member", joinedAt: now }));
+      // A new member starts with everything before it joined counted as read.
+      const added: MemberRow[] = unique.map((u) => ({
+        userId: u.userId,
+        username: u.username,
+        role: "member",
+        joinedAt: now,
+        deliveredSeq: this.lastSeq,
+        readSeq: this.lastSeq,
+      }));
       this.ctx.storage.transactionSync(() => {
         for (const m of added) {
-          this.sql.exec("INSERT INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
+          this.sql.exec(
+            "INSERT INTO members (user_id, username, role, joined_at, delivered_seq, read_seq) VALUES (?, ?, ?, ?, ?, ?)",
+            m.userId,
+            m.username,
+            m.role,
+            now,
+            m.deliveredSeq,
+            m.readSeq,
+          );
+          this.markDirty(m.userId);
         }
         this.enqueueD1(this.memberUpserts(this.conversationId(), added));
       });
       this.broadcast({ type: "members_changed", added: added.map(({ userId, username, role }) => ({ userId, username, role })), removed: [] });
+      this.scheduleNotify();
       await this.flushD1Outbox();
       return this.describeUnchecked();
     });
@@ -219,6 +261,11 @@ export class ConversationObject extends DurableObject<Env> {
       }
       this.broadcast({ type: "members_changed", added: [], removed: [userId] });
       await this.flushD1Outbox();
+      try {
+        await this.userStub(userId).conversationRemoved(id);
+      } catch (err) {
+        console.warn(JSON.stringify({ at: "conversation_removed", error: String(err) }));
+      }
       return null;
     });
   }
@@ -284,6 +331,57 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  /** Archive everything not yet in D1 and prune to the hot tail now, instead of waiting for the alarm (ops, tests, verify). */
+  async flushArchive(): Promise<{ archivedSeq: number; lastSeq: number }> {
+    for (let i = 0; i < 10_000; i++) {
+      const before = Number(this.getMeta("archived_seq") ?? "0");
+      const oldest = this.oldestHotSeq();
+      await this.archiveBatch();
+      const after = Number(this.getMeta("archived_seq") ?? "0");
+      if (after === before && this.oldestHotSeq() === oldest) break;
+    }
+    return { archivedSeq: Number(this.getMeta("archived_seq") ?? "0"), lastSeq: this.lastSeq };
+  }
+
+  /** A member reports what it received/read (REST, or its user socket). Cursors only move forward. */
+  applyReceipt(userId: string, delivered?: number, read?: number): Promise<RpcResult<{ deliveredSeq: number; readSeq: number }>> {
+    return rpcResult(() => {
+      this.requireMember(userId);
+      const row = this.advanceCursor(userId, delivered ?? 0, read ?? 0);
+      return { deliveredSeq: row.deliveredSeq, readSeq: row.readSeq };
+    });
+  }
+
+  /** Who has received and read message `seq` (members other than its sender). */
+  receipts(actor: Identity, seq: number): Promise<RpcResult<ReceiptState>> {
+    return rpcResult(async () => {
+      this.requireMember(actor.userId);
+      if (seq < 1 || seq > this.lastSeq) throw new AppError("not_found", "no message with that seq");
+      const message = (await this.readRange(seq, seq))[0];
+      if (!message) throw new AppError("not_found", "no message with that seq");
+      const others = this.sql
+        .exec<{ n: number; d: number; r: number }>(
+          "SELECT count(*) AS n, sum(delivered_seq >= ?1) AS d, sum(read_seq >= ?1) AS r FROM members WHERE user_id != ?2",
+          seq,
+          message.senderId,
+        )
+        .one();
+      const state: ReceiptState = { seq, of: others.n, delivered: others.d ?? 0, read: others.r ?? 0 };
+      if (others.n <= RECEIPT_PUSH_LIMIT) {
+        const rows = this.sql
+          .exec<{ userId: string; d: number; r: number }>(
+            "SELECT user_id AS userId, delivered_seq >= ?1 AS d, read_seq >= ?1 AS r FROM members WHERE user_id != ?2 ORDER BY user_id",
+            seq,
+            message.senderId,
+          )
+          .toArray();
+        state.deliveredTo = rows.filter((r) => r.d).map((r) => r.userId);
+        state.readBy = rows.filter((r) => r.r).map((r) => r.userId);
+      }
+      return state;
+    });
+  }
+
   // ------------------------------------------------------------------ WebSocket lifecycle
 
   /** Upgrade requests, forwarded by the Worker after it verified the token and the protocol version. */
@@ -309,8 +407,18 @@ export class ConversationObject extends DurableObject<Env> {
     }
     // Tag by user id so a removed member's sockets can be found and closed.
     this.ctx.acceptWebSocket(server, [identity.userId]);
-    const state: SocketState = { userId: identity.userId, username: identity.username, exp: identity.exp, live: false };
+    const state: SocketState = {
+      userId: identity.userId,
+      username: identity.username,
+      exp: identity.exp,
+      live: false,
+      lease: randomToken(9),
+      connectedAt: Date.now(),
+    };
     this.remember(server, state);
+    // Presence: this socket is a device of the user until it closes or stops heartbeating.
+    this.ctx.waitUntil(this.reportLeases(identity.userId, [state.lease], []));
+    this.scheduler.ensure("presence", Date.now() + this.config.presenceTtlMs / 2);
 
     const epoch = this.getMeta("epoch")!;
     const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.lastSeq);
@@ -360,11 +468,39 @@ export class ConversationObject extends DurableObject<Env> {
         this.fanOut(fresh);
         return;
       }
+      case "typing": {
+        // Ephemeral: never persisted, never timed on the server. Receivers hide it at expiresAt.
+        const now = Date.now();
+        const last = this.typingAt.get(state.userId) ?? 0;
+        if (frame.active && now - last < TYPING_THROTTLE_MS) return;
+        this.typingAt.set(state.userId, frame.active ? now : 0);
+        const text = JSON.stringify({
+          type: "typing",
+          userId: state.userId,
+          username: state.username,
+          active: frame.active,
+          expiresAt: now + TYPING_TTL_MS,
+        } satisfies ServerFrame);
+        for (const [other, otherState] of this.liveSockets()) {
+          if (otherState.userId === state.userId || !otherState.live) continue;
+          try {
+            other.send(text);
+          } catch {
+            // closing
+          }
+        }
+        return;
+      }
+      case "receipt":
+        this.advanceCursor(state.userId, frame.delivered ?? 0, frame.read ?? 0);
+        return;
     }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    const state = this.stateOf(ws);
     this.sockets?.delete(ws);
+    if (state) this.ctx.waitUntil(this.reportLeases(state.userId, [], [state.lease]));
     // Reciprocate, or the client sees 1006. 1005/1006/1015 are reserved and may not be sent.
     const replyCode = code === 1005 || code === 1006 || code === 1015 ? 1000 : code;
     try {
@@ -375,7 +511,9 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    const state = this.stateOf(ws);
     this.sockets?.delete(ws);
+    if (state) this.ctx.waitUntil(this.reportLeases(state.userId, [], [state.lease]));
   }
 
   // ------------------------------------------------------------------ alarm: archive + D1 outbox
@@ -387,6 +525,8 @@ export class ConversationObject extends DurableObject<Env> {
       for (const job of this.scheduler.due(now)) {
         if (job === "archive") await this.archiveBatch();
         else if (job === "d1_outbox") await this.flushD1Outbox();
+        else if (job === "notify") await this.notifyMembers();
+        else if (job === "presence") await this.presenceSweep();
       }
     } finally {
       this.scheduler.rearm();
@@ -489,9 +629,10 @@ export class ConversationObject extends DurableObject<Env> {
   ): ({ ack: SendResult; fresh: ChatMessage[] } | { error: { code: "body_too_large"; message: string; clientMsgId: string } })[] {
     const now = Date.now();
     const before = this.lastSeq;
+    let senderSeq = 0;
     try {
-      return this.ctx.storage.transactionSync(() =>
-        items.map((item) => {
+      return this.ctx.storage.transactionSync(() => {
+        const results = items.map((item) => {
           if (utf8Length(item.body) > this.config.maxBodyBytes) {
             return {
               error: {
@@ -521,10 +662,14 @@ export class ConversationObject extends DurableObject<Env> {
             message.createdAt,
           );
           this.lastSeq = message.seq;
+          senderSeq = message.seq;
           const ack: SendResult = { clientMsgId: item.clientMsgId, seq: message.seq, id: message.id, createdAt: now, duplicate: false };
           return { ack, fresh: [message] };
-        }),
-      );
+        });
+        // Sending marks the conversation read (and delivered) up to your own message.
+        if (senderSeq > 0) this.advanceCursor(senderId, senderSeq, senderSeq);
+        return results;
+      });
     } catch (err) {
       this.lastSeq = before; // the transaction rolled back
       throw err;
@@ -536,6 +681,7 @@ export class ConversationObject extends DurableObject<Env> {
     if (messages.length === 0) return;
     for (const m of messages) this.broadcast({ type: "message", message: m }, true);
     this.scheduler.ensure("archive", Date.now() + ARCHIVE_DELAY_MS);
+    this.scheduleNotify();
   }
 
   private findByClientMsgId(senderId: string, clientMsgId: string): { seq: number; id: string; createdAt: number } | null {
@@ -648,12 +794,151 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    const state = this.sockets?.get(ws);
     this.sockets?.delete(ws);
+    if (state) this.ctx.waitUntil(this.reportLeases(state.userId, [], [state.lease]));
     try {
       ws.close(code, reason);
     } catch {
       // Already closed.
     }
+  }
+
+  // ------------------------------------------------------------------ receipts, inbox fan-out, presence
+
+  /**
+   * Move a member's cursors forward (never back; `read` implies delivered; clamped to the stream).
+   * A change is recorded in dirty_members, and the coalesced fan-out tells the sockets and user objects.
+   */
+  private advanceCursor(userId: string, delivered: number, read: number): MemberRow {
+    const d = Math.min(Math.max(delivered, read), this.lastSeq);
+    const r = Math.min(read, this.lastSeq);
+    const before = this.memberRow(userId);
+    if (!before) throw new AppError("not_a_member", "you are not a member of this conversation");
+    if (d <= before.deliveredSeq && r <= before.readSeq) return before;
+    this.sql.exec(
+      "UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?",
+      d,
+      r,
+      userId,
+    );
+    this.markDirty(userId);
+    this.scheduleNotify();
+    return this.memberRow(userId)!;
+  }
+
+  private markDirty(userId: string): void {
+    this.sql.exec("INSERT INTO dirty_members (user_id) VALUES (?)", userId);
+  }
+
+  /** At most one fan-out per NOTIFY_INTERVAL_MS; the first one after a quiet period goes out at once. */
+  private scheduleNotify(): void {
+    if (this.scheduler.has("notify")) return;
+    this.scheduler.ensure("notify", Math.max(Date.now() + 10, this.lastNotifyAt + NOTIFY_INTERVAL_MS));
+  }
+
+  private userStub(userId: string) {
+    return this.env.USERS.get(this.env.USERS.idFromName(userId));
+  }
+
+  /**
+   * The coalesced fan-out. When the stream advanced, every member's inbox hears the new last seq and
+   * preview; otherwise only members whose cursors changed (plus everyone, in conversations small enough
+   * to push receipts). Cost per message: nothing beyond a scheduler check. Cost per interval: one RPC
+   * per member for small conversations, one queue message per 100 members for large ones.
+   */
+  private async notifyMembers(): Promise<void> {
+    const conversationId = this.conversationId();
+    const lastSeq = this.lastSeq;
+    const notified = Number(this.getMeta("notified_seq") ?? "0");
+    const maxDirty = this.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM dirty_members").one().m ?? 0;
+    const dirtyIds = this.sql.exec<{ userId: string }>("SELECT DISTINCT user_id AS userId FROM dirty_members WHERE id <= ?", maxDirty).toArray();
+    const memberCount = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+    if (lastSeq <= notified && dirtyIds.length === 0) {
+      this.scheduler.clear("notify");
+      return;
+    }
+    const dirtyCursors: ReceiptCursor[] = [];
+    for (const { userId } of dirtyIds) {
+      const m = this.memberRow(userId);
+      if (m) dirtyCursors.push({ userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq });
+    }
+    // Receipts reach the open conversation sockets coalesced: one frame per interval, not per message per member.
+    if (dirtyCursors.length > 0) this.broadcast({ type: "receipts", conversationId, cursors: dirtyCursors }, true);
+
+    const small = memberCount <= RECEIPT_PUSH_LIMIT;
+    const everyone = lastSeq > notified || (small && dirtyCursors.length > 0);
+    const targets: FanoutTarget[] = (
+      everyone ? this.listMembers() : dirtyIds.map((d) => this.memberRow(d.userId)).filter((m): m is MemberRow => m !== null)
+    ).map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq, joinedAt: m.joinedAt }));
+    const lastRow = this.sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, lastSeq).toArray()[0];
+    const type = (this.getMeta("type") ?? "group") as ConversationType;
+    const summary: ConversationSummary = {
+      conversationId,
+      type,
+      title: this.getMeta("title") || null,
+      directMembers: type === "direct" ? this.listMembers().map((m) => ({ userId: m.userId, username: m.username })) : null,
+      lastSeq,
+      lastMessage: lastRow ? { seq: lastRow.seq, senderId: lastRow.senderId, preview: previewOf(lastRow.body), createdAt: lastRow.createdAt } : null,
+      receipts: small ? dirtyCursors : [],
+    };
+    try {
+      if (targets.length <= DIRECT_FANOUT_LIMIT) {
+        const results = await Promise.allSettled(targets.map((t) => this.userStub(t.userId).conversationUpdate(summary, t)));
+        const failed = results.find((r) => r.status === "rejected");
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+      } else {
+        const messages: { body: FanoutJob }[] = [];
+        for (let i = 0; i < targets.length; i += FANOUT_TARGETS_PER_MESSAGE) {
+          messages.push({ body: { kind: "conversation_update", summary, targets: targets.slice(i, i + FANOUT_TARGETS_PER_MESSAGE) } });
+        }
+        for (let i = 0; i < messages.length; i += 100) await this.env.FANOUT_QUEUE.sendBatch(messages.slice(i, i + 100));
+      }
+    } catch (err) {
+      // Every field the user objects apply only moves forward, so a retry of the whole batch is safe.
+      this.notifyFailures++;
+      const delay = backoff(this.notifyFailures);
+      console.warn(JSON.stringify({ at: "notify", conversation: conversationId, error: String(err), retryInMs: delay }));
+      this.scheduler.set("notify", Date.now() + delay);
+      return;
+    }
+    this.notifyFailures = 0;
+    this.lastNotifyAt = Date.now();
+    this.setMeta("notified_seq", String(Math.max(notified, lastSeq)));
+    this.sql.exec("DELETE FROM dirty_members WHERE id <= ?", maxDirty);
+    const more = this.lastSeq > lastSeq || this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dirty_members").one().n > 0;
+    if (more) this.scheduler.set("notify", this.lastNotifyAt + NOTIFY_INTERVAL_MS);
+    else this.scheduler.clear("notify");
+  }
+
+  /** Tell a user's object which of its devices (sockets here) opened, are still alive, or closed. */
+  private async reportLeases(userId: string, open: string[], close: string[]): Promise<void> {
+    try {
+      await this.userStub(userId).deviceLeases(open, close, this.conversationId());
+    } catch (err) {
+      console.warn(JSON.stringify({ at: "leases", error: String(err) }));
+    }
+  }
+
+  /**
+   * Close sockets that stopped heartbeating (a closed tab can leave a hibernated socket open with no
+   * close event, workerd#1187) and renew the leases of the rest. Runs only while sockets are open.
+   */
+  private async presenceSweep(): Promise<void> {
+    const now = Date.now();
+    const ttl = this.config.presenceTtlMs;
+    const renew = new Map<string, string[]>();
+    for (const [ws, state] of this.liveSockets()) {
+      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      if (now - Math.max(lastPing, state.connectedAt) > ttl) {
+        this.closeSocket(ws, CloseCode.HeartbeatTimeout, "no heartbeat");
+        continue;
+      }
+      renew.set(state.userId, [...(renew.get(state.userId) ?? []), state.lease]);
+    }
+    await Promise.all([...renew].map(([userId, leases]) => this.reportLeases(userId, leases, [])));
+    if (this.liveSockets().size > 0) this.scheduler.set("presence", now + ttl / 2);
+    else this.scheduler.clear("presence");
   }
 
   // ------------------------------------------------------------------ storage helpers
@@ -695,7 +980,7 @@ export class ConversationObject extends DurableObject<Env> {
   private memberRow(userId: string): MemberRow | null {
     return (
       this.sql
-        .exec<MemberRow>("SELECT user_id AS userId, username, role, joined_at AS joinedAt FROM members WHERE user_id = ?", userId)
+        .exec<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE user_id = ?`, userId)
         .toArray()[0] ?? null
     );
   }
@@ -709,7 +994,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   private listMembers(): MemberRow[] {
     return this.sql
-      .exec<MemberRow>("SELECT user_id AS userId, username, role, joined_at AS joinedAt FROM members ORDER BY joined_at, user_id")
+      .exec<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members ORDER BY joined_at, user_id`)
       .toArray();
   }
 

@@ -54,6 +54,8 @@ export const CloseCode = {
   NotAMember: 4403,
   /** Protocol version missing or not supported by this server. Terminal: upgrade the client. */
   VersionUnsupported: 4426,
+  /** No heartbeat for the presence TTL (30 s): the server assumes the link is dead. Reconnect. */
+  HeartbeatTimeout: 4408,
   /** Too many open sockets for this user. Retry later with backoff. */
   TooManyConnections: 4429,
   /** The access token expired: refresh it and reconnect immediately with `since`. */

@@ -3,6 +3,7 @@
 // docs/protocol.md is the prose version of this file.
 import * as v from "valibot";
 import type { ErrorCode } from "./errors";
+import { ReceiptFrameSchema, TypingFrameSchema, type ReceiptCursor } from "./user";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
@@ -57,10 +58,16 @@ export const SendBatchFrameSchema = v.object({
 
 export const PingFrameSchema = v.object({ type: v.literal("ping") });
 
-export const ClientFrameSchema = v.variant("type", [SendFrameSchema, SendBatchFrameSchema, PingFrameSchema]);
+export const ClientFrameSchema = v.variant("type", [
+  SendFrameSchema,
+  SendBatchFrameSchema,
+  PingFrameSchema,
+  TypingFrameSchema,
+  ReceiptFrameSchema,
+]);
 export type ClientFrame = v.InferOutput<typeof ClientFrameSchema>;
 export type ClientFrameType = ClientFrame["type"];
-const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set<ClientFrameType>(["send", "send_batch", "ping"]);
+const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set<ClientFrameType>(["send", "send_batch", "ping", "typing", "receipt"]);
 
 // ---------------------------------------------------------------- server -> client
 
@@ -121,6 +128,19 @@ const MembersChangedFrameSchema = v.object({
   removed: v.array(v.string()),
 });
 const PongFrameSchema = v.object({ type: v.literal("pong") });
+const TypingServerFrameSchema = v.object({
+  type: v.literal("typing"),
+  userId: v.string(),
+  username: v.string(),
+  active: v.boolean(),
+  /** Hide the indicator at this time (ms) unless renewed. */
+  expiresAt: v.number(),
+});
+const ReceiptsFrameSchema = v.object({
+  type: v.literal("receipts"),
+  conversationId: v.string(),
+  cursors: v.array(v.object({ userId: v.string(), deliveredSeq: v.number(), readSeq: v.number() })),
+});
 
 export const ServerFrameSchema = v.variant("type", [
   WelcomeFrameSchema,
@@ -131,7 +151,10 @@ export const ServerFrameSchema = v.variant("type", [
   ErrorFrameSchema,
   MembersChangedFrameSchema,
   PongFrameSchema,
+  TypingServerFrameSchema,
+  ReceiptsFrameSchema,
 ]);
+export type { ReceiptCursor };
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
 export type ErrorFrame = v.InferOutput<typeof ErrorFrameSchema> & { code: ErrorCode };
 

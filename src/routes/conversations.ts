@@ -14,6 +14,9 @@ import { findUserById, findUsersByIds } from "../db/users";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
 import { directConversationId, newId } from "../lib/ids";
+import * as v from "valibot";
+import { ReceiptBodySchema } from "../protocol/user";
+import { userStub } from "./me";
 
 export function conversationStub(env: Env, id: string) {
   return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
@@ -112,4 +115,14 @@ export const conversationRoutes = new Hono<AppEnv>()
     const message = await readJson(c, PostMessageBodySchema);
     const ack = await unwrap(conversationStub(c.env, conversationId(c)).send(c.var.user, message));
     return c.json({ ack }, ack.duplicate ? 200 : 201);
+  })
+  .get("/:id/receipts", async (c) => {
+    const { seq } = parseQuery(c, v.object({ seq: v.pipe(v.string(), v.regex(/^\d{1,15}$/, "seq must be a positive integer"), v.transform(Number)) }));
+    return c.json({ receipts: await unwrap(conversationStub(c.env, conversationId(c)).receipts(c.var.user, seq)) });
+  })
+  .post("/:id/receipts", async (c) => {
+    const body = await readJson(c, ReceiptBodySchema);
+    const me = c.var.user.userId;
+    await unwrap(userStub(c.env, me).reportReceipt(me, conversationId(c), body.delivered, body.read));
+    return c.body(null, 204);
   });

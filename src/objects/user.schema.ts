@@ -1,0 +1,33 @@
+// SQLite schema of one user object. Forward-only: append a migration, never edit one.
+export const USER_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- One row per conversation the user is in. unread = last_seq - read_seq (sending marks read).
+  CREATE TABLE inbox (
+    conversation_id TEXT PRIMARY KEY,
+    type            TEXT NOT NULL,
+    title           TEXT,
+    peer_id         TEXT,
+    peer_username   TEXT,
+    last_seq        INTEGER NOT NULL DEFAULT 0,
+    last_sender     TEXT,
+    last_preview    TEXT,
+    last_at         INTEGER,
+    delivered_seq   INTEGER NOT NULL DEFAULT 0,
+    read_seq        INTEGER NOT NULL DEFAULT 0,
+    updated_at      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX inbox_by_activity ON inbox (updated_at DESC, conversation_id DESC);
+
+  -- Conversation sockets of this user, held by conversation objects, as renewable leases.
+  CREATE TABLE leases (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+
+  -- Users who asked to be told about this user's presence.
+  CREATE TABLE subscribers (user_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+
+  -- Which of this user's sockets watch whose presence.
+  CREATE TABLE watching (socket_key TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (socket_key, user_id)) WITHOUT ROWID;
+  CREATE INDEX watching_by_user ON watching (user_id);
+  `,
+];

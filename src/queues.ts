@@ -1,0 +1,66 @@
+// Queue consumers of this Worker: the inbox fan-out for large conversations, and push notifications.
+import type { FanoutJob, PushJob } from "./objects/fanout";
+
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue.startsWith("edgechat-fanout")) return consumeFanout(batch as MessageBatch<FanoutJob>, env);
+  if (batch.queue.startsWith("edgechat-push-dlq")) {
+    // Dead letters stay visible in logs; the body carries no secrets (ids, a preview, counts).
+    for (const m of batch.messages) console.error(JSON.stringify({ at: "push_dead_letter", job: m.body }));
+    return;
+  }
+  if (batch.queue.startsWith("edgechat-push")) return consumePush(batch as MessageBatch<PushJob>, env);
+  console.error(JSON.stringify({ at: "queue", error: `no consumer for ${batch.queue}` }));
+}
+
+/** Apply a conversation update to up to 100 user objects per message. Updates only move forward, so retries are safe. */
+async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const { summary, targets } = message.body;
+      const results = await Promise.allSettled(
+        targets.map((t) => env.USERS.get(env.USERS.idFromName(t.userId)).conversationUpdate(summary, t)),
+      );
+      if (results.some((r) => r.status === "rejected")) message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
+      else message.ack();
+    }),
+  );
+}
+
+export const SIGNATURE_HEADER = "X-Edgechat-Signature";
+
+/** `sha256=<hex HMAC-SHA256 of the raw body with PUSH_WEBHOOK_SECRET>`. */
+export async function signBody(secret: string, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
+  return `sha256=${[...mac].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** POST each job to the app's webhook. Non-2xx or network errors retry with backoff, then go to the dead-letter queue. */
+async function consumePush(batch: MessageBatch<PushJob>, env: Env): Promise<void> {
+  const url = env.PUSH_WEBHOOK_URL;
+  if (!url) {
+    batch.ackAll(); // push disabled
+    return;
+  }
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      const body = JSON.stringify({ type: "message", id: message.id, attempt: message.attempts, sentAt: Date.now(), ...message.body });
+      try {
+        const res = await fetch(url, {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/json",
+            [SIGNATURE_HEADER]: await signBody(env.PUSH_WEBHOOK_SECRET ?? "", body),
+          },
+          body,
+        });
+        if (res.ok) message.ack();
+        else message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+        await res.body?.cancel();
+      } catch (err) {
+        console.warn(JSON.stringify({ at: "push", error: String(err) }));
+        message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+      }
+    }),
+  );
+}
