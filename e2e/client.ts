@@ -21,7 +21,20 @@ export class NodeSocket {
       this.frames.push(JSON.parse(data.toString()) as ServerFrame);
       for (const l of this.listeners) l();
     });
-    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() }));
+      // A server-initiated close: the close frame arrives at once, but locally the TCP teardown can lag
+      // until ws's 30 s close timeout. Resolve on the close frame itself (ws moves to CLOSING with its code).
+      const poll = setInterval(() => {
+        const internal = ws as unknown as { _closeFrameReceived?: boolean; _closeCode?: number; _closeMessage?: Buffer };
+        if (ws.readyState === WebSocket.CLOSED) clearInterval(poll);
+        else if (internal._closeFrameReceived && ws.readyState === WebSocket.CLOSING) {
+          clearInterval(poll);
+          resolve({ code: internal._closeCode ?? 1005, reason: internal._closeMessage?.toString() ?? "" });
+          ws.terminate();
+        }
+      }, 20);
+    });
   }
 
   static open(url: string): Promise<NodeSocket> {

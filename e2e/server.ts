@@ -1,7 +1,7 @@
 // Start the real Worker (workerd via wrangler's startWorker) on 127.0.0.1 with a migrated local D1.
 // Used by the Node-side end-to-end tests, the benchmarks and `npm run verify`.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unstable_startWorker } from "wrangler";
@@ -28,11 +28,20 @@ export async function startLocalServer(options: { vars?: Record<string, string>;
     env: { ...process.env, CI: "1" },
   });
   const adminSecret = "e2e-admin-secret";
-  const vars: Record<string, string> = { AUTH_SECRET: "e2e-auth-secret", ADMIN_SECRET: adminSecret, ...options.vars };
+  const vars: Record<string, string> = {
+    AUTH_SECRET: "e2e-auth-secret-0123456789",
+    ADMIN_SECRET: adminSecret,
+    // Load generators (tests, verify, bench) send far above the per-user default of 10/s.
+    SEND_RATE_PER_SECOND: "1000000",
+    SEND_BURST: "1000000",
+    ...options.vars,
+  };
+  // Values from an env file override wrangler.toml [vars] (bindings passed directly do not), like .dev.vars.
+  const envFile = join(persist, "test.vars");
+  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n");
   const worker = await unstable_startWorker({
     config: join(ROOT, "wrangler.toml"),
-    envFiles: [],
-    bindings: Object.fromEntries(Object.entries(vars).map(([k, value]) => [k, { type: "plain_text" as const, value }])),
+    envFiles: [envFile],
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
   });
   await worker.ready;

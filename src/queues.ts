@@ -35,6 +35,12 @@ export async function signBody(secret: string, body: string): Promise<string> {
   return `sha256=${[...mac].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** Exponential: base x 2^(attempt-1) seconds, capped at 5 minutes. PUSH_RETRY_BASE_SECONDS defaults to 2. */
+function retryDelay(env: Env, attempts: number): number {
+  const base = Number(env.PUSH_RETRY_BASE_SECONDS ?? "2");
+  return Math.min(300, Math.max(0, Number.isFinite(base) ? base : 2) * 2 ** Math.max(0, attempts - 1));
+}
+
 /** POST each job to the app's webhook. Non-2xx or network errors retry with backoff, then go to the dead-letter queue. */
 async function consumePush(batch: MessageBatch<PushJob>, env: Env): Promise<void> {
   const url = env.PUSH_WEBHOOK_URL;
@@ -55,11 +61,11 @@ async function consumePush(batch: MessageBatch<PushJob>, env: Env): Promise<void
           body,
         });
         if (res.ok) message.ack();
-        else message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+        else message.retry({ delaySeconds: retryDelay(env, message.attempts) });
         await res.body?.cancel();
       } catch (err) {
         console.warn(JSON.stringify({ at: "push", error: String(err) }));
-        message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+        message.retry({ delaySeconds: retryDelay(env, message.attempts) });
       }
     }),
   );

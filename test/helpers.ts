@@ -27,7 +27,8 @@ export async function api<T = any>(
   path: string,
   options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiResult<T>> {
-  const headers: Record<string, string> = { ...options.headers };
+  // A distinct client address per call unless a test sets one: the per-IP auth limiter is real here.
+  const headers: Record<string, string> = { "CF-Connecting-IP": `10.${counter % 250}.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`, ...options.headers };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   let body: string | undefined = options.rawBody;
   if (options.body !== undefined) {

@@ -17,15 +17,38 @@ export interface Session {
 /** Refresh this long before the access token expires. */
 const REFRESH_MARGIN_MS = 30_000;
 
+/**
+ * For apps where several instances share one session (browser tabs): a refresh token may be used once,
+ * so refreshes must be serialised across instances, and an instance must adopt a session another one
+ * already refreshed instead of spending the stale token (which would revoke the whole family).
+ */
+export interface SharedSessionOptions {
+  /** Run `fn` under a cross-instance lock, e.g. `(fn) => navigator.locks.request("edgechat-refresh", fn)`. */
+  lock?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The session as currently saved by any instance (e.g. read back from localStorage). */
+  reload?: () => Session | null;
+}
+
 export class Auth extends Emitter<{ change: Session | null }> {
   private current: Session | null;
   private refreshing: Promise<Session> | null = null;
   private readonly http: Http;
 
-  constructor(baseUrl: string, fetchImpl: FetchLike, session: Session | null = null) {
+  constructor(
+    baseUrl: string,
+    fetchImpl: FetchLike,
+    session: Session | null = null,
+    private readonly shared: SharedSessionOptions = {},
+  ) {
     super();
     this.http = new Http(baseUrl, fetchImpl, null);
     this.current = session;
+  }
+
+  /** Take a session saved elsewhere (another tab logged in, out, or refreshed). */
+  adopt(session: Session | null): void {
+    if (session?.refreshToken === this.current?.refreshToken) return;
+    this.set(session);
   }
 
   get session(): Session | null {
@@ -59,7 +82,12 @@ export class Auth extends Emitter<{ change: Session | null }> {
 
   /** Exchange the refresh token for a new pair. Concurrent callers share one request. */
   refresh(): Promise<Session> {
-    this.refreshing ??= (async () => {
+    const run = this.shared.lock ?? (<T>(fn: () => Promise<T>) => fn());
+    this.refreshing ??= run(async () => {
+      const saved = this.shared.reload?.();
+      if (saved && saved.refreshToken !== this.current?.refreshToken && saved.expiresAt - Date.now() > REFRESH_MARGIN_MS) {
+        return this.set(saved); // another instance refreshed while we waited for the lock
+      }
       const session = this.current;
       if (!session) throw new ApiError("unauthorized", "not signed in", 401);
       try {
@@ -69,10 +97,10 @@ export class Auth extends Emitter<{ change: Session | null }> {
         // A refused refresh token will never work again: sign out so the app shows the login screen.
         if (err instanceof ApiError && err.status === 401) this.set(null);
         throw err;
-      } finally {
-        this.refreshing = null;
       }
-    })();
+    }).finally(() => {
+      this.refreshing = null;
+    });
     return this.refreshing;
   }
 

@@ -6,15 +6,18 @@ import { PING_FRAME, PONG_FRAME } from "../../src/protocol/frames";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { Emitter } from "./emitter";
 
+/** Handler slots are checked bivariantly (as methods are), so the DOM's, React Native's and ws's sockets all fit. */
+type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
+
 /** What the SDK needs from a WebSocket: the browser's, React Native's, or `ws` in Node. */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
@@ -32,7 +35,10 @@ export interface ConnectionError {
 }
 
 export interface HeartbeatOptions {
-  /** Send a ping after this long without any frame from the server. Default 20 000 (presence TTL is 30 s). */
+  /**
+   * Ping this often. Default 15 000: the server closes a socket (4408) that has not pinged for the
+   * presence TTL (30 s), judged by the runtime's auto-response timestamp, whatever else it sends.
+   */
   intervalMs?: number;
   /** Declare the link dead if nothing arrives this long after a ping. Default 10 000. */
   timeoutMs?: number;
@@ -83,7 +89,7 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  private lastFrameAt = 0;
+  private lastPingAt = 0;
   private pingSentAt: number | null = null;
   private stopped = true;
   private everOpened = false;
@@ -200,9 +206,8 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
       if (generation !== this.generation) return;
       this.clearConnectTimer();
       this.everOpened = true;
-      this.expiredInARow = 0;
       this.backoff.opened();
-      this.lastFrameAt = Date.now();
+      this.lastPingAt = Date.now();
       this.pingSentAt = null;
       this.startHeartbeat();
       this.setState("open");
@@ -210,8 +215,10 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     };
     ws.onmessage = (ev) => {
       if (generation !== this.generation) return;
-      this.lastFrameAt = Date.now();
+      // Any frame after a ping proves the link works both ways.
       this.pingSentAt = null;
+      // Reset only once the server talked: a refused upgrade opens and closes at once (4440 included).
+      this.expiredInARow = 0;
       const data = typeof ev.data === "string" ? ev.data : String(ev.data);
       if (data === PONG_FRAME) return;
       this.emit("frame", data);
@@ -265,7 +272,9 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     const ws = this.ws;
     this.ws = null;
     if (!ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
     ws.onerror = () => {};
     try {
       ws.close(code, reason);
@@ -276,11 +285,11 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
 
   private startHeartbeat(): void {
     this.stopHeartbeat();
-    const interval = this.options.heartbeat?.intervalMs ?? 20_000;
+    const interval = this.options.heartbeat?.intervalMs ?? 15_000;
     const timeout = this.options.heartbeat?.timeoutMs ?? 10_000;
-    // Check often, ping rarely: a ping goes out only after `interval` of silence, and it is the exact
-    // auto-response text, so the runtime answers it without waking a hibernated object.
-    this.heartbeatTimer = setInterval(() => this.checkHeartbeat(interval, timeout), Math.max(250, Math.min(interval, timeout) / 4));
+    // The ping is the exact auto-response text, so the runtime answers it without waking a hibernated
+    // object: a healthy idle connection costs nothing. No answer within `timeout` = dead link.
+    this.heartbeatTimer = setInterval(() => this.checkHeartbeat(interval, timeout), Math.max(100, Math.min(interval, timeout) / 4));
   }
 
   private checkHeartbeat(interval: number, timeout: number): void {
@@ -292,12 +301,12 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
       }
       return;
     }
-    if (now - this.lastFrameAt >= interval) this.ping();
+    if (now - this.lastPingAt >= interval) this.ping();
   }
 
   private ping(): void {
     if (!this.isOpen || this.pingSentAt !== null) return;
-    this.pingSentAt = Date.now();
+    this.pingSentAt = this.lastPingAt = Date.now();
     this.send(PING_FRAME);
   }
 

@@ -12,6 +12,9 @@ export interface Config {
   refreshTokenTtl: number;
   /** A device with no heartbeat for this long is offline (and its socket closed). */
   presenceTtlMs: number;
+  sendRatePerSecond: number;
+  sendBurst: number;
+  maxSocketsPerUser: number;
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -23,5 +26,8 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     accessTokenTtl: intVar(s(env.ACCESS_TOKEN_TTL_SECONDS), 3600, 10, 86_400),
     refreshTokenTtl: intVar(s(env.REFRESH_TOKEN_TTL_SECONDS), 30 * 86_400, 60, 365 * 86_400),
     presenceTtlMs: intVar(s(env.PRESENCE_TTL_MS), 30_000, 500, 600_000),
+    sendRatePerSecond: intVar(s(env.SEND_RATE_PER_SECOND), 10, 1, 1_000_000_000),
+    sendBurst: intVar(s(env.SEND_BURST), 20, 1, 1_000_000_000),
+    maxSocketsPerUser: intVar(s(env.MAX_SOCKETS_PER_USER), 10, 1, 1000),
   };
 }

@@ -25,14 +25,20 @@ export class AppError extends Error {
  * What a Durable Object RPC method returns. Expected failures travel as values, not exceptions:
  * a thrown error crosses RPC as a bare Error (losing its code) and is logged as uncaught.
  */
-export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; message: string } };
+export type RpcResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: { code: ErrorCode; message: string; retryAfterMs?: number } };
 
 /** Run an RPC body; an AppError becomes `{ ok: false }`, anything else propagates as a real failure. */
 export async function rpcResult<T>(body: () => T | Promise<T>): Promise<RpcResult<T>> {
   try {
     return { ok: true, value: await body() };
   } catch (err) {
-    if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message } };
+    if (err instanceof AppError) {
+      const error: { code: ErrorCode; message: string; retryAfterMs?: number } = { code: err.code, message: err.message };
+      if (err.retryAfterMs !== undefined) error.retryAfterMs = err.retryAfterMs;
+      return { ok: false, error };
+    }
     throw err;
   }
 }
@@ -41,5 +47,5 @@ export async function rpcResult<T>(body: () => T | Promise<T>): Promise<RpcResul
 export async function unwrap<T>(call: Promise<RpcResult<T>>): Promise<T> {
   const result = await call;
   if (result.ok) return result.value;
-  throw new AppError(result.error.code, result.error.message);
+  throw new AppError(result.error.code, result.error.message, { retryAfterMs: result.error.retryAfterMs });
 }

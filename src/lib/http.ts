@@ -73,6 +73,10 @@ export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
+  // Refuse to run half-configured: without AUTH_SECRET, signup would create users it cannot log in.
+  if (!c.env.AUTH_SECRET || c.env.AUTH_SECRET.length < 16) {
+    throw new AppError("unavailable", "server misconfigured: AUTH_SECRET is not set (at least 16 characters)");
+  }
   c.set("config", readConfig(c.env));
   await next();
 };

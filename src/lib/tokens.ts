@@ -1,7 +1,6 @@
 // Access tokens are short-lived HS256 JWTs (hono/jwt). Refresh tokens are opaque random strings,
 // stored only as SHA-256 hashes in D1 and rotated on every use (see routes/auth.ts).
 import { sign, verify } from "hono/jwt";
-import { JwtTokenExpired } from "hono/utils/jwt/types";
 import { AppError } from "./errors";
 
 export interface Identity {
@@ -24,15 +23,16 @@ export async function mintAccessToken(
 export async function verifyAccessToken(secret: string, token: string): Promise<Identity> {
   let payload: Record<string, unknown>;
   try {
-    payload = await verify(token, secret, "HS256");
-  } catch (err) {
-    if (err instanceof JwtTokenExpired) throw new AppError("token_expired", "access token expired; refresh it");
+    // Signature first (exp unchecked), so a forged token is "unauthorized" even when it claims to be expired.
+    payload = await verify(token, secret, { alg: "HS256", exp: false });
+  } catch {
     throw new AppError("unauthorized", "invalid access token");
   }
   const { sub, name, typ, exp } = payload;
   if (typ !== "access" || typeof sub !== "string" || typeof name !== "string" || typeof exp !== "number") {
     throw new AppError("unauthorized", "invalid access token");
   }
+  if (exp * 1000 <= Date.now()) throw new AppError("token_expired", "access token expired; refresh it");
   return { userId: sub, username: name, exp };
 }
 

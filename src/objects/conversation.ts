@@ -20,6 +20,7 @@ import { newId, randomToken } from "../lib/ids";
 import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import { readConfig } from "../lib/config";
+import { TokenBuckets } from "../lib/rate-limit";
 import { HistoryArchive, type D1Statement } from "./archive";
 import {
   DIRECT_FANOUT_LIMIT,
@@ -110,12 +111,15 @@ export class ConversationObject extends DurableObject<Env> {
   private lastNotifyAt = 0;
   /** Last typing broadcast per user, for the throttle. Losing it on hibernation only allows one extra frame. */
   private readonly typingAt = new Map<string, number>();
+  /** Per-user send rate limit (in memory; see lib/rate-limit.ts). Replaceable, like `archive`, for tests. */
+  sendLimiter: TokenBuckets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.config = readConfig(env);
     this.archive = new HistoryArchive(env.DB);
+    this.sendLimiter = new TokenBuckets(this.config.sendRatePerSecond, this.config.sendBurst);
     // The constructor re-runs after every hibernation wake: everything below is rebuilt from storage.
     migrate(ctx.storage, CONVERSATION_MIGRATIONS);
     this.scheduler = new Scheduler<Job>(ctx.storage);
@@ -299,7 +303,7 @@ export class ConversationObject extends DurableObject<Env> {
     return rpcResult(() => {
       this.requireMember(actor.userId);
       const result = this.persist(actor.userId, [message])[0]!;
-      if ("error" in result) throw new AppError(result.error.code, result.error.message);
+      if ("error" in result) throw new AppError(result.error.code, result.error.message, { retryAfterMs: result.error.retryAfterMs });
       this.fanOut(result.fresh);
       return result.ack;
     });
@@ -405,6 +409,11 @@ export class ConversationObject extends DurableObject<Env> {
       server.close(CloseCode.NotAMember, "not a member of this conversation");
       return new Response(null, { status: 101, webSocket: client, headers });
     }
+    if (this.ctx.getWebSockets(identity.userId).length >= this.config.maxSocketsPerUser) {
+      server.accept();
+      server.close(CloseCode.TooManyConnections, "too many open sockets for this user");
+      return new Response(null, { status: 101, webSocket: client, headers });
+    }
     // Tag by user id so a removed member's sockets can be found and closed.
     this.ctx.acceptWebSocket(server, [identity.userId]);
     const state: SocketState = {
@@ -455,6 +464,7 @@ export class ConversationObject extends DurableObject<Env> {
       case "send_batch": {
         const items = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages;
         const results = this.persist(state.userId, items);
+        this.typingAt.delete(state.userId); // a sent message ends "typing"; the next typing frame goes out at once
         // Persisted (the writes above are synchronous), then acked, then broadcast. The output gate
         // holds these frames until the write is durable, so no one hears of an unsaved message.
         const fresh: ChatMessage[] = [];
@@ -556,17 +566,17 @@ export class ConversationObject extends DurableObject<Env> {
     this.archiveFailures = 0;
     const upTo = rows[rows.length - 1]!.seq;
     this.setMeta("archived_seq", String(Math.max(archived, upTo)));
-    this.prune();
-    if (this.lastSeq > upTo) this.scheduler.set("archive", Date.now());
+    const morePruning = this.prune();
+    if (this.lastSeq > upTo || morePruning) this.scheduler.set("archive", Date.now());
     else this.scheduler.clear("archive");
   }
 
-  /** Drop archived rows beyond the hot tail, keeping their idempotency keys. */
-  private prune(): void {
+  /** Drop archived rows beyond the hot tail, keeping their idempotency keys. Returns true if more remain to prune. */
+  private prune(): boolean {
     const archived = Number(this.getMeta("archived_seq") ?? "0");
     const cut = Math.min(archived, this.lastSeq - this.config.hotTailMessages);
     const oldest = this.oldestHotSeq();
-    if (oldest === null || cut < oldest) return;
+    if (oldest === null || cut < oldest) return false;
     const to = Math.min(cut, oldest + PRUNE_BATCH - 1);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
@@ -575,7 +585,7 @@ export class ConversationObject extends DurableObject<Env> {
       );
       this.sql.exec("DELETE FROM messages WHERE seq <= ?", to);
     });
-    if (to < cut) this.scheduler.set("archive", Date.now());
+    return to < cut;
   }
 
   private enqueueD1(statements: D1Statement[]): void {
@@ -626,13 +636,19 @@ export class ConversationObject extends DurableObject<Env> {
   private persist(
     senderId: string,
     items: OutgoingMessage[],
-  ): ({ ack: SendResult; fresh: ChatMessage[] } | { error: { code: "body_too_large"; message: string; clientMsgId: string } })[] {
+  ): (
+    | { ack: SendResult; fresh: ChatMessage[] }
+    | { error: { code: "body_too_large" | "rate_limited"; message: string; clientMsgId: string; retryAfterMs?: number } }
+  )[] {
     const now = Date.now();
     const before = this.lastSeq;
     let senderSeq = 0;
     try {
       return this.ctx.storage.transactionSync(() => {
         const results = items.map((item) => {
+          // A retry is answered with the original ack even if the limits changed since.
+          const existing = this.findByClientMsgId(senderId, item.clientMsgId);
+          if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
           if (utf8Length(item.body) > this.config.maxBodyBytes) {
             return {
               error: {
@@ -642,8 +658,18 @@ export class ConversationObject extends DurableObject<Env> {
               },
             };
           }
-          const existing = this.findByClientMsgId(senderId, item.clientMsgId);
-          if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
+          // Duplicates above are free; each new message takes a token.
+          const { granted, retryAfterMs } = this.sendLimiter.take(senderId, 1, now);
+          if (granted === 0) {
+            return {
+              error: {
+                code: "rate_limited" as const,
+                message: `sending too fast: at most ${this.config.sendRatePerSecond} messages per second (burst ${this.config.sendBurst})`,
+                clientMsgId: item.clientMsgId,
+                retryAfterMs,
+              },
+            };
+          }
           const message: ChatMessage = {
             seq: this.lastSeq + 1,
             id: newId("m", now),
@@ -748,6 +774,12 @@ export class ConversationObject extends DurableObject<Env> {
     state.live = true;
     this.remember(ws, state);
     this.sendTo(ws, { type: "caught_up", seq: this.lastSeq });
+    // A new device learns where everyone is (small conversations; large ones ask GET /receipts?seq=).
+    const members = this.listMembers();
+    if (members.length <= RECEIPT_PUSH_LIMIT) {
+      const cursors = members.map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
+      this.sendTo(ws, { type: "receipts", conversationId: this.conversationId(), cursors });
+    }
   }
 
   // ------------------------------------------------------------------ sockets

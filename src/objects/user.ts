@@ -5,7 +5,6 @@ import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../protocol/errors";
 import { PING_FRAME, PONG_FRAME, PROTOCOL_VERSION, MAX_FRAME_BYTES } from "../protocol/frames";
 import {
-  PRESENCE_TTL_MS,
   UserClientFrameSchema,
   type InboxEntry,
   type InboxPage,
@@ -19,6 +18,7 @@ import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import type { ConversationSummary, FanoutTarget, PushJob } from "./fanout";
 import { USER_MIGRATIONS } from "./user.schema";
+import { readConfig } from "../lib/config";
 
 export const USER_IDENTITY_HEADER = "X-Edgechat-Identity";
 
@@ -46,9 +46,6 @@ interface InboxRow extends Record<string, SqlStorageValue> {
 
 type Job = "presence_sweep";
 
-/** How long a conversation socket's lease lasts without renewal (the conversation object renews every 20 s). */
-export const DEVICE_LEASE_MS = 60_000;
-const SWEEP_INTERVAL_MS = 15_000;
 const SUBSCRIPTION_TTL_MS = 60 * 60_000;
 const INBOX_COLUMNS = `conversation_id AS conversationId, type, title, peer_id AS peerId, peer_username AS peerUsername,
   last_seq AS lastSeq, last_sender AS lastSender, last_preview AS lastPreview, last_at AS lastAt,
@@ -58,10 +55,13 @@ export class UserObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly scheduler: Scheduler<Job>;
   private sockets: Map<WebSocket, SocketState> | null = null;
+  /** A device is offline after this long without a heartbeat (PRESENCE_TTL_MS, default 30 s). */
+  private readonly ttl: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.ttl = readConfig(env).presenceTtlMs;
     migrate(ctx.storage, USER_MIGRATIONS);
     this.scheduler = new Scheduler<Job>(ctx.storage);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -79,12 +79,17 @@ export class UserObject extends DurableObject<Env> {
     const headers = protocolHeader ? { "Sec-WebSocket-Protocol": protocolHeader } : undefined;
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
+    if (this.liveSockets().size >= readConfig(this.env).maxSocketsPerUser) {
+      server.accept();
+      server.close(CloseCode.TooManyConnections, "too many open sockets for this user");
+      return new Response(null, { status: 101, webSocket: client, headers });
+    }
     this.ctx.acceptWebSocket(server);
     const state: SocketState = { userId: identity.userId, exp: identity.exp, key: randomToken(9), connectedAt: Date.now() };
     server.serializeAttachment(state);
     this.liveSockets().set(server, state);
     this.send(server, { type: "hello", protocol: PROTOCOL_VERSION, userId: identity.userId, totalUnread: this.totalUnread() });
-    this.scheduler.ensure("presence_sweep", Date.now() + SWEEP_INTERVAL_MS);
+    this.scheduler.ensure("presence_sweep", Date.now() + this.ttl / 2);
     this.ctx.waitUntil(this.presenceMaybeChanged());
     return new Response(null, { status: 101, webSocket: client, headers });
   }
@@ -270,7 +275,8 @@ export class UserObject extends DurableObject<Env> {
 
   /** A conversation socket of this user opened (or is still alive): it counts as a device until the lease lapses. */
   async deviceLeases(open: string[], close: string[], conversationId: string): Promise<void> {
-    const expires = Date.now() + DEVICE_LEASE_MS;
+    // Conversation objects renew leases every ttl/2; two missed renewals and the device is gone.
+    const expires = Date.now() + this.ttl * 2;
     for (const id of open) {
       this.sql.exec("INSERT OR REPLACE INTO leases (id, conversation_id, expires_at) VALUES (?, ?, ?)", id, conversationId, expires);
     }
@@ -326,7 +332,7 @@ export class UserObject extends DurableObject<Env> {
     const now = Date.now();
     for (const [ws, state] of this.liveSockets()) {
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? state.connectedAt;
-      if (now - Math.max(lastPing, state.connectedAt) > PRESENCE_TTL_MS) {
+      if (now - Math.max(lastPing, state.connectedAt) > this.ttl) {
         this.closeSocket(ws, CloseCode.HeartbeatTimeout, "no heartbeat");
       }
     }
@@ -334,7 +340,7 @@ export class UserObject extends DurableObject<Env> {
     this.sql.exec("DELETE FROM subscribers WHERE expires_at <= ?", now);
     await this.presenceMaybeChanged();
     const nextLease = this.sql.exec<{ at: number | null }>("SELECT min(expires_at) AS at FROM leases").one().at;
-    if (this.liveSockets().size > 0) this.scheduler.set("presence_sweep", now + SWEEP_INTERVAL_MS);
+    if (this.liveSockets().size > 0) this.scheduler.set("presence_sweep", now + this.ttl / 2);
     else if (nextLease !== null) this.scheduler.set("presence_sweep", nextLease + 1);
     else this.scheduler.clear("presence_sweep");
   }

@@ -52,7 +52,7 @@ export const CloseCode = {
   Unauthorized: 4401,
   /** Not a member of the conversation (or removed from it while connected). Terminal. */
   NotAMember: 4403,
-  /** Protocol version missing or not supported by this server. Terminal: upgrade the client. */
+  /** Protocol version not supported by this server (a missing ?v= is BadRequest). Terminal: upgrade the client. */
   VersionUnsupported: 4426,
   /** No heartbeat for the presence TTL (30 s): the server assumes the link is dead. Reconnect. */
   HeartbeatTimeout: 4408,

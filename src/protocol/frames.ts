@@ -16,7 +16,7 @@ export const PONG_FRAME = '{"type":"pong"}';
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Default cap on a message body in UTF-8 bytes (the server's MAX_BODY_BYTES may differ). */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
-/** Messages per page of backlog on connect, and the largest `send_batch`. */
+/** Messages per `backlog` frame on connect; and the most messages in one `send_batch`. */
 export const BACKLOG_PAGE_SIZE = 100;
 export const MAX_BATCH_MESSAGES = 50;
 

@@ -17,6 +17,13 @@ export async function issueSession(c: AppContext, user: PublicUser, familyId?: s
 }
 
 export const authRoutes = new Hono<AppEnv>()
+  // Brute-force guard: a per-IP budget shared by signup, login and refresh (Workers Rate Limiting binding).
+  .use(async (c, next) => {
+    const ip = c.req.header("CF-Connecting-IP") ?? "unknown";
+    const { success } = await c.env.AUTH_LIMITER.limit({ key: `auth:${ip}` });
+    if (!success) throw new AppError("rate_limited", "too many attempts from this address; wait a minute", { retryAfterMs: 60_000 });
+    await next();
+  })
   .post("/signup", async (c) => {
     const { username, password } = await readJson(c, SignupBodySchema);
     const user = { id: newId("u"), username };

@@ -1,0 +1,270 @@
+// The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
+// two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
+// reload), then a group of three. Screenshots land in test-results/browser/.
+//
+// Steps marked [per-user object] need issue 3 (inbox, unread counts, presence, receipts, typing) on
+// the server; they fail with a message saying so until it lands, and the other steps do not depend on them.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, startLocalServer, type LocalServer } from "../server.ts";
+import { serveApp } from "./serve.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+const SKIP_REASON = `${CHROMIUM} not found; install it with \`apt-get install -y chromium\` (playwright-core never downloads a browser)`;
+if (!HAS_CHROMIUM) console.warn(`\n[browser e2e] SKIPPED: ${SKIP_REASON}\n`);
+
+const SHOTS = join(ROOT, "test-results", "browser");
+const PASSWORD = "correct horse battery";
+const PHONE = { width: 390, height: 844 };
+const sfx = Date.now().toString(36).slice(-6);
+const names = { alice: `alice_${sfx}`, bob: `bob_${sfx}`, carol: `carol_${sfx}` };
+
+let server: LocalServer | null = null;
+let shim: { url: string; close(): Promise<void> } | null = null;
+let browser: Browser | null = null;
+let base = "";
+const ctx: Record<"alice" | "bob" | "carol", BrowserContext> = {} as never;
+const page: Record<"alice" | "bob" | "carol", Page> = {} as never;
+let dmHash = "";
+
+/** Poll until `check` passes or the time is up; the error names what was awaited and why it matters. */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const count = (p: Page, text: string) => p.locator("[data-testid=messages] .msg .body").getByText(text, { exact: true }).count();
+const shot = (p: Page, name: string) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+async function send(p: Page, text: string): Promise<void> {
+  await p.fill("#composer", text);
+  await p.click("[data-action=send]");
+}
+
+async function signUp(who: keyof typeof names): Promise<void> {
+  const p = page[who];
+  await p.goto(`${base}/#/login`);
+  await p.fill("#username", names[who]);
+  await p.fill("#password", PASSWORD);
+  await p.click("[data-action=signup]");
+  await p.locator("[data-testid=me]").getByText(names[who]).waitFor({ timeout: 10_000 });
+}
+
+if (!HAS_CHROMIUM) it.skip(`SKIPPED all browser tests: ${SKIP_REASON}`, () => {});
+
+describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    await build({ configFile: join(ROOT, "web", "vite.config.ts"), logLevel: "warn" });
+    server = await startLocalServer();
+    // Prefer the Worker's own static assets ([assets] in wrangler.toml); else serve web/dist beside it.
+    const home = await fetch(`${server.url}/`).then(async (r) => (r.ok ? r.text() : ""), () => "");
+    if (home.includes('id="app"')) base = server.url;
+    else {
+      shim = await serveApp(server.url, join(ROOT, "web", "dist"));
+      base = shim.url;
+      console.info("[browser e2e] the Worker does not serve web/dist yet ([assets] missing in wrangler.toml): serving it from a same-origin shim");
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    for (const who of ["alice", "bob", "carol"] as const) {
+      ctx[who] = await browser.newContext({ viewport: PHONE });
+      page[who] = await ctx[who].newPage();
+    }
+    await Promise.all((["alice", "bob", "carol"] as const).map(signUp));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await shim?.close();
+    await server?.stop();
+  });
+
+  it("alice starts a DM by username and sends the first message", async () => {
+    const a = page.alice;
+    await a.fill("#dm-username", names.bob);
+    await a.click("[data-action=start-dm]");
+    await a.waitForURL(/#\/c\/dm_/);
+    dmHash = new URL(a.url()).hash;
+    await a.locator("[data-testid=title]").getByText(names.bob).waitFor();
+    await send(a, "hello bob");
+    await eventually("alice's message acknowledged (tick past pending)", async () =>
+      (await a.locator(".msg.mine .tick").first().getAttribute("data-status")) !== "pending" && (await count(a, "hello bob")) === 1,
+    );
+  });
+
+  it("[per-user object] bob's inbox shows the DM with a preview, an unread badge and alice online", async () => {
+    const b = page.bob;
+    try {
+      await eventually("the DM in bob's inbox (GET /v1/me/conversations or an inbox_update frame)", async () => {
+        await b.evaluate(() => location.hash === "#/" || (location.hash = "#/"));
+        return (await b.locator(`[data-testid=inbox] li a[href="${dmHash}"]`).count()) === 1;
+      });
+      const entry = b.locator(`[data-testid=inbox] li a[href="${dmHash}"]`);
+      await eventually("“hello bob” as the DM's preview (inbox_update)", async () => (await entry.locator(".preview").textContent()) === "hello bob");
+      await eventually("unread badge 1 on the DM", async () => (await entry.locator("[data-testid=unread]").textContent()) === "1");
+      await eventually("alice's online dot (presence)", async () => (await entry.locator(".dot").getAttribute("data-online")) === "true");
+    } finally {
+      await shot(b, "inbox-bob");
+    }
+  });
+
+  it("bob opens the DM and they exchange messages, at a phone's width", async () => {
+    const [a, b] = [page.alice, page.bob];
+    const entry = b.locator(`[data-testid=inbox] li a[href="${dmHash}"]`);
+    if ((await entry.count()) === 1) await entry.click();
+    else {
+      // Without the server's inbox, bob finds the DM the way a user would: by alice's username.
+      await b.goto(`${base}/#/`);
+      await b.fill("#dm-username", names.alice);
+      await b.click("[data-action=start-dm]");
+    }
+    await b.waitForURL((u) => u.hash === dmHash);
+    await eventually("bob sees alice's first message", async () => (await count(b, "hello bob")) === 1);
+    await send(b, "hi alice");
+    await eventually("alice gets bob's reply", async () => (await count(a, "hi alice")) === 1);
+    await send(a, "how are you?");
+    await send(b, "great, thanks");
+    await eventually("both see all four messages in order", async () => {
+      const want = ["hello bob", "hi alice", "how are you?", "great, thanks"];
+      const [x, y] = await Promise.all([a, b].map((p) => p.locator("[data-testid=messages] .msg .body").allTextContents()));
+      return JSON.stringify(x) === JSON.stringify(want) && JSON.stringify(y) === JSON.stringify(want);
+    });
+    for (const p of [a, b]) expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await shot(a, "conversation-alice");
+    await shot(b, "conversation-bob");
+  });
+
+  it("[per-user object] bob sees alice typing", async () => {
+    const [a, b] = [page.alice, page.bob];
+    await a.locator("#composer").pressSequentially("still typ", { delay: 20 });
+    try {
+      await eventually("“alice is typing…” on bob's screen (typing frames)", async () =>
+        ((await b.locator("[data-testid=typing]").textContent()) ?? "").includes(`${names.alice} is typing`),
+      );
+      await shot(b, "typing-bob");
+    } finally {
+      await a.fill("#composer", "");
+    }
+  });
+
+  it("[per-user object] alice sees the read tick on her messages", async () => {
+    const a = page.alice;
+    const tick = a.locator(".msg.mine", { hasText: "hello bob" }).locator(".tick");
+    try {
+      await eventually("read tick on “hello bob” (receipts frames)", async () => (await tick.getAttribute("data-status")) === "read");
+    } finally {
+      await shot(a, "ticks-alice");
+    }
+  });
+
+  it("bob reloads and the history is still there", async () => {
+    const b = page.bob;
+    await b.reload();
+    await eventually("history after reload", async () => (await count(b, "hello bob")) === 1 && (await count(b, "great, thanks")) === 1);
+  });
+
+  it("older history loads when bob scrolls up", async () => {
+    const b = page.bob;
+    // 80 more messages from alice over REST (with her browser session's token), so the DM is longer than a page.
+    const token = await page.alice.evaluate(() => (JSON.parse(localStorage.getItem("edgechat.session") ?? "{}") as { accessToken?: string }).accessToken);
+    const id = dmHash.slice("#/c/".length);
+    for (let i = 1; i <= 80; i++) {
+      const res = await fetch(`${base}/v1/conversations/${id}/messages`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ clientMsgId: `bulk-${i}`, body: `bulk ${i}` }),
+      });
+      expect(res.ok).toBe(true);
+    }
+    await b.reload();
+    await eventually("the newest page is shown", async () => (await count(b, "bulk 80")) === 1);
+    expect(await count(b, "hello bob")).toBe(0);
+    await eventually("scrolling up loads older pages down to the first message", async () => {
+      await b.locator(".scroller").evaluate((el) => el.scrollTo(0, 0));
+      return (await count(b, "hello bob")) === 1;
+    });
+    const bodies = await b.locator("[data-testid=messages] .msg .body").allTextContents();
+    expect(bodies.length).toBe(84);
+    expect(bodies.slice(0, 5)).toEqual(["hello bob", "hi alice", "how are you?", "great, thanks", "bulk 1"]);
+  });
+
+  it("bob goes offline, sends, comes back: alice receives the message exactly once", async () => {
+    const [a, b] = [page.alice, page.bob];
+    await ctx.bob.setOffline(true);
+    await b.locator("[data-testid=banner]").waitFor({ state: "visible" });
+    await send(b, "sent while offline");
+    await b.locator(".msg.mine", { hasText: "sent while offline" }).locator(".tick[data-status=pending]").waitFor();
+    await shot(b, "offline-bob");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(a, "sent while offline")).toBe(0);
+
+    await ctx.bob.setOffline(false);
+    await eventually("alice receives the queued message", async () => (await count(a, "sent while offline")) === 1);
+    await eventually("bob's banner hides and the message leaves pending", async () =>
+      (await b.locator("[data-testid=banner]").isHidden()) &&
+      (await b.locator(".msg.mine", { hasText: "sent while offline" }).locator(".tick").getAttribute("data-status")) !== "pending",
+    );
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await count(a, "sent while offline")).toBe(1);
+    expect(await count(b, "sent while offline")).toBe(1);
+  });
+
+  it("a message queued offline survives closing the page (IndexedDB outbox) and arrives once", async () => {
+    const a = page.alice;
+    await ctx.bob.setOffline(true);
+    await page.bob.locator("[data-testid=banner]").waitFor({ state: "visible" });
+    await send(page.bob, "queued across a reload");
+    await page.bob.locator(".tick[data-status=pending]").waitFor();
+    await page.bob.close();
+    await ctx.bob.setOffline(false);
+    page.bob = await ctx.bob.newPage();
+    await page.bob.goto(`${base}/${dmHash}`);
+    await eventually("alice receives the message queued before the reload", async () => (await count(a, "queued across a reload")) === 1);
+    await eventually("bob's reopened page shows it sent", async () =>
+      (await count(page.bob, "queued across a reload")) === 1 && (await page.bob.locator(".tick[data-status=pending]").count()) === 0,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(a, "queued across a reload")).toBe(1);
+  });
+
+  it("a group of three sees each other's messages", async () => {
+    const a = page.alice;
+    await a.goto(`${base}/#/`);
+    await a.locator("[data-testid=inbox] li").first().waitFor();
+    await shot(a, "inbox-alice");
+    await a.fill("#group-title", "trio");
+    await a.fill("#group-members", `${names.bob}, ${names.carol}`);
+    await a.click("[data-action=create-group]");
+    await a.waitForURL(/#\/c\/g_/);
+    const groupHash = new URL(a.url()).hash;
+    await a.locator("[data-testid=title]").getByText("trio").waitFor();
+    // Joining by link works without the per-user object (the inbox would list the group too).
+    for (const who of ["bob", "carol"] as const) await page[who].goto(`${base}/${groupHash}`);
+    for (const who of ["bob", "carol"] as const) await page[who].locator("[data-testid=title]").getByText("trio").waitFor();
+    await send(a, "group hello from alice");
+    await send(page.bob, "group hello from bob");
+    await send(page.carol, "group hello from carol");
+    const all = ["group hello from alice", "group hello from bob", "group hello from carol"];
+    for (const who of ["alice", "bob", "carol"] as const) {
+      await eventually(`${who} sees all three group messages once`, async () => {
+        for (const text of all) if ((await count(page[who], text)) !== 1) return false;
+        return true;
+      });
+    }
+    // Senders are named on other members' messages.
+    expect(await page.carol.locator(".msg.theirs .sender").allTextContents()).toEqual(expect.arrayContaining([names.alice, names.bob]));
+    await shot(page.carol, "group-carol");
+  });
+});
