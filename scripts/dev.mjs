@@ -9,8 +9,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
 
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env });
+function run(cmd, args, extraEnv = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...env, ...extraEnv } });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
@@ -19,7 +19,8 @@ if (!existsSync(join(root, ".dev.vars"))) {
   console.log("dev: created .dev.vars from .dev.vars.example (development-only secrets)");
 }
 if (existsSync(join(root, "web", "vite.config.ts"))) run(bin("vite"), ["build", "--config", "web/vite.config.ts", "--logLevel", "warn"]);
-run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"]);
+// CI=1 makes wrangler apply local migrations without asking (they only touch .wrangler/state).
+run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { CI: "1" });
 
 const port = process.env.PORT ?? "8787";
 const child = spawn(bin("wrangler"), ["dev", "--port", port, "--ip", process.env.HOST ?? "localhost", ...process.argv.slice(2)], {

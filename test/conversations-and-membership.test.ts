@@ -104,3 +104,20 @@ describe("groups", () => {
     ownerSocket.close();
   });
 });
+
+describe("unknown conversation ids", () => {
+  it("answer like a conversation you are not in, and leave no storage behind", async () => {
+    const { env, runInDurableObject } = await import("cloudflare:test");
+    const a = await mintUser();
+    const id = "g_probe_does_not_exist";
+    expect((await api("GET", `/v1/conversations/${id}`, { token: a.token })).status).toBe(403);
+    expect((await api("GET", `/v1/conversations/${id}/messages`, { token: a.token })).status).toBe(403);
+    expect((await sendRest(a, id, "x")).status).toBe(403);
+    const s = await TestSocket.conversation(id, a);
+    expect((await s.closed).code).toBe(4403);
+    const tables = await runInDurableObject(env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id)), (_o, state) =>
+      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf%' ESCAPE '\\'").toArray(),
+    );
+    expect(tables).toEqual([]);
+  });
+});

@@ -96,7 +96,12 @@ const MEMBER_ROWS_PER_STATEMENT = 20;
 
 export class ConversationObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly scheduler: Scheduler<Job>;
+  private scheduler!: Scheduler<Job>;
+  /**
+   * True until the conversation is created. Any signed-in user can address any object id, so a blank
+   * object writes nothing (not even its schema): probing ids costs no storage.
+   */
+  private blank: boolean;
   private readonly config: ReturnType<typeof readConfig>;
   /** Replaceable for fault-injection tests: all D1 traffic goes through it. */
   archive: HistoryArchive;
@@ -121,11 +126,20 @@ export class ConversationObject extends DurableObject<Env> {
     this.archive = new HistoryArchive(env.DB);
     this.sendLimiter = new TokenBuckets(this.config.sendRatePerSecond, this.config.sendBurst);
     // The constructor re-runs after every hibernation wake: everything below is rebuilt from storage.
-    migrate(ctx.storage, CONVERSATION_MIGRATIONS);
-    this.scheduler = new Scheduler<Job>(ctx.storage);
-    this.lastSeq = this.readLastSeq();
+    this.blank =
+      this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").one().n === 0;
+    this.lastSeq = 0;
+    if (!this.blank) this.openStorage();
     // Pings are answered by the runtime without waking the object (and without billing duration).
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  /** Bring the schema up to date and load the stream position. */
+  private openStorage(): void {
+    migrate(this.ctx.storage, CONVERSATION_MIGRATIONS);
+    this.scheduler = new Scheduler<Job>(this.ctx.storage);
+    this.lastSeq = this.readLastSeq();
+    this.blank = false;
   }
 
   // ------------------------------------------------------------------ metadata & membership (RPC)
@@ -133,6 +147,7 @@ export class ConversationObject extends DurableObject<Env> {
   /** Create the conversation if it does not exist yet. Idempotent: returns `created: false` after the first call. */
   initialize(input: InitializeInput): Promise<RpcResult<{ created: boolean; conversation: Conversation }>> {
     return rpcResult(async () => {
+      if (this.blank) this.openStorage();
       const existing = this.getMeta("id");
       if (existing !== null) {
         if (existing !== input.id) throw new AppError("conflict", "object already holds another conversation");
@@ -337,6 +352,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** Archive everything not yet in D1 and prune to the hot tail now, instead of waiting for the alarm (ops, tests, verify). */
   async flushArchive(): Promise<{ archivedSeq: number; lastSeq: number }> {
+    if (this.blank) return { archivedSeq: 0, lastSeq: 0 };
     for (let i = 0; i < 10_000; i++) {
       const before = Number(this.getMeta("archived_seq") ?? "0");
       const oldest = this.oldestHotSeq();
@@ -998,6 +1014,7 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   private getMeta(key: string): string | null {
+    if (this.blank) return null;
     return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
 
@@ -1010,6 +1027,7 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   private memberRow(userId: string): MemberRow | null {
+    if (this.blank) return null;
     return (
       this.sql
         .exec<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members WHERE user_id = ?`, userId)
