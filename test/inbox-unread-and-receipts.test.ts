@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:test";
 import { TestSocket, api, createDirect, createGroup, mintUser, sendRest, type TestUser } from "./helpers";
 
 async function inbox(user: TestUser, query = "") {
@@ -55,6 +56,15 @@ describe("unread counts", () => {
     await api("DELETE", `/v1/conversations/${g.id}/members/${b.id}`, { token: b.token });
     const bAfter = await eventually(() => inbox(b), (v) => !v.conversations.some((x) => x.conversationId === g.id));
     expect(bAfter.totalUnread).toBe(0);
+    // A fan-out update still in flight for the old membership (queued before the removal) cannot bring it back...
+    await sendRest(a, g.id, "g3", "after b left");
+    const stale = { conversationId: g.id, type: "group" as const, title: "g", directMembers: null, lastSeq: 3, lastMessage: null, receipts: [] };
+    await env.USERS.get(env.USERS.idFromName(b.id)).conversationUpdate(stale, { userId: b.id, deliveredSeq: 0, readSeq: 0, joinedAt: g.createdAt });
+    expect((await inbox(b)).conversations.some((x) => x.conversationId === g.id)).toBe(false);
+    // ...but being added again does.
+    await api("POST", `/v1/conversations/${g.id}/members`, { token: a.token, body: { userIds: [b.id] } });
+    const back = await eventually(() => inbox(b), (v) => v.conversations.some((x) => x.conversationId === g.id));
+    expect(back.conversations.find((x) => x.conversationId === g.id)).toMatchObject({ unread: 0, lastSeq: 3 });
   });
 
   it("refuses cursors for conversations you are not in, and bad bodies", async () => {

@@ -281,7 +281,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.broadcast({ type: "members_changed", added: [], removed: [userId] });
       await this.flushD1Outbox();
       try {
-        await this.userStub(userId).conversationRemoved(id);
+        await this.userStub(userId).conversationRemoved(id, Date.now());
       } catch (err) {
         console.warn(JSON.stringify({ at: "conversation_removed", error: String(err) }));
       }

@@ -30,4 +30,9 @@ export const USER_MIGRATIONS: readonly string[] = [
   CREATE TABLE watching (socket_key TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (socket_key, user_id)) WITHOUT ROWID;
   CREATE INDEX watching_by_user ON watching (user_id);
   `,
+  `
+  -- Conversations the user left or was removed from, with when (the conversation's clock): a fan-out
+  -- update still in flight for the old membership must not bring the conversation back.
+  CREATE TABLE departed (conversation_id TEXT PRIMARY KEY, removed_at INTEGER NOT NULL) WITHOUT ROWID;
+  `,
 ];

@@ -150,6 +150,11 @@ export class UserObject extends DurableObject<Env> {
   async conversationUpdate(summary: ConversationSummary, target: FanoutTarget): Promise<void> {
     const userId = target.userId;
     this.setMeta("user_id", userId);
+    const departed = this.sql
+      .exec<{ at: number }>("SELECT removed_at AS at FROM departed WHERE conversation_id = ?", summary.conversationId)
+      .toArray()[0];
+    if (departed && target.joinedAt <= departed.at) return; // a late update about a membership that has ended
+    if (departed) this.sql.exec("DELETE FROM departed WHERE conversation_id = ?", summary.conversationId);
     const before = this.inboxRow(summary.conversationId);
     const peer = summary.directMembers?.find((m) => m.userId !== userId) ?? null;
     const last = summary.lastMessage;
@@ -211,9 +216,14 @@ export class UserObject extends DurableObject<Env> {
   }
 
   /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
-  async conversationRemoved(conversationId: string): Promise<void> {
+  async conversationRemoved(conversationId: string, removedAt: number): Promise<void> {
     const existed = this.inboxRow(conversationId) !== null;
     this.sql.exec("DELETE FROM inbox WHERE conversation_id = ?", conversationId);
+    this.sql.exec(
+      "INSERT INTO departed (conversation_id, removed_at) VALUES (?, ?) ON CONFLICT (conversation_id) DO UPDATE SET removed_at = max(removed_at, excluded.removed_at)",
+      conversationId,
+      removedAt,
+    );
     if (existed) this.broadcast({ type: "inbox_remove", conversationId, totalUnread: this.totalUnread() });
   }
 
