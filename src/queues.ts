@@ -1,11 +1,16 @@
 // Queue consumers of this Worker: the inbox fan-out for large conversations, and push notifications.
 import type { FanoutJob, PushJob } from "./objects/fanout";
+import { readConfig } from "./lib/config";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   if (batch.queue.startsWith("edgechat-fanout")) return consumeFanout(batch as MessageBatch<FanoutJob>, env);
   if (batch.queue.startsWith("edgechat-push-dlq")) {
-    // Dead letters stay visible in logs; the body carries no secrets (ids, a preview, counts).
-    for (const m of batch.messages) console.error(JSON.stringify({ at: "push_dead_letter", job: m.body }));
+    // A push that failed every retry: log who and where (never the message preview), then drop it.
+    for (const m of batch.messages) {
+      const { userId, conversationId, seq } = m.body as PushJob;
+      console.error(JSON.stringify({ at: "push_dead_letter", userId, conversationId, seq, attempts: m.attempts }));
+      m.ack();
+    }
     return;
   }
   if (batch.queue.startsWith("edgechat-push")) return consumePush(batch as MessageBatch<PushJob>, env);
@@ -37,8 +42,7 @@ export async function signBody(secret: string, body: string): Promise<string> {
 
 /** Exponential: base x 2^(attempt-1) seconds, capped at 5 minutes. PUSH_RETRY_BASE_SECONDS defaults to 2. */
 function retryDelay(env: Env, attempts: number): number {
-  const base = Number(env.PUSH_RETRY_BASE_SECONDS ?? "2");
-  return Math.min(300, Math.max(0, Number.isFinite(base) ? base : 2) * 2 ** Math.max(0, attempts - 1));
+  return Math.min(300, readConfig(env).pushRetryBaseSeconds * 2 ** Math.max(0, attempts - 1));
 }
 
 /** POST each job to the app's webhook. Non-2xx or network errors retry with backoff, then go to the dead-letter queue. */
@@ -46,6 +50,12 @@ async function consumePush(batch: MessageBatch<PushJob>, env: Env): Promise<void
   const url = env.PUSH_WEBHOOK_URL;
   if (!url) {
     batch.ackAll(); // push disabled
+    return;
+  }
+  if (!env.PUSH_WEBHOOK_SECRET) {
+    // Never send unsigned: keep retrying (then dead-letter) until the secret is configured.
+    console.error(JSON.stringify({ at: "push", error: "PUSH_WEBHOOK_URL is set but PUSH_WEBHOOK_SECRET is not; not sending unsigned" }));
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelay(env, m.attempts) });
     return;
   }
   await Promise.all(
@@ -56,7 +66,7 @@ async function consumePush(batch: MessageBatch<PushJob>, env: Env): Promise<void
           method: "POST",
           headers: {
             "Content-Type": "application/json",
-            [SIGNATURE_HEADER]: await signBody(env.PUSH_WEBHOOK_SECRET ?? "", body),
+            [SIGNATURE_HEADER]: await signBody(env.PUSH_WEBHOOK_SECRET, body),
           },
           body,
         });

@@ -15,6 +15,8 @@ export interface Config {
   sendRatePerSecond: number;
   sendBurst: number;
   maxSocketsPerUser: number;
+  /** First retry delay (s) of a failed push webhook call; doubles per attempt. */
+  pushRetryBaseSeconds: number;
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -29,5 +31,6 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     sendRatePerSecond: intVar(s(env.SEND_RATE_PER_SECOND), 10, 1, 1_000_000_000),
     sendBurst: intVar(s(env.SEND_BURST), 20, 1, 1_000_000_000),
     maxSocketsPerUser: intVar(s(env.MAX_SOCKETS_PER_USER), 10, 1, 1000),
+    pushRetryBaseSeconds: intVar(s(env.PUSH_RETRY_BASE_SECONDS), 2, 0, 300),
   };
 }

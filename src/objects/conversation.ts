@@ -381,18 +381,21 @@ export class ConversationObject extends DurableObject<Env> {
       if (!message) throw new AppError("not_found", "no message with that seq");
       const others = this.sql
         .exec<{ n: number; d: number; r: number }>(
-          "SELECT count(*) AS n, sum(delivered_seq >= ?1) AS d, sum(read_seq >= ?1) AS r FROM members WHERE user_id != ?2",
+          // Members who joined after the message are not counted: their cursors start at the join point.
+          "SELECT count(*) AS n, sum(delivered_seq >= ?1) AS d, sum(read_seq >= ?1) AS r FROM members WHERE user_id != ?2 AND joined_at <= ?3",
           seq,
           message.senderId,
+          message.createdAt,
         )
         .one();
       const state: ReceiptState = { seq, of: others.n, delivered: others.d ?? 0, read: others.r ?? 0 };
       if (others.n <= RECEIPT_PUSH_LIMIT) {
         const rows = this.sql
           .exec<{ userId: string; d: number; r: number }>(
-            "SELECT user_id AS userId, delivered_seq >= ?1 AS d, read_seq >= ?1 AS r FROM members WHERE user_id != ?2 ORDER BY user_id",
+            "SELECT user_id AS userId, delivered_seq >= ?1 AS d, read_seq >= ?1 AS r FROM members WHERE user_id != ?2 AND joined_at <= ?3 ORDER BY user_id",
             seq,
             message.senderId,
+            message.createdAt,
           )
           .toArray();
         state.deliveredTo = rows.filter((r) => r.d).map((r) => r.userId);
@@ -425,7 +428,8 @@ export class ConversationObject extends DurableObject<Env> {
       server.close(CloseCode.NotAMember, "not a member of this conversation");
       return new Response(null, { status: 101, webSocket: client, headers });
     }
-    if (this.ctx.getWebSockets(identity.userId).length >= this.config.maxSocketsPerUser) {
+    const open = [...this.liveSockets().values()].filter((s) => s.userId === identity.userId).length;
+    if (open >= this.config.maxSocketsPerUser) {
       server.accept();
       server.close(CloseCode.TooManyConnections, "too many open sockets for this user");
       return new Response(null, { status: 101, webSocket: client, headers });
@@ -814,7 +818,8 @@ export class ConversationObject extends DurableObject<Env> {
     if (this.sockets === null) {
       this.sockets = new Map();
       for (const ws of this.ctx.getWebSockets()) {
-        const state = ws.deserializeAttachment() as SocketState | null;
+        // getWebSockets() may include sockets that are already closing.
+        const state = ws.readyState === WebSocket.OPEN ? (ws.deserializeAttachment() as SocketState | null) : null;
         if (state) this.sockets.set(ws, state);
       }
     }
@@ -962,7 +967,7 @@ export class ConversationObject extends DurableObject<Env> {
   /** Tell a user's object which of its devices (sockets here) opened, are still alive, or closed. */
   private async reportLeases(userId: string, open: string[], close: string[]): Promise<void> {
     try {
-      await this.userStub(userId).deviceLeases(open, close, this.conversationId());
+      await this.userStub(userId).deviceLeases(open, close, this.conversationId(), userId);
     } catch (err) {
       console.warn(JSON.stringify({ at: "leases", error: String(err) }));
     }

@@ -47,7 +47,8 @@ export interface PushJob {
   createdAt: number;
 }
 
+/** The first 140 characters on one line; cut on code points so an emoji is never split in half. */
 export function previewOf(body: string): string {
-  const flat = body.replace(/\s+/g, " ").trim();
-  return flat.length > 140 ? `${flat.slice(0, 139)}…` : flat;
+  const chars = Array.from(body.replace(/\s+/g, " ").trim());
+  return chars.length > 140 ? `${chars.slice(0, 139).join("")}…` : chars.join("");
 }

@@ -3,7 +3,7 @@
 // receipts pushed to the user's devices, presence subscriptions, and the push-notification hook.
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../protocol/errors";
-import { PING_FRAME, PONG_FRAME, PROTOCOL_VERSION, MAX_FRAME_BYTES } from "../protocol/frames";
+import { PING_FRAME, PONG_FRAME, PROTOCOL_VERSION, MAX_FRAME_BYTES, utf8Length } from "../protocol/frames";
 import {
   UserClientFrameSchema,
   type InboxEntry,
@@ -46,6 +46,7 @@ interface InboxRow extends Record<string, SqlStorageValue> {
 
 type Job = "presence_sweep";
 
+/** A presence subscription lasts this long; while the watcher has sockets open it is renewed every half of it. */
 const SUBSCRIPTION_TTL_MS = 60 * 60_000;
 const INBOX_COLUMNS = `conversation_id AS conversationId, type, title, peer_id AS peerId, peer_username AS peerUsername,
   last_seq AS lastSeq, last_sender AS lastSender, last_preview AS lastPreview, last_at AS lastAt,
@@ -99,7 +100,9 @@ export class UserObject extends DurableObject<Env> {
     if (!state) return this.closeSocket(ws, CloseCode.InternalError, "socket has no identity");
     if (state.exp * 1000 <= Date.now()) return this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
     if (typeof raw !== "string") return this.send(ws, { type: "error", code: "bad_request", message: "binary frames are not supported" });
-    if (raw.length > MAX_FRAME_BYTES) return this.send(ws, { type: "error", code: "frame_too_large", message: "frame too large" });
+    if (raw.length > MAX_FRAME_BYTES || utf8Length(raw) > MAX_FRAME_BYTES) {
+      return this.send(ws, { type: "error", code: "frame_too_large", message: `frames are limited to ${MAX_FRAME_BYTES} bytes` });
+    }
     let data: unknown;
     try {
       data = JSON.parse(raw);
@@ -284,8 +287,10 @@ export class UserObject extends DurableObject<Env> {
   // ------------------------------------------------------------------ presence (RPC)
 
   /** A conversation socket of this user opened (or is still alive): it counts as a device until the lease lapses. */
-  async deviceLeases(open: string[], close: string[], conversationId: string): Promise<void> {
-    // Conversation objects renew leases every ttl/2; two missed renewals and the device is gone.
+  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string): Promise<void> {
+    if (userId) this.setMeta("user_id", userId);
+    // Conversation objects renew leases every ttl/2 and a lease lasts 2 x ttl: a device whose object
+    // stopped renewing (evicted, redeployed) is gone within 2 x ttl.
     const expires = Date.now() + this.ttl * 2;
     for (const id of open) {
       this.sql.exec("INSERT OR REPLACE INTO leases (id, conversation_id, expires_at) VALUES (?, ?, ?)", id, conversationId, expires);
@@ -348,6 +353,7 @@ export class UserObject extends DurableObject<Env> {
     }
     this.sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
     this.sql.exec("DELETE FROM subscribers WHERE expires_at <= ?", now);
+    await this.renewWatches(now);
     await this.presenceMaybeChanged();
     const nextLease = this.sql.exec<{ at: number | null }>("SELECT min(expires_at) AS at FROM leases").one().at;
     if (this.liveSockets().size > 0) this.scheduler.set("presence_sweep", now + this.ttl / 2);
@@ -393,6 +399,17 @@ export class UserObject extends DurableObject<Env> {
         }
       }),
     );
+  }
+
+  /** Keep our subscriptions with the users our sockets watch alive while we are connected. */
+  private async renewWatches(now: number): Promise<void> {
+    const last = Number(this.getMeta("watches_renewed_at") ?? "0");
+    if (this.liveSockets().size === 0 || now - last < SUBSCRIPTION_TTL_MS / 2) return;
+    this.setMeta("watches_renewed_at", String(now));
+    const me = this.getMeta("user_id");
+    if (!me) return;
+    const watched = this.sql.exec<{ id: string }>("SELECT DISTINCT user_id AS id FROM watching").toArray();
+    await Promise.allSettled(watched.map(({ id }) => this.env.USERS.get(this.env.USERS.idFromName(id)).addSubscriber(me)));
   }
 
   private async subscribe(state: SocketState, userIds: string[]): Promise<RpcResult<Presence[]>> {

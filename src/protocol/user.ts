@@ -47,7 +47,7 @@ export interface ReceiptState {
   of: number;
   delivered: number;
   read: number;
-  /** Present when the group has at most 100 members. */
+  /** Present when at most 100 members count (members other than the sender who had joined by then). */
   deliveredTo?: string[];
   readBy?: string[];
 }

@@ -117,7 +117,7 @@ export const conversationRoutes = new Hono<AppEnv>()
     return c.json({ ack }, ack.duplicate ? 200 : 201);
   })
   .get("/:id/receipts", async (c) => {
-    const { seq } = parseQuery(c, v.object({ seq: v.pipe(v.string(), v.regex(/^\d{1,15}$/, "seq must be a positive integer"), v.transform(Number)) }));
+    const { seq } = parseQuery(c, v.object({ seq: v.pipe(v.string(), v.regex(/^\d{1,15}$/, "seq must be a non-negative integer"), v.transform(Number)) }));
     return c.json({ receipts: await unwrap(conversationStub(c.env, conversationId(c)).receipts(c.var.user, seq)) });
   })
   .post("/:id/receipts", async (c) => {
