@@ -202,7 +202,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       url: (token) => {
         const url = new URL("/v1/me/ws", this.wsBase);
         url.searchParams.set("v", "1");
-        url.searchParams.set("token", token);
         return url.toString();
       },
       getToken: this.getToken,

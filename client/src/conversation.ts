@@ -298,7 +298,6 @@ export class Conversation extends Emitter<ConversationEvents> {
   private socketUrl(token: string): string {
     const url = new URL(`/v1/conversations/${encodeURIComponent(this.id)}/ws`, this.options.wsBaseUrl);
     url.searchParams.set("v", "1");
-    url.searchParams.set("token", token);
     // Read at connect time: frames still queued on the chain may raise lastSeq further; their
     // duplicates in the backlog are dropped by the seq check, and nothing after lastSeq is missed.
     url.searchParams.set("since", String(this.lastSeq));

@@ -2,7 +2,7 @@
 // token before every attempt; stops on terminal close codes; detects dead links with the runtime's
 // auto-answered ping, so a healthy hibernated Durable Object is never woken just to prove it is alive.
 import { CloseCode, TERMINAL_CLOSE_CODES } from "../../src/protocol/errors";
-import { PING_FRAME, PONG_FRAME } from "../../src/protocol/frames";
+import { PING_FRAME, PONG_FRAME, SUBPROTOCOL } from "../../src/protocol/frames";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { Emitter } from "./emitter";
 
@@ -190,7 +190,8 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     if (generation !== this.generation || this.stopped) return;
     let ws: WebSocketLike;
     try {
-      ws = new this.WS(this.options.url(token));
+      // The token travels in the subprotocol list, not the URL: query strings end up in access logs.
+      ws = new this.WS(this.options.url(token), [SUBPROTOCOL, `bearer.${token}`]);
     } catch (err) {
       this.emit("error", { code: CloseCode.BadRequest, reason: `cannot open socket: ${String(err)}`, terminal: true });
       return this.stop();

@@ -17,9 +17,11 @@ const session: Session = { user: { id: "u_me", username: "me" }, accessToken: "t
 
 it("fills a gap from REST, drops duplicates, and delivers in order", async () => {
   const urls: string[] = [];
+  const protocols: string[] = [];
   wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   wss.on("connection", (ws, req) => {
     urls.push(req.url ?? "");
+    protocols.push(String(req.headers["sec-websocket-protocol"] ?? ""));
     ws.send(JSON.stringify({ type: "welcome", protocol: 1, conversationId: "c1", userId: "u_me", epoch: "e1", lastSeq: 4, reset: false }));
     ws.send(JSON.stringify({ type: "backlog", messages: [msg(1)] })); // already have it: duplicate
     ws.send(JSON.stringify({ type: "caught_up", seq: 1 }));
@@ -64,6 +66,8 @@ it("fills a gap from REST, drops duplicates, and delivers in order", async () =>
   expect(c.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
   expect(requests).toContain("/v1/conversations/c1/messages?after=1&limit=2");
   const first = new URL(urls[0]!, "ws://x").searchParams;
-  expect([first.get("v"), first.get("since"), first.get("epoch"), first.get("token")]).toEqual(["1", "1", "e1", "t"]);
+  expect([first.get("v"), first.get("since"), first.get("epoch"), first.get("token")]).toEqual(["1", "1", "e1", null]);
+  // The token travels in the subprotocol list, never in the URL (query strings end up in access logs).
+  expect(protocols[0]!.split(",").map((p) => p.trim())).toEqual(["edgechat.v1", "bearer.t"]);
   client.close();
 });

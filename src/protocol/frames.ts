@@ -6,6 +6,8 @@ import type { ErrorCode } from "./errors";
 import { ReceiptFrameSchema, TypingFrameSchema, type ReceiptCursor } from "./user";
 
 export const PROTOCOL_VERSION = 1;
+/** The WebSocket subprotocol. Browsers carry the access token as a second entry, `bearer.<token>`. */
+export const SUBPROTOCOL = "edgechat.v1";
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
 
 /** The application ping. Sent byte-for-byte, it is answered by the runtime without waking the object. */

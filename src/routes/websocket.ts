@@ -3,7 +3,7 @@
 // is not reachable from the internet, and the client's own headers are not forwarded).
 import { Hono } from "hono";
 import { CloseCode } from "../protocol/errors";
-import { SUPPORTED_PROTOCOL_VERSIONS } from "../protocol/frames";
+import { SUBPROTOCOL, SUPPORTED_PROTOCOL_VERSIONS } from "../protocol/frames";
 import { CONVERSATION_ID_RE } from "../protocol/api";
 import { AppError } from "../lib/errors";
 import type { AppEnv } from "../lib/http";
@@ -11,8 +11,7 @@ import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
 import { IDENTITY_HEADER } from "../objects/conversation";
 import { conversationStub } from "./conversations";
 
-/** The subprotocol a browser client offers (with `bearer.<token>` when it carries the token that way). */
-export const SUBPROTOCOL = "edgechat.v1";
+export { SUBPROTOCOL };
 
 function selectedProtocol(req: Request): Record<string, string> {
   const offered = req.headers.get("Sec-WebSocket-Protocol")?.split(",").map((p) => p.trim()) ?? [];
