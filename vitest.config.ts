@@ -16,6 +16,7 @@ export default defineConfig(async () => {
             ADMIN_SECRET: "test-admin-secret",
             // A small hot tail so that tests cross from the object's SQLite into the D1 archive.
             HOT_TAIL_MESSAGES: "20",
+            CORS_ORIGINS: "https://app.example.test",
             // Bulk-sending tests would trip the 10/s limit; the limits test installs the default bucket itself.
             SEND_RATE_PER_SECOND: "100000",
             SEND_BURST: "100000",
