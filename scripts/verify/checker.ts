@@ -104,6 +104,8 @@ export interface Summary {
   /** Frames carrying messages, resends included. */
   attempts: number;
   acked: number;
+  /** Acks that said "already stored" (resends recognised by their clientMsgId). */
+  duplicateAcks: number;
   unacked: number;
   abandoned: number;
   stored: number;
@@ -314,6 +316,7 @@ export function check(log: ObservationLog): Report {
       sent: log.sends.length,
       attempts: log.sends.reduce((n, s) => n + s.attempts, 0),
       acked,
+      duplicateAcks: log.sends.reduce((n, s) => n + s.acks.filter((a) => a.duplicate).length, 0),
       unacked: log.sends.length - acked,
       abandoned: log.sends.filter((s) => s.abandoned).length,
       stored,
@@ -345,7 +348,7 @@ export function formatReport(report: Report, maxViolations = 40): string {
   const s = report.summary;
   const lines = [
     `conversations ${s.conversations}, member streams ${s.members}`,
-    `messages: sent ${s.sent} (in ${s.attempts} send attempts), acked ${s.acked}, unacked ${s.unacked} (${s.abandoned} abandoned on purpose), stored ${s.stored}`,
+    `messages: sent ${s.sent} (in ${s.attempts} send attempts), acked ${s.acked} (+${s.duplicateAcks} duplicate acks for resends), unacked ${s.unacked} (${s.abandoned} abandoned on purpose), stored ${s.stored}`,
     `lost ${s.lost}, duplicated ${s.duplicated}, reordered ${s.reordered}, gaps ${s.gaps}, divergent ${s.divergent}`,
     s.d1Checked ? `D1: ${s.d1Rows} rows read directly and compared` : "D1: not read directly (only through the history API's pages older than the hot tail)",
   ];

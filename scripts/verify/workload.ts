@@ -128,6 +128,8 @@ class Actor {
   private wake: (() => void) | null = null;
   private next = 0;
   private blockedUntil = 0;
+  /** clientMsgIds refused with rate_limited, to resend once the server's retryAfterMs has passed. */
+  private readonly limited = new Set<string>();
   stopped = false;
   acked = 0;
   reconnects = 0;
@@ -251,8 +253,9 @@ class Actor {
       }
       case "error":
         if (frame.code === "rate_limited") {
-          // Not stored: back off and resend (it stays pending).
+          // Not stored: it stays pending, and is resent (alone with the others refused) after the wait.
           this.rateLimited++;
+          if (frame.clientMsgId) this.limited.add(frame.clientMsgId);
           this.blockedUntil = Math.max(this.blockedUntil, Date.now() + (frame.retryAfterMs ?? 500));
         } else this.incident("unexpected_error", `error frame ${frame.code}: ${frame.message}`);
         this.notify();
@@ -268,19 +271,22 @@ class Actor {
     this.notify();
   }
 
-  private transmit(records: SendRecord[]) {
+  /** Send records (single `send` or `send_batch` frames); resolves when the bytes are handed to the OS. */
+  private transmit(records: SendRecord[]): Promise<void> {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || records.length === 0) return;
+    if (!ws || ws.readyState !== WebSocket.OPEN || records.length === 0) return Promise.resolve();
     for (const r of records) r.attempts++;
+    const frames: string[] = [];
     if (records.length === 1 && this.random() < 0.5) {
       const r = records[0]!;
-      ws.send(JSON.stringify({ type: "send", clientMsgId: r.clientMsgId, body: r.body }));
+      frames.push(JSON.stringify({ type: "send", clientMsgId: r.clientMsgId, body: r.body }));
     } else {
       for (let i = 0; i < records.length; i += 50) {
         const chunk = records.slice(i, i + 50);
-        ws.send(JSON.stringify({ type: "send_batch", messages: chunk.map((r) => ({ clientMsgId: r.clientMsgId, body: r.body })) }));
+        frames.push(JSON.stringify({ type: "send_batch", messages: chunk.map((r) => ({ clientMsgId: r.clientMsgId, body: r.body })) }));
       }
     }
+    return Promise.all(frames.map((f) => new Promise<void>((resolve) => ws.send(f, () => resolve())))).then(() => {});
   }
 
   private fresh(n: number): SendRecord[] {
@@ -314,7 +320,7 @@ class Actor {
     this.reconnects++;
     await this.connect();
     // After a reconnect, everything unacked is resent: the server must ack each exactly once.
-    this.transmit([...this.pending.values()]);
+    void this.transmit([...this.pending.values()]);
   }
 
   async run(deadline: number): Promise<void> {
@@ -331,9 +337,17 @@ class Actor {
         await this.reconnect();
         continue;
       }
-      if (Date.now() < this.blockedUntil) {
-        await sleep(this.blockedUntil - Date.now());
-        this.transmit([...this.pending.values()]);
+      if (Date.now() < this.blockedUntil || this.limited.size > 0) {
+        // Rate limited: send nothing new until the wait is over, then resend what was refused one
+        // message per wait (resending them all at once would only be refused again).
+        await sleep(Math.max(0, this.blockedUntil - Date.now()));
+        const [id] = this.limited;
+        if (id !== undefined) {
+          this.limited.delete(id);
+          const r = this.pending.get(id);
+          if (r) void this.transmit([r]);
+        }
+        await this.waitEvent(50);
         continue;
       }
       const roll = this.random();
@@ -342,14 +356,15 @@ class Actor {
         await this.drop(this.random() < 0.5);
         await this.reconnect();
       } else if (roll < (p += f.lostAck) && this.next < this.budget) {
-        // Send, then drop before the ack can be read; the resend after reconnect must not duplicate it.
-        this.transmit(this.fresh(1 + Math.floor(this.random() * 3)));
+        // Send, then drop once the frame is on the wire, before its ack can be read: the server
+        // stores it and acks into a dead socket. The resend after reconnect must not duplicate it.
+        await this.transmit(this.fresh(1 + Math.floor(this.random() * 3)));
         await this.drop(true);
         await this.reconnect();
       } else if (roll < (p += f.abandon) && this.next < this.budget) {
         // Same, but the message is never resent: it may be stored, but at most once.
         const [r] = this.fresh(1);
-        this.transmit(r ? [r] : []);
+        await this.transmit(r ? [r] : []);
         if (r) {
           this.pending.delete(r.clientMsgId);
           r.abandoned = true;
@@ -358,7 +373,7 @@ class Actor {
         await this.reconnect();
       } else if (roll < (p += f.duplicate) && this.sends.length > 0) {
         const old = this.sends[Math.floor(this.random() * this.sends.length)]!;
-        if (!old.abandoned) this.transmit([old]);
+        if (!old.abandoned) void this.transmit([old]);
       } else if (roll < (p += f.slowConsumer)) {
         // Stop reading for a while: the server's sends back up in its buffers and TCP.
         this.slowPauses++;
@@ -366,14 +381,14 @@ class Actor {
         await sleep(100 + Math.floor(this.random() * 700));
         this.ws?.resume();
       } else if (this.pending.size < this.opts.window && this.next < this.budget) {
-        this.transmit(this.fresh(this.random() < 0.3 ? 1 + Math.floor(this.random() * 10) : 1));
+        void this.transmit(this.fresh(this.random() < 0.3 ? 1 + Math.floor(this.random() * 10) : 1));
       } else {
         const before = this.acked;
         await this.waitEvent(1500);
         if (this.acked > before) lastProgress = Date.now();
         else if (Date.now() - lastProgress > 3000 && this.pending.size > 0) {
           // No ack for a while on a socket that looks open: resend what is pending (idempotent).
-          this.transmit([...this.pending.values()]);
+          void this.transmit([...this.pending.values()]);
           lastProgress = Date.now();
         }
       }

@@ -828,7 +828,13 @@ export class ConversationObject extends DurableObject<Env> {
 
   private broadcast(frame: ServerFrame, liveOnly = false): void {
     const text = JSON.stringify(frame);
+    const now = Date.now();
     for (const [ws, state] of this.liveSockets()) {
+      // A socket whose token expired hears nothing more: it is closed, and resumes with a fresh token.
+      if (state.exp * 1000 <= now) {
+        this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
+        continue;
+      }
       if (liveOnly && !state.live) continue;
       try {
         ws.send(text);
@@ -985,6 +991,11 @@ export class ConversationObject extends DurableObject<Env> {
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       if (now - Math.max(lastPing, state.connectedAt) > ttl) {
         this.closeSocket(ws, CloseCode.HeartbeatTimeout, "no heartbeat");
+        continue;
+      }
+      // Idle sockets that only ping never reach the object: expire them here too.
+      if (state.exp * 1000 <= now) {
+        this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
         continue;
       }
       renew.set(state.userId, [...(renew.get(state.userId) ?? []), state.lease]);

@@ -349,6 +349,8 @@ export class UserObject extends DurableObject<Env> {
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? state.connectedAt;
       if (now - Math.max(lastPing, state.connectedAt) > this.ttl) {
         this.closeSocket(ws, CloseCode.HeartbeatTimeout, "no heartbeat");
+      } else if (state.exp * 1000 <= now) {
+        this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
       }
     }
     this.sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
@@ -456,7 +458,12 @@ export class UserObject extends DurableObject<Env> {
 
   private broadcast(frame: UserServerFrame): void {
     const text = JSON.stringify(frame);
-    for (const ws of this.liveSockets().keys()) {
+    const now = Date.now();
+    for (const [ws, state] of this.liveSockets()) {
+      if (state.exp * 1000 <= now) {
+        this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
+        continue;
+      }
       try {
         ws.send(text);
       } catch {

@@ -1,6 +1,6 @@
 // REST request schemas and response shapes, shared by the Worker's routes and the client SDK.
 import * as v from "valibot";
-import { BodySchema, ClientMsgIdSchema, type ChatMessage } from "./frames";
+import { BodySchema, ClientMsgIdSchema, LONE_SURROGATE, type ChatMessage } from "./frames";
 
 export const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 /** Ids minted by this server are `u_...`; ids passed by an app's backend via /v1/admin/tokens must match this. */
@@ -34,7 +34,13 @@ export const CreateConversationBodySchema = v.variant("type", [
   v.object({ type: v.literal("direct"), userId: UserIdSchema }),
   v.object({
     type: v.literal("group"),
-    title: v.pipe(v.string("title must be a string"), v.trim(), v.minLength(1, "title must not be empty"), v.maxLength(200)),
+    title: v.pipe(
+      v.string("title must be a string"),
+      v.trim(),
+      v.minLength(1, "title must not be empty"),
+      v.maxLength(200),
+      v.check((s) => !LONE_SURROGATE.test(s), "title must be well-formed Unicode (no lone surrogates)"),
+    ),
     memberIds: v.optional(v.pipe(v.array(UserIdSchema), v.maxLength(10_000)), []),
   }),
 ]);

@@ -22,7 +22,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024;
 export const BACKLOG_PAGE_SIZE = 100;
 export const MAX_BATCH_MESSAGES = 50;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export const ClientMsgIdSchema = v.pipe(
   v.string("clientMsgId must be a string"),
