@@ -9,6 +9,8 @@ export interface BenchUser {
   token: string;
 }
 
+const REQUEST_TIMEOUT_MS = 60_000;
+
 export async function api<T = unknown>(
   base: string,
   method: string,
@@ -18,7 +20,13 @@ export async function api<T = unknown>(
   const headers: Record<string, string> = {};
   if (init.token) headers.Authorization = `Bearer ${init.token}`;
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(`${base}${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    // A hung request fails the scenario instead of the whole run.
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const text = await res.text();
   let body: unknown = null;
   try {
@@ -39,11 +47,18 @@ export async function mustApi<T = unknown>(base: string, method: string, path: s
 export async function pMap<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    for (;;) {
+    // Stop starting new items once one has failed (the caller gets the first error).
+    while (!failed) {
       const i = next++;
       if (i >= items.length) return;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -94,6 +109,23 @@ export function frameType(data: Buffer): string {
 
 export type FrameHandler = (data: Buffer, at: number) => void;
 
+/** Byte-for-byte the protocol's PING_FRAME: the runtime answers it without waking the object. */
+const PING_FRAME = '{"type":"ping"}';
+/** Like the SDK: the server closes sockets that have not pinged within PRESENCE_TTL_MS (30 s). */
+const PING_EVERY_MS = 15_000;
+const live = new Set<BenchSocket>();
+let pinger: ReturnType<typeof setInterval> | null = null;
+
+function heartbeat(): void {
+  const now = Date.now();
+  for (const s of live) {
+    if (now - s.lastPingAt >= PING_EVERY_MS && s.ws.readyState === WebSocket.OPEN) {
+      s.lastPingAt = now;
+      s.ws.send(PING_FRAME);
+    }
+  }
+}
+
 /**
  * A client socket. `ready` resolves on the first `caught_up` frame (edgechat sends it when the
  * socket is live; the relays send one on connect). Each frame is timestamped before anything else.
@@ -104,8 +136,9 @@ export class BenchSocket {
   readonly closed: Promise<number>;
   onFrame: FrameHandler | null = null;
   framesIn = 0;
+  lastPingAt = Date.now();
 
-  constructor(url: string, onFrame: FrameHandler | null = null) {
+  constructor(url: string, onFrame: FrameHandler | null = null, readyOn: "caught_up" | "open" = "caught_up") {
     this.onFrame = onFrame;
     this.ws = new WebSocket(url, { perMessageDeflate: false });
     let readyResolve!: () => void;
@@ -125,9 +158,21 @@ export class BenchSocket {
       }
       this.onFrame?.(data, at);
     });
+    if (readyOn === "open") {
+      this.ws.on("open", () => {
+        isReady = true;
+        readyResolve();
+      });
+    }
     this.ws.on("error", (e) => readyReject(e));
+    live.add(this);
+    if (!pinger) {
+      pinger = setInterval(heartbeat, 1_000);
+      pinger.unref();
+    }
     this.closed = new Promise((res) =>
       this.ws.on("close", (code) => {
+        live.delete(this);
         if (!isReady) readyReject(new Error(`socket closed before ready: ${code}`));
         res(code);
       }),
@@ -144,18 +189,41 @@ export class BenchSocket {
       this.ws.terminate();
     } else this.ws.close(1000);
     await Promise.race([this.closed, new Promise((r) => setTimeout(r, 5_000))]);
-    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    if ((this.ws.readyState as number) !== WebSocket.CLOSED) this.ws.terminate();
   }
 }
 
 /** Open many sockets with bounded concurrency; each resolves when live. */
-export async function openSockets(urls: string[], concurrency: number, onFrame: (i: number) => FrameHandler | null = () => null): Promise<BenchSocket[]> {
-  return pMap(urls, concurrency, async (url, i) => {
-    const s = new BenchSocket(url, onFrame(i));
-    await s.ready;
-    return s;
-  });
+export async function openSockets(
+  urls: string[],
+  concurrency: number,
+  onFrame: (i: number) => FrameHandler | null = () => null,
+  readyOn: "caught_up" | "open" = "caught_up",
+): Promise<BenchSocket[]> {
+  const opened: BenchSocket[] = [];
+  try {
+    return await pMap(urls, concurrency, async (url, i) => {
+      const s = new BenchSocket(url, onFrame(i), readyOn);
+      opened.push(s);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`socket ${i} of ${urls.length} not live after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([s.ready, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      return s;
+    });
+  } catch (err) {
+    // Do not leave half a room connected behind a failed scenario.
+    await closeAll(opened);
+    throw err;
+  }
 }
+
+const READY_TIMEOUT_MS = 30_000;
 
 export async function closeAll(sockets: BenchSocket[]): Promise<void> {
   await pMap(sockets, 500, (s) => s.close());

@@ -1,7 +1,7 @@
 // Servers on the runtime itself (Miniflare -> one workerd process), without wrangler dev's proxy:
 // the proxy dies at ~3,300 connections, and it would add a hop to every frame we measure.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -21,11 +21,70 @@ export interface RuntimeServer {
   stop(): Promise<void>;
 }
 
-/** Bundle the Worker exactly as `wrangler deploy` would (Miniflare does not bundle TypeScript). */
-export function bundleWorker(): string {
+export interface Bundle {
+  /** The bundled Worker (one ES module). */
+  script: string;
+  /** The wrangler.toml it was built from (bindings, vars, compatibility date). */
+  config: string;
+  /** What was built: "working tree" or the git ref and commit. */
+  source: string;
+  /** Remove the temporary bundle and snapshot directories. */
+  cleanup(): void;
+}
+
+/**
+ * Bundle the Worker exactly as `wrangler deploy` would (Miniflare does not bundle TypeScript), from a
+ * snapshot copied to a temp dir: of a git ref (`git archive`, read-only), of a scratch tree (a path),
+ * or of the working tree (tracked + untracked files). A snapshot keeps a run from being disturbed by
+ * files being edited while it starts. A missing static-assets directory (built by `npm run build:web`)
+ * is created empty in the snapshot: the API does not need it.
+ */
+export function bundleWorker(ref?: string): Bundle {
   const out = mkdtempSync(join(tmpdir(), "edgechat-bench-bundle-"));
-  execFileSync(WRANGLER, ["deploy", "--dry-run", "--outdir", out], { cwd: ROOT, stdio: "pipe", env: { ...process.env, CI: "1" } });
-  return join(out, "worker.js");
+  let cwd: string;
+  let source: string;
+  if (ref?.startsWith("/")) {
+    // A scratch copy of the source tree (used to prototype server changes outside the repo).
+    cwd = ref;
+    source = `scratch tree ${ref}`;
+  } else {
+    cwd = mkdtempSync(join(tmpdir(), "edgechat-bench-src-"));
+    if (ref) {
+      const commit = execFileSync("git", ["rev-parse", "--verify", `${ref}^{commit}`], { cwd: ROOT, encoding: "utf8" }).trim();
+      execFileSync("sh", ["-c", `git archive --format=tar ${commit} | tar -x -C "${cwd}"`], { cwd: ROOT, stdio: "pipe" });
+      source = `${ref} (${commit.slice(0, 10)})`;
+    } else {
+      const head = execFileSync("git", ["rev-parse", "--short=10", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+      const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"], { cwd: ROOT, encoding: "utf8" }).trim() !== "";
+      const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], { cwd: ROOT, maxBuffer: 64 << 20 })
+        .toString("utf8")
+        .split("\0")
+        .filter((f) => f && !f.startsWith("node_modules/") && existsSync(join(ROOT, f)));
+      for (const f of files) {
+        mkdirSync(dirname(join(cwd, f)), { recursive: true });
+        copyFileSync(join(ROOT, f), join(cwd, f));
+      }
+      source = `working tree (HEAD ${head}${dirty ? " + uncommitted changes in src/" : ""})`;
+    }
+    symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
+  }
+  const assets = /^\[assets\][^[]*?directory\s*=\s*"([^"]+)"/m.exec(readFileSync(join(cwd, "wrangler.toml"), "utf8"))?.[1];
+  if (assets && !existsSync(join(cwd, assets))) {
+    const existing = join(ROOT, assets);
+    if (existsSync(existing) && cwd !== ROOT) cpSync(existing, join(cwd, assets), { recursive: true });
+    else mkdirSync(join(cwd, assets), { recursive: true });
+  }
+  execFileSync(WRANGLER, ["deploy", "--dry-run", "--outdir", out], { cwd, stdio: "pipe", env: { ...process.env, CI: "1" } });
+  const snapshot = ref?.startsWith("/") ? null : cwd;
+  return {
+    script: join(out, "worker.js"),
+    config: join(cwd, "wrangler.toml"),
+    source,
+    cleanup() {
+      rmSync(out, { recursive: true, force: true });
+      if (snapshot) rmSync(snapshot, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Children of this process named workerd, newest last. */
@@ -74,14 +133,14 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
  * The real edgechat Worker with its Durable Objects and a migrated D1, persisted to disk
  * (so every commit really fsyncs, as in production-like local runs).
  */
-export async function startEdgechat(opts: { script: string; vars?: Record<string, string> }): Promise<RuntimeServer> {
+export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string, string> }): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
   execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: ROOT,
+    cwd: dirname(opts.bundle.config),
     stdio: "pipe",
     env: { ...process.env, CI: "1" },
   });
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(opts.bundle.config);
   const bindings = { ...(workerOptions.bindings ?? {}), AUTH_SECRET, ADMIN_SECRET, ...opts.vars };
   return startMiniflare(
     {
@@ -90,8 +149,8 @@ export async function startEdgechat(opts: { script: string; vars?: Record<string
       host: HOST,
       port: 0,
       modules: true,
-      scriptPath: opts.script,
-      modulesRoot: dirname(opts.script),
+      scriptPath: opts.bundle.script,
+      modulesRoot: dirname(opts.bundle.script),
       bindings,
       d1Persist: join(persist, "v3", "d1"),
       durableObjectsPersist: join(persist, "v3", "do"),

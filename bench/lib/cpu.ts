@@ -1,0 +1,63 @@
+// How busy the machine was with other work while we measured: total CPU time (all processes, from
+// /proc/stat) minus the CPU time of this process and its descendants (runtime, relays). On a shared
+// 2-core machine, this is the first thing to look at when two runs disagree.
+import { readFileSync, readdirSync } from "node:fs";
+import os from "node:os";
+
+const TICK = 100; // USER_HZ on Linux
+
+function totalBusyTicks(): number {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + cpu[7]!;
+}
+
+function ourTicks(): number {
+  const parent = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parent.set(Number(d), Number(f[1]));
+      // utime stime cutime cstime (fields 14-17; f[0] is field 3)
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+    } catch {
+      // exited
+    }
+  }
+  let sum = 0;
+  for (const [pid, t] of ticks) {
+    let p: number | undefined = pid;
+    for (let depth = 0; p && depth < 20; depth++, p = parent.get(p)) {
+      if (p === process.pid) {
+        sum += t;
+        break;
+      }
+    }
+  }
+  return sum;
+}
+
+export interface CpuWindow {
+  seconds: number;
+  /** Average cores used by this benchmark (load generator, runtime, relays). */
+  benchCores: number;
+  /** Average cores used by everything else on the machine (approximate if our children exited). */
+  otherCores: number;
+  loadavg1: number;
+}
+
+export function cpuMeter(): () => CpuWindow {
+  const t0 = Date.now();
+  const busy0 = totalBusyTicks();
+  const ours0 = ourTicks();
+  return () => {
+    const seconds = (Date.now() - t0) / 1000;
+    const busy = (totalBusyTicks() - busy0) / TICK;
+    const ours = Math.max(0, (ourTicks() - ours0) / TICK);
+    const r = (x: number) => Math.round(x * 100) / 100;
+    return { seconds: r(seconds), benchCores: r(ours / seconds), otherCores: r(Math.max(0, busy - ours) / seconds), loadavg1: r(os.loadavg()[0]!) };
+  };
+}

@@ -1,0 +1,69 @@
+// Every parameter of a run, by mode. `full` is the issue's scenarios unchanged; `quick` is a smaller
+// smoke run (under 2 minutes); `tiny` only proves the harness counts every message (CI).
+export type Mode = "full" | "quick" | "tiny";
+
+export interface Params {
+  mode: Mode;
+  bodyBytes: number;
+  /**
+   * Server vars set on every edgechat runtime. The per-user send rate limit and per-user socket cap
+   * are product policy, not capacity: they are lifted so the scenarios measure what the system can
+   * carry (one bench user sends 100 msg/s in scenario 1 and thousands in scenario 2).
+   */
+  serverVars: Record<string, string>;
+  s1: { ratePerSec: number; messages: number; warmup: number };
+  s2: { senders: number; seconds: number; warmupSeconds: number; windowPerSender: number; batchSize: number; batchWindowPerSender: number };
+  s3: { sizes: number[]; messages: number; warmup: number; gapMs: number };
+  s4: { conversations: number; socketsPerConversation: number; users: number; probeMessages: number; probeRatePerSec: number; settleMs: number };
+  s5: { clients: number; missed: number; before: number };
+  s6: { messages: number; hotTail: number; batchSize: number; requests: number; warmup: number };
+  s7: { conversations: number; requests: number; warmup: number };
+}
+
+const LIFT_LIMITS = { SEND_RATE_PER_SECOND: "1000000000", SEND_BURST: "1000000000", MAX_SOCKETS_PER_USER: "1000" };
+
+export function paramsFor(mode: Mode): Params {
+  const p = paramsBySize(mode);
+  return { ...p, serverVars: { ...LIFT_LIMITS, HOT_TAIL_MESSAGES: String(p.s6.hotTail) } };
+}
+
+function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
+  const bodyBytes = 100;
+  if (mode === "full") {
+    return {
+      mode,
+      bodyBytes,
+      s1: { ratePerSec: 100, messages: 3000, warmup: 100 },
+      s2: { senders: 10, seconds: 10, warmupSeconds: 1, windowPerSender: 10, batchSize: 50, batchWindowPerSender: 2 },
+      s3: { sizes: [100, 1000, 5000], messages: 20, warmup: 2, gapMs: 50 },
+      s4: { conversations: 1000, socketsPerConversation: 10, users: 1000, probeMessages: 1000, probeRatePerSec: 100, settleMs: 3000 },
+      s5: { clients: 1000, missed: 100, before: 10 },
+      s6: { messages: 100_000, hotTail: 10_000, batchSize: 50, requests: 1000, warmup: 50 },
+      s7: { conversations: 1000, requests: 200, warmup: 20 },
+    };
+  }
+  if (mode === "quick") {
+    return {
+      mode,
+      bodyBytes,
+      s1: { ratePerSec: 100, messages: 500, warmup: 50 },
+      s2: { senders: 10, seconds: 3, warmupSeconds: 0.5, windowPerSender: 10, batchSize: 50, batchWindowPerSender: 2 },
+      s3: { sizes: [100, 1000], messages: 10, warmup: 1, gapMs: 50 },
+      s4: { conversations: 200, socketsPerConversation: 10, users: 200, probeMessages: 200, probeRatePerSec: 100, settleMs: 1500 },
+      s5: { clients: 1000, missed: 100, before: 10 },
+      s6: { messages: 10_000, hotTail: 2_000, batchSize: 50, requests: 300, warmup: 20 },
+      s7: { conversations: 100, requests: 100, warmup: 10 },
+    };
+  }
+  return {
+    mode,
+    bodyBytes,
+    s1: { ratePerSec: 100, messages: 20, warmup: 0 },
+    s2: { senders: 3, seconds: 0.3, warmupSeconds: 0, windowPerSender: 4, batchSize: 5, batchWindowPerSender: 2 },
+    s3: { sizes: [5], messages: 2, warmup: 0, gapMs: 10 },
+    s4: { conversations: 3, socketsPerConversation: 3, users: 6, probeMessages: 10, probeRatePerSec: 100, settleMs: 200 },
+    s5: { clients: 5, missed: 12, before: 3 },
+    s6: { messages: 300, hotTail: 100, batchSize: 50, requests: 10, warmup: 2 },
+    s7: { conversations: 3, requests: 5, warmup: 1 },
+  };
+}

@@ -1,0 +1,38 @@
+// Start a baseline relay in a child process so it never shares the load generator's event loop.
+import { fork, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { BENCH_DIR } from "./env.ts";
+
+export interface RelayServer {
+  kind: "plain" | "durable";
+  wsUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startRelay(kind: "plain" | "durable"): Promise<RelayServer> {
+  const child: ChildProcess = fork(join(BENCH_DIR, "baselines", "relay.ts"), kind === "durable" ? ["--durable"] : [], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    child.once("message", (m) => resolve(m as { port: number }));
+    child.once("exit", (code) => reject(new Error(`relay exited with ${code}`)));
+  });
+  return {
+    kind,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.disconnect();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+export function relayUrl(wsBase: string, room: string, user: string): string {
+  return `${wsBase}/?room=${encodeURIComponent(room)}&user=${encodeURIComponent(user)}`;
+}

@@ -1,0 +1,176 @@
+// Results: JSON (everything), a markdown table, and an SVG chart rendered by vega-lite + vega in Node.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as vega from "vega";
+import * as vl from "vega-lite";
+import type { BenchResults } from "../run.ts";
+import type { LatencySummary, TargetCheck } from "./stats.ts";
+import { SYSTEMS } from "./systems.ts";
+
+const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Number(x.toFixed(d)).toLocaleString("en-US"));
+const lat = (s: LatencySummary | undefined) => (s ? `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.p99)} / ${fmt(s.max)}` : "-");
+
+export function markdown(r: BenchResults): string {
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(`# edgechat benchmark: ${r.date} (${r.params.mode})`, "");
+  lines.push(
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}; Node ${m.node}; workerd ${m.workerd}; wrangler ${m.wrangler}; miniflare ${m.miniflare}. ` +
+      `Build: ${m.build}. Runtime reached directly through Miniflare (no wrangler dev proxy), storage persisted to disk (${m.tmpdir}). Server vars: ${Object.entries(r.params.serverVars).map(([k, v]) => `${k}=${v}`).join(", ")} (rate limit and per-user socket cap lifted: capacity, not policy). Wall time ${fmt(r.wallSeconds, 0)} s.`,
+    "",
+  );
+  if (r.params.mode !== "full") lines.push(`**${r.params.mode} mode: reduced sizes, not the issue's parameters. See the full run for the targets.**`, "");
+  lines.push("## Targets", "", "| scenario | metric | target | measured | verdict |", "|---|---|---|---|---|");
+  for (const t of r.targets) {
+    const verdict = t.pass === null ? `n/a${t.note ? ` (${t.note})` : ""}` : t.pass ? "pass" : `**MISS**: ${t.miss}`;
+    lines.push(`| ${t.scenario} | ${t.metric} | ${t.target} | ${t.value === null ? "-" : `${fmt(t.value)} ${t.unit}`} | ${verdict} |`);
+  }
+  const s = r.scenarios;
+  if (s.s1) {
+    lines.push("", "## 1. 1:1 send -> deliver latency (ms, p50 / p95 / p99 / max)", "", `${r.params.s1.messages} measured messages at ${r.params.s1.ratePerSec}/s after ${r.params.s1.warmup} warm-up; latency at the receiving client.`, "");
+    lines.push("| system | delivery | ack (sender) | delivered/sent |", "|---|---|---|---|");
+    for (const n of SYSTEMS) {
+      const x = s.s1[n];
+      if (x) lines.push(`| ${n} | ${lat(x.delivery)} | ${lat(x.ack)} | ${x.delivered}/${x.sent} |`);
+    }
+    if (r.ratios.s1) lines.push("", `Ratios (edgechat / durable relay, edgechat / plain relay): p50 ${fmt(r.ratios.s1.p50VsDurable)}x, ${fmt(r.ratios.s1.p50VsPlain)}x; p99 ${fmt(r.ratios.s1.p99VsDurable)}x, ${fmt(r.ratios.s1.p99VsPlain)}x.`);
+  }
+  if (s.s2) {
+    lines.push("", `## 2. One conversation, ${r.params.s2.senders} concurrent senders: persisted + acked messages/s`, "");
+    lines.push(
+      `Closed loop, ${r.params.s2.seconds} s measured after ${r.params.s2.warmupSeconds} s warm-up. single: one message per frame, ${r.params.s2.windowPerSender} in flight per sender; batched: send_batch of ${r.params.s2.batchSize}, ${r.params.s2.batchWindowPerSender} frames in flight per sender. Every member receives every message.`,
+      "",
+    );
+    lines.push("| variant | system | msg/s | frames/s | ack latency p50 / p95 / p99 / max | delivered/expected |", "|---|---|---|---|---|---|");
+    for (const v of ["single", "batched"] as const)
+      for (const n of SYSTEMS) {
+        const x = s.s2[v]?.[n];
+        if (x) lines.push(`| ${v} | ${n} | ${fmt(x.messagesPerSecond, 0)} | ${fmt(x.framesPerSecond, 0)} | ${lat(x.ack)} | ${x.delivered}/${x.expectedDeliveries} |`);
+      }
+    if (r.ratios.s2) lines.push("", `Ratios edgechat / durable, edgechat / plain (msg/s): single ${fmt(r.ratios.s2.singleVsDurable)}x, ${fmt(r.ratios.s2.singleVsPlain)}x; batched ${fmt(r.ratios.s2.batchedVsDurable)}x, ${fmt(r.ratios.s2.batchedVsPlain)}x.`);
+  }
+  if (s.s3) {
+    lines.push("", "## 3. Fan-out: one message to every member (ms, p50 / p95 / p99 / max over all deliveries)", "");
+    lines.push("| members | system | delivery | last member (per message) | delivered/expected |", "|---|---|---|---|---|");
+    for (const [size, bySys] of Object.entries(s.s3))
+      for (const n of SYSTEMS) {
+        const x = bySys[n];
+        if (x?.error) lines.push(`| ${size} | ${n} | **failed**: ${x.error} | - | ${x.delivered}/${x.expected} |`);
+        else if (x) lines.push(`| ${size} | ${n} | ${lat(x.delivery)} | ${lat(x.lastDelivery)} | ${x.delivered}/${x.expected} |`);
+      }
+  }
+  if (s.s4) {
+    const x = s.s4;
+    lines.push("", `## 4. ${x.edgechat.sockets} open sockets across ${x.edgechat.conversations} conversations`, "");
+    lines.push("| runtime | RSS before (MiB) | RSS after (MiB) | KiB per socket | connect time (s) |", "|---|---|---|---|---|");
+    lines.push(`| bare object (hibernatable accept only) | ${x.bare.rssBeforeMiB} | ${x.bare.rssAfterMiB} | ${fmt(x.bare.kibPerSocket)} | ${x.bare.connectSeconds} |`);
+    lines.push(`| edgechat | ${x.edgechat.rssBeforeMiB} | ${x.edgechat.rssAfterMiB} | ${fmt(x.edgechat.kibPerSocket)} | ${x.edgechat.connectSeconds} |`);
+    lines.push("", `Overhead above bare: ${fmt(x.overheadKibPerSocket)} KiB per socket. 1:1 latency while open: ${lat(x.latencyWhileOpen.delivery)} ms (${x.latencyWhileOpen.delivered}/${x.latencyWhileOpen.sent}).`);
+  }
+  if (s.s5) {
+    const x = s.s5;
+    lines.push("", "## 5. Reconnect storm", "", `${x.clients} clients each missed ${x.missed} messages and reconnected at once with since=${x.since}.`, "");
+    lines.push(`All caught up in ${fmt(x.allCaughtUpMs, 0)} ms; per client ${lat(x.perClient)} ms. Gaps ${x.gaps}, duplicates ${x.duplicates}, out of order ${x.outOfOrder}; received ${x.received}/${x.expected}.`);
+  }
+  if (s.s6) {
+    const x = s.s6;
+    lines.push("", `## 6. History: 50-message pages from a ${x.messages.toLocaleString("en-US")}-message conversation (hot tail ${x.hotTail})`, "");
+    lines.push("| page | p50 / p95 / p99 / max (ms) | requests |", "|---|---|---|");
+    lines.push(`| hot tail (object SQLite) | ${lat(x.hot)} | ${x.hot.count} |`, `| archived (D1) | ${lat(x.archived)} | ${x.archived.count} |`);
+    lines.push("", `Fill: ${fmt(x.fillSeconds, 1)} s (${fmt(x.fillMessagesPerSecond, 0)} msg/s over one socket, send_batch); archive to D1 + prune: ${fmt(x.archiveSeconds, 1)} s. Malformed pages: ${x.badPages}.`);
+  }
+  if (s.s7) {
+    const x = s.s7;
+    lines.push("", "## 7. Inbox first page", "");
+    if (!x.available) lines.push(x.note);
+    else lines.push(`User in ${x.conversations} conversations: ${lat(x.firstPage)} ms (p50 / p95 / p99 / max), ${x.firstPageSize} entries in the first page; paging with cursor lists ${x.listed} of ${x.conversations}.`);
+  }
+  if (Object.keys(r.cpu).length) {
+    lines.push("", "## Machine load during each scenario", "", "Average cores busy: this benchmark (load generator + runtime + relays) vs every other process on the machine (other sessions' tests share these cores).", "");
+    lines.push("| scenario | seconds | bench cores | other cores | load avg (1 min, at end) |", "|---|---|---|---|---|");
+    for (const [k, c] of Object.entries(r.cpu)) lines.push(`| ${k} | ${c.seconds} | ${c.benchCores} | ${c.otherCores} | ${c.loadavg1} |`);
+  }
+  if (Object.keys(r.errors).length) {
+    lines.push("", "## Errors", "");
+    for (const [k, v] of Object.entries(r.errors)) lines.push(`- ${k}: ${v}`);
+  }
+  lines.push("", `Verification (every message counted): ${r.verification.ok ? "ok" : `FAILED: ${r.verification.problems.join("; ")}`}`, "");
+  return lines.join("\n");
+}
+
+export async function chartSvg(r: BenchResults): Promise<string> {
+  const rows: { case: string; system: string; stat: string; ms: number }[] = [];
+  const push = (label: string, system: string, s: LatencySummary | undefined) => {
+    if (!s || s.count === 0) return;
+    rows.push({ case: label, system, stat: "p50", ms: Math.max(s.p50, 0.01) }, { case: label, system, stat: "p99", ms: Math.max(s.p99, 0.01) });
+  };
+  const sc = r.scenarios;
+  for (const n of SYSTEMS) push("1: 1:1 @100/s", n, sc.s1?.[n]?.delivery);
+  for (const [size, bySys] of Object.entries(sc.s3 ?? {})) for (const n of SYSTEMS) push(`3: fan-out ${size}`, n, bySys[n]?.delivery);
+  if (sc.s4) push("4: 1:1 with 10k open", "edgechat", sc.s4.latencyWhileOpen.delivery);
+  if (sc.s6) {
+    push("6: history hot", "edgechat", sc.s6.hot);
+    push("6: history archived", "edgechat", sc.s6.archived);
+  }
+  const tput: { variant: string; system: string; mps: number }[] = [];
+  for (const v of ["single", "batched"] as const) for (const n of SYSTEMS) {
+    const x = sc.s2?.[v]?.[n];
+    if (x) tput.push({ variant: `2: ${v}`, system: n, mps: x.messagesPerSecond });
+  }
+  const color = { field: "system", type: "nominal", scale: { domain: [...SYSTEMS], range: ["#9aa5b1", "#f0a202", "#1f6feb"] } } as const;
+  const spec: vl.TopLevelSpec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `edgechat vs relays (${r.params.mode}, ${r.date}, ${r.machine.cores} cores)`,
+    vconcat: [
+      {
+        title: "Latency, ms (log scale; solid p50, faded p99)",
+        data: { values: rows },
+        width: 640,
+        height: 260,
+        mark: { type: "bar" },
+        encoding: {
+          x: { field: "case", type: "nominal", title: null, axis: { labelAngle: -30 } },
+          xOffset: { field: "system" },
+          y: { field: "ms", type: "quantitative", scale: { type: "log" }, title: "ms" },
+          color,
+          opacity: { field: "stat", type: "ordinal", scale: { domain: ["p50", "p99"], range: [1, 0.35] } },
+          tooltip: [{ field: "case" }, { field: "system" }, { field: "stat" }, { field: "ms" }],
+        },
+      },
+      {
+        title: "Scenario 2: persisted + acked messages/s, one conversation",
+        data: { values: tput },
+        width: 640,
+        height: 180,
+        mark: "bar",
+        encoding: {
+          x: { field: "variant", type: "nominal", title: null },
+          xOffset: { field: "system" },
+          y: { field: "mps", type: "quantitative", title: "msg/s" },
+          color,
+        },
+      },
+    ],
+  } as vl.TopLevelSpec;
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function writeResults(dir: string, r: BenchResults, stem: string, updateLatest: boolean): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const files = [join(dir, `${stem}.json`), join(dir, `${stem}.md`), join(dir, `${stem}.svg`)];
+  writeFileSync(files[0]!, JSON.stringify(r, null, 2) + "\n");
+  const md = markdown(r).replace("\n## Targets", `\n![chart](${stem}.svg)\n\n## Targets`);
+  writeFileSync(files[1]!, md);
+  writeFileSync(files[2]!, await chartSvg(r));
+  if (updateLatest) {
+    writeFileSync(join(dir, "latest.md"), md);
+    files.push(join(dir, "latest.md"));
+  }
+  return files;
+}
+
+export type { TargetCheck };

@@ -1,0 +1,52 @@
+// The three systems scenarios 1-3 drive side by side, behind one shape: "give me a room of n members
+// and the URL each member connects with". Every system speaks the same frames.
+import type { Params } from "./params.ts";
+import type { RelayServer } from "./relays.ts";
+import { relayUrl } from "./relays.ts";
+import type { Bundle, RuntimeServer } from "./workerd.ts";
+import { conversationWsUrl, createDirect, createGroup, type BenchUser } from "./client.ts";
+
+export type SystemName = "edgechat" | "durable-relay" | "plain-relay";
+export const SYSTEMS: SystemName[] = ["plain-relay", "durable-relay", "edgechat"];
+
+export interface System {
+  name: SystemName;
+  /** A room with `n` members; member 0 is the owner. `direct` asks for a 1:1 conversation (n = 2). */
+  room(n: number, direct?: boolean): Promise<{ id: string; urls: string[] }>;
+}
+
+export interface BenchContext {
+  params: Params;
+  edge: RuntimeServer;
+  /** Users on `edge`, minted up front; scenarios take slices. */
+  users: BenchUser[];
+  plain: RelayServer;
+  durable: RelayServer;
+  bundle: Bundle;
+}
+
+let roomCounter = 0;
+
+export function systemsOf(ctx: BenchContext): Record<SystemName, System> {
+  const relay = (name: SystemName, server: RelayServer): System => ({
+    name,
+    async room(n) {
+      const id = `r${++roomCounter}`;
+      return { id, urls: Array.from({ length: n }, (_, i) => relayUrl(server.wsUrl, id, `u${i}`)) };
+    },
+  });
+  return {
+    "plain-relay": relay("plain-relay", ctx.plain),
+    "durable-relay": relay("durable-relay", ctx.durable),
+    edgechat: {
+      name: "edgechat",
+      async room(n, direct = false) {
+        if (n > ctx.users.length) throw new Error(`need ${n} users, have ${ctx.users.length}`);
+        // Rotate through the pool so a 1:1 room does not reuse the previous room's pair.
+        const members = ctx.users.slice(0, n);
+        const id = direct && n === 2 ? await createDirect(ctx.edge.url, members[0]!, members[1]!) : await createGroup(ctx.edge.url, members[0]!, members);
+        return { id, urls: members.map((u) => conversationWsUrl(ctx.edge.wsUrl, id, u.token, 0)) };
+      },
+    },
+  };
+}

@@ -1,0 +1,289 @@
+// edgechat benchmark harness (issue 6). Starts the real Worker on workerd (via Miniflare, no proxy,
+// storage on disk) and two Node `ws` relays in child processes, drives them all from this process,
+// and writes bench/results/<date>.{json,md,svg} (+ latest.md for full runs).
+//
+//   npm run bench            the issue's scenarios at full size (~10-15 min on 2 cores)
+//   npm run bench:quick      reduced sizes, under 2 minutes
+//   tsx bench/run.ts --tiny  proves the harness counts every message (CI; e2e/bench-harness.test.ts)
+// Options: --only s1,s3   --out <dir>   --ref <git ref> (bench a committed snapshot, not the working tree)
+//          --json (print the results JSON on stdout)
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { BENCH_DIR, ROOT, log } from "./lib/env.ts";
+import { createUsers } from "./lib/client.ts";
+import { paramsFor, type Mode, type Params } from "./lib/params.ts";
+import { startRelay, type RelayServer } from "./lib/relays.ts";
+import { writeResults } from "./lib/report.ts";
+import { cpuMeter, type CpuWindow } from "./lib/cpu.ts";
+import { checkMax, checkMin, round, type TargetCheck } from "./lib/stats.ts";
+import { SYSTEMS, type BenchContext } from "./lib/systems.ts";
+import { bundleWorker, startEdgechat, workerdVersion, type RuntimeServer } from "./lib/workerd.ts";
+import { runLatency } from "./scenarios/s1-latency.ts";
+import { runThroughput, type ThroughputResults } from "./scenarios/s2-throughput.ts";
+import { runFanout, type FanoutResult } from "./scenarios/s3-fanout.ts";
+import { runSockets, type SocketsResult } from "./scenarios/s4-sockets.ts";
+import { runReconnect, type ReconnectResult } from "./scenarios/s5-reconnect.ts";
+import { runHistory, type HistoryResult } from "./scenarios/s6-history.ts";
+import { runInbox, type InboxResult } from "./scenarios/s7-inbox.ts";
+import type { PacedResult } from "./scenarios/s1-latency.ts";
+import type { SystemName } from "./lib/systems.ts";
+
+export interface BenchResults {
+  date: string;
+  wallSeconds: number;
+  machine: Record<string, string | number>;
+  params: Params;
+  scenarios: {
+    s1?: Record<SystemName, PacedResult>;
+    s2?: ThroughputResults;
+    s3?: Record<string, Record<SystemName, FanoutResult>>;
+    s4?: SocketsResult;
+    s5?: ReconnectResult;
+    s6?: HistoryResult;
+    s7?: InboxResult;
+  };
+  ratios: {
+    s1?: { p50VsDurable: number; p50VsPlain: number; p99VsDurable: number; p99VsPlain: number };
+    s2?: { singleVsDurable: number; singleVsPlain: number; batchedVsDurable: number; batchedVsPlain: number };
+    s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
+  };
+  targets: TargetCheck[];
+  errors: Record<string, string>;
+  /** CPU used by the bench vs by other processes during each scenario (shared machine). */
+  cpu: Record<string, CpuWindow>;
+  verification: { ok: boolean; problems: string[] };
+}
+
+interface Args {
+  mode: Mode;
+  only: Set<string> | null;
+  out: string;
+  ref: string | null;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const mode: Mode = argv.includes("--tiny") ? "tiny" : argv.includes("--quick") ? "quick" : "full";
+  const only = get("--only");
+  return {
+    mode,
+    only: only ? new Set(only.split(",").map((s) => s.trim())) : null,
+    out: get("--out") ?? join(BENCH_DIR, "results"),
+    ref: get("--ref") ?? null,
+    json: argv.includes("--json"),
+  };
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function machine(): Record<string, string | number> {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    cores: cpus.length,
+    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    workerd: workerdVersion(),
+    wrangler: pkgVersion("wrangler"),
+    miniflare: pkgVersion("miniflare"),
+    tmpdir: os.tmpdir(),
+    hostname: os.hostname(),
+  };
+}
+
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? NaN : round(a / b, 2));
+
+function evaluate(r: BenchResults): void {
+  const s = r.scenarios;
+  const t: TargetCheck[] = [];
+  if (s.s1) {
+    const e = s.s1.edgechat.delivery;
+    const d = s.s1["durable-relay"].delivery;
+    r.ratios.s1 = {
+      p50VsDurable: ratio(e.p50, d.p50),
+      p50VsPlain: ratio(e.p50, s.s1["plain-relay"].delivery.p50),
+      p99VsDurable: ratio(e.p99, d.p99),
+      p99VsPlain: ratio(e.p99, s.s1["plain-relay"].delivery.p99),
+    };
+    t.push(checkMax("1 latency", "p50 / durable relay p50", r.ratios.s1.p50VsDurable, 1.5, "x", "<= 1.5x"));
+    t.push(checkMax("1 latency", "p99", e.p99, 10, "ms", "<= 10 ms"));
+  }
+  if (s.s2) {
+    const g = (v: "single" | "batched", n: SystemName) => s.s2?.[v]?.[n]?.messagesPerSecond;
+    r.ratios.s2 = {
+      singleVsDurable: ratio(g("single", "edgechat"), g("single", "durable-relay")),
+      singleVsPlain: ratio(g("single", "edgechat"), g("single", "plain-relay")),
+      batchedVsDurable: ratio(g("batched", "edgechat"), g("batched", "durable-relay")),
+      batchedVsPlain: ratio(g("batched", "edgechat"), g("batched", "plain-relay")),
+    };
+    t.push(checkMin("2 throughput", "msg/s, one message per send", g("single", "edgechat") ?? null, 5000, "msg/s", ">= 5,000"));
+    t.push(checkMin("2 throughput", `msg/s, send_batch of ${r.params.s2.batchSize}`, g("batched", "edgechat") ?? null, 5000, "msg/s", ">= 5,000"));
+  }
+  if (s.s3) {
+    r.ratios.s3 = {};
+    for (const [size, by] of Object.entries(s.s3)) {
+      r.ratios.s3[size] = {
+        medianVsDurable: ratio(by.edgechat?.delivery.p50, by["durable-relay"]?.delivery.p50),
+        medianVsPlain: ratio(by.edgechat?.delivery.p50, by["plain-relay"]?.delivery.p50),
+      };
+      const e = by.edgechat?.error ? undefined : by.edgechat?.delivery;
+      if (size === "1000") t.push(checkMax("3 fan-out", "median, 1,000 members", e?.p50 ?? null, 25, "ms", "<= 25 ms"));
+      if (size !== "1000") t.push({ scenario: "3 fan-out", metric: `median, ${size} members`, target: "reported", value: e?.p50 ?? null, unit: "ms", pass: null, note: by.edgechat?.error ? `failed: ${by.edgechat.error}` : "report only" });
+      t.push({ scenario: "3 fan-out", metric: `p99, ${size} members`, target: "reported", value: e?.p99 ?? null, unit: "ms", pass: null, note: by.edgechat?.error ? "failed" : "report only" });
+    }
+  }
+  if (s.s4) {
+    t.push(checkMax("4 sockets", "overhead above bare object", s.s4.overheadKibPerSocket, 10, "KiB/socket", "<= 10 KB/socket"));
+    t.push({ scenario: "4 sockets", metric: "1:1 p99 while open", target: "reported", value: s.s4.latencyWhileOpen.delivery.p99, unit: "ms", pass: null, note: "report only" });
+  }
+  if (s.s5) {
+    t.push(checkMax("5 reconnect", `all ${s.s5.clients} caught up`, s.s5.allCaughtUpMs, 5000, "ms", "<= 5 s"));
+    t.push({ scenario: "5 reconnect", metric: "gaps + duplicates", target: "0", value: s.s5.gaps + s.s5.duplicates, unit: "", pass: s.s5.gaps + s.s5.duplicates === 0 });
+  }
+  if (s.s6) {
+    t.push(checkMax("6 history", "hot-tail page p99", s.s6.hot.p99, 5, "ms", "<= 5 ms"));
+    t.push({ scenario: "6 history", metric: "archived page p99", target: "reported", value: s.s6.archived.p99, unit: "ms", pass: null, note: "report only" });
+  }
+  if (s.s7) {
+    if (s.s7.available) t.push(checkMax("7 inbox", "first page p99", s.s7.firstPage.p99, 20, "ms", "<= 20 ms"));
+    else t.push({ scenario: "7 inbox", metric: "first page", target: "<= 20 ms", value: null, unit: "ms", pass: null, note: "not available in this build" });
+  }
+  r.targets = t;
+}
+
+/** Every message the harness sent must have been counted where it should arrive. */
+function verify(r: BenchResults, ran: Set<string>): { ok: boolean; problems: string[] } {
+  const p: string[] = [];
+  const s = r.scenarios;
+  for (const [k, v] of Object.entries(r.errors)) p.push(`${k} failed: ${v}`);
+  for (const k of ran) if (!(k in s) && !(k in r.errors)) p.push(`${k} produced no result`);
+  if (s.s1)
+    for (const n of SYSTEMS) {
+      const x = s.s1[n];
+      if (x.delivered !== x.sent || x.acked !== x.sent || x.duplicates) p.push(`s1 ${n}: delivered ${x.delivered}, acked ${x.acked} of ${x.sent}, dups ${x.duplicates}`);
+    }
+  if (s.s2)
+    for (const v of ["single", "batched"] as const)
+      for (const n of SYSTEMS) {
+        const x = s.s2[v][n];
+        if (!x.complete || x.sent === 0) p.push(`s2 ${v} ${n}: sent ${x.sent}, acked ${x.acked}, delivered ${x.delivered}/${x.expectedDeliveries}, errors ${x.errors}`);
+      }
+  if (s.s3)
+    for (const [size, by] of Object.entries(s.s3))
+      for (const n of SYSTEMS) {
+        const x = by[n];
+        if (x.error) p.push(`s3 ${size} ${n} failed: ${x.error}`);
+        else if (x.delivered !== x.expected || x.missing || x.duplicates) p.push(`s3 ${size} ${n}: ${x.delivered}/${x.expected}, missing ${x.missing}, dups ${x.duplicates}`);
+      }
+  if (s.s4) {
+    const l = s.s4.latencyWhileOpen;
+    if (l.delivered !== l.sent || l.acked !== l.sent) p.push(`s4 probe: ${l.delivered}/${l.sent}`);
+  }
+  if (s.s5 && !s.s5.complete) p.push(`s5: received ${s.s5.received}/${s.s5.expected}, gaps ${s.s5.gaps}, dups ${s.s5.duplicates}, out of order ${s.s5.outOfOrder}`);
+  if (s.s6 && s.s6.badPages) p.push(`s6: ${s.s6.badPages} malformed pages`);
+  if (s.s7?.available && (s.s7.badResponses || s.s7.listed !== s.s7.conversations))
+    p.push(`s7: ${s.s7.badResponses} bad responses; inbox lists ${s.s7.listed} of ${s.s7.conversations} conversations`);
+  return { ok: p.length === 0, problems: p };
+}
+
+export async function runBench(argv: string[]): Promise<BenchResults> {
+  const args = parseArgs(argv);
+  const params = paramsFor(args.mode);
+  const want = (k: string) => args.only === null || args.only.has(k);
+  const started = performance.now();
+  const date = new Date().toISOString().replace(/:/g, "-").replace(/\..*/, "");
+  const results: BenchResults = { date, wallSeconds: 0, machine: machine(), params, scenarios: {}, ratios: {}, targets: [], errors: {}, cpu: {}, verification: { ok: false, problems: [] } };
+  log(`mode ${args.mode}; bundling the Worker from ${args.ref ?? "the working tree"}`);
+  const bundle = bundleWorker(args.ref ?? undefined);
+  results.machine.build = bundle.source;
+  const ran = new Set<string>();
+
+  const needsMain = ["s1", "s2", "s3", "s5", "s6", "s7"].some(want);
+  let edge: RuntimeServer | null = null;
+  let plain: RelayServer | null = null;
+  let durable: RelayServer | null = null;
+  try {
+    if (needsMain) {
+      edge = await startEdgechat({ bundle, vars: params.serverVars });
+      [plain, durable] = await Promise.all([startRelay("plain"), startRelay("durable")]);
+      const poolSize = Math.max(2, want("s2") ? params.s2.senders : 0, ...(want("s3") ? params.s3.sizes : [0]), want("s5") ? params.s5.clients + 1 : 0);
+      const t = performance.now();
+      const users = await createUsers(edge.url, poolSize, "bench");
+      log(`runtime pid ${edge.pid}; ${poolSize} users in ${Math.round(performance.now() - t)} ms`);
+      const ctx: BenchContext = { params, edge, users, plain, durable, bundle };
+      const steps: [string, () => Promise<void>][] = [
+        // Fan-out runs last on this runtime: its 5,000-member room is the heaviest thing we do, and a
+        // runtime that fails there must not take the other scenarios' numbers down with it.
+        ["s1", async () => void (results.scenarios.s1 = await runLatency(ctx))],
+        ["s2", async () => void (results.scenarios.s2 = await runThroughput(ctx))],
+        ["s5", async () => void (results.scenarios.s5 = await runReconnect(ctx))],
+        ["s6", async () => void (results.scenarios.s6 = await runHistory(ctx))],
+        ["s7", async () => void (results.scenarios.s7 = await runInbox(ctx))],
+        ["s3", async () => void (results.scenarios.s3 = await runFanout(ctx))],
+      ];
+      for (const [k, fn] of steps) {
+        if (!want(k)) continue;
+        ran.add(k);
+        const t0 = performance.now();
+        const meter = cpuMeter();
+        try {
+          await fn();
+        } catch (err) {
+          results.errors[k] = err instanceof Error ? err.message : String(err);
+          log(`${k} failed: ${results.errors[k]}`);
+        }
+        results.cpu[k] = meter();
+        log(`${k} took ${round((performance.now() - t0) / 1000, 1)} s; cpu ${JSON.stringify(results.cpu[k])}`);
+      }
+    }
+  } finally {
+    await Promise.all([edge?.stop(), plain?.stop(), durable?.stop()]);
+  }
+  // Scenario 4 starts its own fresh runtimes (memory is measured per process).
+  if (want("s4")) {
+    ran.add("s4");
+    const t0 = performance.now();
+    const meter = cpuMeter();
+    try {
+      results.scenarios.s4 = await runSockets({ params, bundle } as BenchContext);
+    } catch (err) {
+      results.errors.s4 = err instanceof Error ? err.message : String(err);
+      log(`s4 failed: ${results.errors.s4}`);
+    }
+    results.cpu.s4 = meter();
+    log(`s4 took ${round((performance.now() - t0) / 1000, 1)} s; cpu ${JSON.stringify(results.cpu.s4)}`);
+  }
+  bundle.cleanup();
+  results.wallSeconds = round((performance.now() - started) / 1000, 1);
+  evaluate(results);
+  results.verification = verify(results, ran);
+  const stem = args.mode === "full" ? date : `${date}-${args.mode}`;
+  const files = await writeResults(args.out, results, stem, args.mode === "full" && args.only === null);
+  log(`wrote ${files.join(", ")}`);
+  log(`verification: ${results.verification.ok ? "ok" : results.verification.problems.join("; ")}`);
+  if (args.json) process.stdout.write(JSON.stringify(results) + "\n");
+  return results;
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  runBench(process.argv.slice(2)).then(
+    (r) => process.exit(r.verification.ok ? 0 : 1),
+    (err) => {
+      console.error(err);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,111 @@
+// Scenario 3: one group with N connected members; member 0 sends, one message at a time; latency
+// from send to arrival at every other member. Frames are timestamped on arrival and parsed afterwards,
+// so the load generator's own parsing does not sit in front of later arrivals.
+import { performance } from "node:perf_hooks";
+import { closeAll, frameType, makeBody, openSockets, parseMessageFrame } from "../lib/client.ts";
+import { Latency, type LatencySummary } from "../lib/stats.ts";
+import { systemsOf, SYSTEMS, type BenchContext, type SystemName } from "../lib/systems.ts";
+import { waitFor } from "../lib/wait.ts";
+import { log } from "../lib/env.ts";
+
+export interface FanoutResult {
+  members: number;
+  /** Every (member, message) delivery. */
+  delivery: LatencySummary;
+  /** Per message: when the last member got it. */
+  lastDelivery: LatencySummary;
+  messages: number;
+  delivered: number;
+  expected: number;
+  duplicates: number;
+  missing: number;
+  connectMs: number;
+  /** Set when this cell could not run (e.g. sockets never went live); the numbers are then empty. */
+  error?: string;
+}
+
+export async function fanout(urls: string[], messages: number, warmup: number, gapMs: number, bodyBytes: number): Promise<FanoutResult> {
+  const n = urls.length;
+  const total = warmup + messages;
+  const arrivals: { i: number; at: number; data: Buffer }[] = [];
+  let count = 0;
+  const t0 = performance.now();
+  const sockets = await openSockets(urls, 64, (i) =>
+    i === 0
+      ? null
+      : (data, at) => {
+          if (frameType(data) !== "message") return;
+          arrivals.push({ i, at, data });
+          count++;
+        },
+  );
+  const connectMs = performance.now() - t0;
+  try {
+    for (let k = 0; k < total; k++) {
+      sockets[0]!.send(JSON.stringify({ type: "send", clientMsgId: `f-${k}`, body: makeBody(0, k, bodyBytes) }));
+      const closed = sockets.filter((s) => s.ws.readyState !== 1).length;
+      if (closed > 0) throw new Error(`${closed} of ${n} member sockets were closed by the server`);
+      await waitFor(() => count >= (k + 1) * (n - 1), 30_000, `message ${k} at all ${n - 1} members (got ${count - k * (n - 1)})`);
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+  } catch (err) {
+    await closeAll(sockets);
+    throw err;
+  }
+  await closeAll(sockets);
+  const delivery = new Latency();
+  const last = new Float64Array(total);
+  const seen = new Uint8Array(n * total);
+  let duplicates = 0;
+  for (const a of arrivals) {
+    const m = parseMessageFrame(a.data);
+    if (!m || m.n < 0 || m.n >= total) continue;
+    const key = a.i * total + m.n;
+    if (seen[key]) duplicates++;
+    seen[key] = 1;
+    if (m.n < warmup) continue;
+    const ms = a.at - m.sentAt;
+    delivery.record(ms);
+    if (ms > last[m.n]!) last[m.n] = ms;
+  }
+  const lastDelivery = new Latency();
+  for (let k = warmup; k < total; k++) lastDelivery.record(last[k]!);
+  let unique = 0;
+  for (let i = 1; i < n; i++) for (let k = 0; k < total; k++) unique += seen[i * total + k]!;
+  const expected = (n - 1) * total;
+  return {
+    members: n,
+    delivery: delivery.summary(),
+    lastDelivery: lastDelivery.summary(),
+    messages: total,
+    delivered: arrivals.length,
+    expected,
+    duplicates,
+    missing: expected - unique,
+    connectMs: Math.round(connectMs),
+  };
+}
+
+export async function runFanout(ctx: BenchContext): Promise<Record<string, Record<SystemName, FanoutResult>>> {
+  const p = ctx.params.s3;
+  const systems = systemsOf(ctx);
+  const out: Record<string, Record<SystemName, FanoutResult>> = {};
+  for (const size of p.sizes) {
+    out[String(size)] = {} as Record<SystemName, FanoutResult>;
+    for (const name of SYSTEMS) {
+      let r: FanoutResult;
+      try {
+        const room = await systems[name].room(size);
+        r = await fanout(room.urls, p.messages, p.warmup, p.gapMs, ctx.params.bodyBytes);
+        log(`s3 ${size} ${name}: median ${r.delivery.p50} ms p99 ${r.delivery.p99} ms, ${r.delivered}/${r.expected}`);
+      } catch (err) {
+        const empty = new Latency().summary();
+        const expected = (size - 1) * (p.messages + p.warmup);
+        r = { members: size, delivery: empty, lastDelivery: empty, messages: 0, delivered: 0, expected, duplicates: 0, missing: expected, connectMs: 0, error: err instanceof Error ? err.message : String(err) };
+        log(`s3 ${size} ${name} failed: ${r.error}`);
+      }
+      out[String(size)]![name] = r;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,100 @@
+// Scenario 6: history pages from a large conversation. Fill it over a socket (send_batch), wait until
+// the alarm has archived everything to D1 and pruned the object down to its hot tail, then time
+// 50-message pages from the hot tail (the object's SQLite) and from the archive (D1).
+import { performance } from "node:perf_hooks";
+import { closeAll, conversationWsUrl, createGroup, frameType, mustApi, openSockets } from "../lib/client.ts";
+import { log, sleep } from "../lib/env.ts";
+import { Latency, round, type LatencySummary } from "../lib/stats.ts";
+import type { BenchContext } from "../lib/systems.ts";
+import { waitFor } from "../lib/wait.ts";
+
+export interface HistoryResult {
+  messages: number;
+  hotTail: number;
+  fillSeconds: number;
+  fillMessagesPerSecond: number;
+  archiveSeconds: number;
+  hot: LatencySummary;
+  archived: LatencySummary;
+  badPages: number;
+}
+
+interface Page {
+  messages: { seq: number }[];
+}
+
+export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
+  const p = ctx.params.s6;
+  const [owner, other] = [ctx.users[0]!, ctx.users[1]!];
+  const id = await createGroup(ctx.edge.url, owner, [owner, other], "s6");
+  const [ws] = await openSockets([conversationWsUrl(ctx.edge.wsUrl, id, owner.token)], 1);
+  let acked = 0;
+  let sent = 0;
+  const window = 8 * p.batchSize;
+  const pump = () => {
+    while (sent < p.messages && sent - acked < window) {
+      const n = Math.min(p.batchSize, p.messages - sent);
+      const messages = Array.from({ length: n }, (_, k) => ({ clientMsgId: `h-${sent + k}`, body: `history message ${sent + k} `.padEnd(ctx.params.bodyBytes, "x") }));
+      sent += n;
+      ws!.send(JSON.stringify({ type: "send_batch", messages }));
+    }
+  };
+  ws!.onFrame = (data) => {
+    if (frameType(data) === "ack") {
+      acked++;
+      pump();
+    }
+  };
+  const t0 = performance.now();
+  pump();
+  await waitFor(() => acked >= p.messages, 600_000, "history fill");
+  const fillSeconds = (performance.now() - t0) / 1000;
+  await closeAll([ws!]);
+  log(`s6: filled ${p.messages} in ${round(fillSeconds, 1)} s; waiting for the archive`);
+
+  // The archive runs from the object's alarm; watch D1 directly until it holds every message.
+  const db = await ctx.edge.mf.getD1Database("DB");
+  const t1 = performance.now();
+  for (;;) {
+    const row = await db.prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(id).first<{ n: number }>();
+    if ((row?.n ?? 0) >= p.messages) break;
+    if (performance.now() - t1 > 600_000) throw new Error(`archive stalled at ${row?.n}`);
+    await sleep(250);
+  }
+  // Pruning to the hot tail follows each archive batch (2,000 rows per alarm run).
+  await sleep(Math.max(1500, ((p.messages - p.hotTail) / 2000) * 50));
+  const archiveSeconds = (performance.now() - t1) / 1000;
+  log(`s6: archived in ${round(archiveSeconds, 1)} s`);
+
+  const path = (q: string) => `/v1/conversations/${id}/messages?${q}`;
+  let badPages = 0;
+  const timed = async (q: string, lat: Latency | null, expectFirst?: number) => {
+    const s = performance.now();
+    const page = await mustApi<Page>(ctx.edge.url, "GET", path(q), { token: other.token });
+    const ms = performance.now() - s;
+    lat?.record(ms);
+    const seqs = page.messages.map((m) => m.seq);
+    const ok = seqs.length === 50 && seqs.every((s2, k) => k === 0 || s2 === seqs[k - 1]! + 1) && (expectFirst === undefined || seqs[0] === expectFirst);
+    if (!ok) badPages++;
+  };
+  const hot = new Latency();
+  const archived = new Latency();
+  const coldTop = p.messages - p.hotTail - 100;
+  for (let i = 0; i < p.warmup + p.requests; i++) {
+    await timed("limit=50", i < p.warmup ? null : hot, p.messages - 49);
+    const before = 51 + Math.floor(Math.random() * (coldTop - 51));
+    await timed(`before=${before}&limit=50`, i < p.warmup ? null : archived, before - 50);
+  }
+  const result: HistoryResult = {
+    messages: p.messages,
+    hotTail: p.hotTail,
+    fillSeconds: round(fillSeconds, 2),
+    fillMessagesPerSecond: round(p.messages / fillSeconds, 0),
+    archiveSeconds: round(archiveSeconds, 1),
+    hot: hot.summary(),
+    archived: archived.summary(),
+    badPages,
+  };
+  log(`s6: hot p99 ${result.hot.p99} ms, archived p99 ${result.archived.p99} ms, bad pages ${badPages}`);
+  return result;
+}
