@@ -1,15 +1,14 @@
 // Over real sockets (workerd via wrangler, Node `ws` clients): each sender's messages are sequenced in
 // the order it sent them, while concurrent senders interleave into one total order that all members share.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "./server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "./server.ts";
+import { useLocalServer } from "./use-server.ts";
 import { NodeSocket, http } from "./client.ts";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-});
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 it("keeps each socket's send order inside one total order seen identically by every member", async () => {

@@ -1,15 +1,14 @@
 // The whole path a real client takes, over real sockets against a real local server:
 // sign up -> look the other user up -> start a DM -> exchange messages -> drop -> reconnect with since.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "./server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "./server.ts";
+import { useLocalServer } from "./use-server.ts";
 import { NodeSocket, http } from "./client.ts";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 it("signup, DM, exchange messages, reconnect and catch up with no gap and no duplicate", async () => {

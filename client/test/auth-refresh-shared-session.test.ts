@@ -1,15 +1,14 @@
 // Refresh tokens rotate and a reused one revokes the family: concurrent refreshes in one instance share
 // one request, and instances sharing a saved session (tabs) refresh once under a lock and adopt it.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "../../e2e/server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "../../e2e/server.ts";
+import { useLocalServer } from "../../e2e/use-server.ts";
 import { Auth, type Session } from "../src/index";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 it("refreshes once for concurrent callers, and tabs sharing a session never reuse a refresh token", async () => {

@@ -1,16 +1,15 @@
 // The offline outbox against the real server: sends while the network is down are kept, retried on
 // reconnect, acknowledged once, and survive a restart of the client (same storage).
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "../../e2e/server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "../../e2e/server.ts";
+import { useLocalServer } from "../../e2e/use-server.ts";
 import { ChatClient, MemoryOutboxStorage, type ChatMessage, type MessageStatus } from "../src/index";
 import { Network, until } from "./net";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 const PASSWORD = "correct horse battery";

@@ -1,16 +1,15 @@
 // The per-user features through the SDK against the real server (issue 3): inbox with unread counts,
 // pending -> sent -> delivered -> read, typing, presence.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "../../e2e/server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "../../e2e/server.ts";
+import { useLocalServer } from "../../e2e/use-server.ts";
 import { ChatClient, MemoryOutboxStorage, type InboxEntry, type MessageStatus, type TypingUser } from "../src/index";
 import { Network, until } from "./net";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 async function user(name: string) {

@@ -1,16 +1,15 @@
 // Gapless resume against the real server: a receiver that loses the link in the middle of a backlog,
 // while the sender keeps sending, still delivers every seq exactly once and in order.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startLocalServer, type LocalServer } from "../../e2e/server.ts";
+import { beforeAll, expect, it } from "vitest";
+import type { LocalServer } from "../../e2e/server.ts";
+import { useLocalServer } from "../../e2e/use-server.ts";
 import { ChatClient, CloseCode, MemoryOutboxStorage, ReconnectingSocket, type ConnectionError } from "../src/index";
 import { Network, until } from "./net";
 
+const local = useLocalServer();
 let server: LocalServer;
-beforeAll(async () => {
-  server = await startLocalServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
+beforeAll(() => {
+  server = local.current;
 });
 
 const PASSWORD = "correct horse battery";

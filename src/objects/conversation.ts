@@ -21,6 +21,7 @@ import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import { readConfig } from "../lib/config";
 import { TokenBuckets } from "../lib/rate-limit";
+import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
 import { HistoryArchive, type D1Statement } from "./archive";
 import {
   DIRECT_FANOUT_LIMIT,
@@ -52,14 +53,8 @@ interface SocketState {
 
 type Job = "archive" | "d1_outbox" | "notify" | "presence";
 
-interface MessageRow extends Record<string, SqlStorageValue> {
-  seq: number;
-  id: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  createdAt: number;
-}
+/** A row of `messages`, selected with MESSAGE_COLUMNS: exactly the wire shape. */
+type MessageRow = ChatMessage & Record<string, SqlStorageValue>;
 
 interface MemberRow extends Record<string, SqlStorageValue> {
   userId: string;
@@ -423,20 +418,15 @@ export class ConversationObject extends DurableObject<Env> {
     const protocolHeader = request.headers.get("Sec-WebSocket-Protocol");
     const headers = protocolHeader ? { "Sec-WebSocket-Protocol": protocolHeader } : undefined;
 
-    const pair = new WebSocketPair();
-    const [client, server] = [pair[0], pair[1]];
     if (this.getMeta("id") === null || this.memberRow(identity.userId) === null) {
-      // Accept, then close: browsers cannot read an HTTP status from a failed upgrade, but can read a close code.
-      server.accept();
-      server.close(CloseCode.NotAMember, "not a member of this conversation");
-      return new Response(null, { status: 101, webSocket: client, headers });
+      return refusedUpgrade(CloseCode.NotAMember, "not a member of this conversation", headers);
     }
     const open = [...this.liveSockets().values()].filter((s) => s.userId === identity.userId).length;
     if (open >= this.config.maxSocketsPerUser) {
-      server.accept();
-      server.close(CloseCode.TooManyConnections, "too many open sockets for this user");
-      return new Response(null, { status: 101, webSocket: client, headers });
+      return refusedUpgrade(CloseCode.TooManyConnections, "too many open sockets for this user", headers);
     }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
     // Tag by user id so a removed member's sockets can be found and closed.
     this.ctx.acceptWebSocket(server, [identity.userId]);
     const state: SocketState = {
@@ -513,11 +503,7 @@ export class ConversationObject extends DurableObject<Env> {
         } satisfies ServerFrame);
         for (const [other, otherState] of this.liveSockets()) {
           if (otherState.userId === state.userId || !otherState.live) continue;
-          try {
-            other.send(text);
-          } catch {
-            // closing
-          }
+          trySend(other, text);
         }
         return;
       }
@@ -531,13 +517,7 @@ export class ConversationObject extends DurableObject<Env> {
     const state = this.stateOf(ws);
     this.sockets?.delete(ws);
     if (state) this.ctx.waitUntil(this.reportLeases(state.userId, [], [state.lease]));
-    // Reciprocate, or the client sees 1006. 1005/1006/1015 are reserved and may not be sent.
-    const replyCode = code === 1005 || code === 1006 || code === 1015 ? 1000 : code;
-    try {
-      ws.close(replyCode, reason);
-    } catch {
-      // Already closed.
-    }
+    reciprocateClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -881,31 +861,19 @@ export class ConversationObject extends DurableObject<Env> {
         continue;
       }
       if (liveOnly && !state.live) continue;
-      try {
-        ws.send(text);
-      } catch {
-        // CLOSING or already closed: webSocketClose will clean up.
-      }
+      trySend(ws, text);
     }
   }
 
   private sendTo(ws: WebSocket, frame: ServerFrame): void {
-    try {
-      ws.send(JSON.stringify(frame));
-    } catch {
-      // The socket went away; nothing was lost: the client resumes from its last seq.
-    }
+    trySend(ws, JSON.stringify(frame));
   }
 
   private closeSocket(ws: WebSocket, code: number, reason: string): void {
     const state = this.sockets?.get(ws);
     this.sockets?.delete(ws);
     if (state) this.ctx.waitUntil(this.reportLeases(state.userId, [], [state.lease]));
-    try {
-      ws.close(code, reason);
-    } catch {
-      // Already closed.
-    }
+    tryClose(ws, code, reason);
   }
 
   // ------------------------------------------------------------------ receipts, inbox fan-out, presence

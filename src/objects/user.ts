@@ -19,6 +19,7 @@ import type { Identity } from "../lib/tokens";
 import type { ConversationSummary, FanoutTarget, PushJob } from "./fanout";
 import { USER_MIGRATIONS } from "./user.schema";
 import { readConfig } from "../lib/config";
+import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
 
 export const USER_IDENTITY_HEADER = "X-Edgechat-Identity";
 
@@ -78,13 +79,11 @@ export class UserObject extends DurableObject<Env> {
     this.setMeta("user_id", identity.userId);
     const protocolHeader = request.headers.get("Sec-WebSocket-Protocol");
     const headers = protocolHeader ? { "Sec-WebSocket-Protocol": protocolHeader } : undefined;
+    if (this.liveSockets().size >= readConfig(this.env).maxSocketsPerUser) {
+      return refusedUpgrade(CloseCode.TooManyConnections, "too many open sockets for this user", headers);
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    if (this.liveSockets().size >= readConfig(this.env).maxSocketsPerUser) {
-      server.accept();
-      server.close(CloseCode.TooManyConnections, "too many open sockets for this user");
-      return new Response(null, { status: 101, webSocket: client, headers });
-    }
     this.ctx.acceptWebSocket(server);
     const state: SocketState = { userId: identity.userId, exp: identity.exp, key: randomToken(9), connectedAt: Date.now() };
     server.serializeAttachment(state);
@@ -134,11 +133,7 @@ export class UserObject extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.forgetSocket(ws);
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    reciprocateClose(ws, code, reason);
     await this.presenceMaybeChanged();
   }
 
@@ -464,29 +459,17 @@ export class UserObject extends DurableObject<Env> {
         this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
         continue;
       }
-      try {
-        ws.send(text);
-      } catch {
-        // closing
-      }
+      trySend(ws, text);
     }
   }
 
   private send(ws: WebSocket, frame: UserServerFrame): void {
-    try {
-      ws.send(JSON.stringify(frame));
-    } catch {
-      // closing
-    }
+    trySend(ws, JSON.stringify(frame));
   }
 
   private closeSocket(ws: WebSocket, code: number, reason: string): void {
     this.forgetSocket(ws);
-    try {
-      ws.close(code, reason);
-    } catch {
-      // already closed
-    }
+    tryClose(ws, code, reason);
   }
 
   private getMeta(key: string): string | null {

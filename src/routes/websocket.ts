@@ -6,6 +6,7 @@ import { CloseCode } from "../protocol/errors";
 import { SUBPROTOCOL, SUPPORTED_PROTOCOL_VERSIONS } from "../protocol/frames";
 import { CONVERSATION_ID_RE } from "../protocol/api";
 import { AppError } from "../lib/errors";
+import { refusedUpgrade } from "../lib/sockets";
 import type { AppEnv } from "../lib/http";
 import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
 import { IDENTITY_HEADER } from "../objects/conversation";
@@ -19,12 +20,9 @@ function selectedProtocol(req: Request): Record<string, string> {
   return offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : {};
 }
 
-/** Complete the upgrade and close at once: the only way a browser learns why (it cannot read a 4xx). */
+/** Refuse an upgrade with a close code the client can read (see lib/sockets.ts). */
 export function refuseSocket(req: Request, code: number, reason: string): Response {
-  const pair = new WebSocketPair();
-  pair[1].accept();
-  pair[1].close(code, reason);
-  return new Response(null, { status: 101, webSocket: pair[0], headers: selectedProtocol(req) });
+  return refusedUpgrade(code, reason, selectedProtocol(req));
 }
 
 type Verdict = { ok: true; identity: Identity } | { ok: false; code: number; reason: string };
