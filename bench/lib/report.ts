@@ -78,6 +78,7 @@ export function markdown(r: BenchResults): string {
     lines.push("| page | p50 / p95 / p99 / max (ms) | requests |", "|---|---|---|");
     lines.push(`| hot tail (object SQLite) | ${lat(x.hot)} | ${x.hot.count} |`, `| archived (D1) | ${lat(x.archived)} | ${x.archived.count} |`);
     lines.push("", `Fill: ${fmt(x.fillSeconds, 1)} s (${fmt(x.fillMessagesPerSecond, 0)} msg/s over one socket, send_batch); archive to D1 + prune: ${fmt(x.archiveSeconds, 1)} s. Malformed pages: ${x.badPages}.`);
+    if (x.client) lines.push("", `Pages timed by: ${x.client}. GC in that client during the pages: ${x.clientGc?.count ?? "?"} (${fmt(x.clientGc?.totalMs ?? NaN, 1)} ms total), overlapping ${x.clientGc?.requestsOverlapping ?? "?"} timed requests.`);
   }
   if (s.s7) {
     const x = s.s7;
