@@ -42,8 +42,15 @@ describe("groups", () => {
     expect(g.title).toBe("team");
     expect(g.members.find((m) => m.userId === owner!.id)?.role).toBe("owner");
 
+    const watcher = await TestSocket.conversation(g.id, m1!);
+    await watcher.next("caught_up");
     const promote = await api("PATCH", `/v1/conversations/${g.id}/members/${admin!.id}`, { token: owner!.token, body: { role: "admin" } });
     expect(promote.status).toBe(200);
+    // Everyone connected hears about role changes too.
+    expect(await watcher.next("members_changed", (f) => (f.updated ?? []).length > 0)).toMatchObject({
+      updated: [{ userId: admin!.id, role: "admin" }],
+    });
+    watcher.close();
     const byMember = await api("POST", `/v1/conversations/${g.id}/members`, { token: m1!.token, body: { userIds: [m2!.id] } });
     expect(byMember.status).toBe(403);
     const byAdmin = await api("POST", `/v1/conversations/${g.id}/members`, { token: admin!.token, body: { userIds: [m2!.id, m3!.id, m2!.id] } });
@@ -57,8 +64,14 @@ describe("groups", () => {
     const now = await api("GET", `/v1/conversations/${g.id}`, { token: owner!.token });
     expect(now.body.conversation.members.map((m: { userId: string }) => m.userId).sort()).toEqual([owner!.id, admin!.id, m3!.id].sort());
 
-    // The owner leaves: the admin inherits the group.
+    // The owner leaves: the admin inherits the group, and connected members are told.
+    const adminSocket = await TestSocket.conversation(g.id, admin!);
+    await adminSocket.next("caught_up");
     expect((await api("DELETE", `/v1/conversations/${g.id}/members/${owner!.id}`, { token: owner!.token })).status).toBe(204);
+    expect(await adminSocket.next("members_changed", (f) => f.removed.includes(owner!.id))).toMatchObject({
+      updated: [{ userId: admin!.id, role: "owner" }],
+    });
+    adminSocket.close();
     const after = await api("GET", `/v1/conversations/${g.id}`, { token: admin!.token });
     expect(after.body.conversation.members.find((m: { userId: string }) => m.userId === admin!.id).role).toBe("owner");
 

@@ -251,6 +251,7 @@ export class ConversationObject extends DurableObject<Env> {
         }
       }
       const id = this.conversationId();
+      let heirId: string | null = null;
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
         const statements: D1Statement[] = [
@@ -264,6 +265,7 @@ export class ConversationObject extends DurableObject<Env> {
             )
             .toArray()[0];
           if (heir) {
+            heirId = heir.userId;
             this.sql.exec("UPDATE members SET role = 'owner' WHERE user_id = ?", heir.userId);
             statements.push({
               sql: "UPDATE conversation_members SET role = 'owner' WHERE conversation_id = ? AND user_id = ?",
@@ -276,7 +278,13 @@ export class ConversationObject extends DurableObject<Env> {
       for (const ws of this.ctx.getWebSockets(userId)) {
         this.closeSocket(ws, CloseCode.NotAMember, "removed from the conversation");
       }
-      this.broadcast({ type: "members_changed", added: [], removed: [userId] });
+      const heir = heirId === null ? null : this.memberRow(heirId);
+      this.broadcast({
+        type: "members_changed",
+        added: [],
+        removed: [userId],
+        ...(heir ? { updated: [{ userId: heir.userId, username: heir.username, role: heir.role }] } : {}),
+      });
       await this.flushD1Outbox();
       try {
         await this.userStub(userId).conversationRemoved(id, Date.now());
@@ -304,6 +312,7 @@ export class ConversationObject extends DurableObject<Env> {
           },
         ]);
       });
+      this.broadcast({ type: "members_changed", added: [], removed: [], updated: [{ userId, username: target.username, role }] });
       await this.flushD1Outbox();
       return this.describeUnchecked();
     });

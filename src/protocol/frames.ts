@@ -124,10 +124,13 @@ const ErrorFrameSchema = v.object({
   clientMsgId: v.optional(v.string()),
   retryAfterMs: v.optional(v.number()),
 });
+const MemberRefSchema = v.object({ userId: v.string(), username: v.string(), role: v.string() });
 const MembersChangedFrameSchema = v.object({
   type: v.literal("members_changed"),
-  added: v.array(v.object({ userId: v.string(), username: v.string(), role: v.string() })),
+  added: v.array(MemberRefSchema),
   removed: v.array(v.string()),
+  /** Members whose role changed (promotion, demotion, or inheriting ownership). Optional: absent from older servers. */
+  updated: v.optional(v.array(MemberRefSchema)),
 });
 const PongFrameSchema = v.object({ type: v.literal("pong") });
 const TypingServerFrameSchema = v.object({
