@@ -21,7 +21,7 @@ import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import { readConfig } from "../lib/config";
 import { TokenBuckets } from "../lib/rate-limit";
-import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { openSocketStates, reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
 import { HistoryArchive, type D1Statement } from "./archive";
 import {
   DIRECT_FANOUT_LIMIT,
@@ -198,7 +198,7 @@ export class ConversationObject extends DurableObject<Env> {
       const me = this.requireMember(actor.userId);
       if (this.getMeta("type") !== "group") throw new AppError("forbidden", "direct conversations have fixed membership");
       if (me.role === "member") throw new AppError("forbidden", "only the owner or an admin can add members");
-      const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+      const count = this.memberCount();
       const fresh = users.filter((u) => this.memberRow(u.userId) === null);
       const unique = [...new Map(fresh.map((u) => [u.userId, u])).values()];
       if (count + unique.length > this.config.maxGroupMembers) {
@@ -829,9 +829,9 @@ export class ConversationObject extends DurableObject<Env> {
     this.remember(ws, state);
     this.sendTo(ws, { type: "caught_up", seq: this.lastSeq });
     // A new device learns where everyone is (small conversations; large ones ask GET /receipts?seq=).
-    const members = this.listMembers();
-    if (members.length <= RECEIPT_PUSH_LIMIT) {
-      const cursors = members.map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
+    // Counted first, so connecting to a 5,000-member group does not read every member row.
+    if (this.memberCount() <= RECEIPT_PUSH_LIMIT) {
+      const cursors = this.listMembers().map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
       this.sendTo(ws, { type: "receipts", conversationId: this.conversationId(), cursors });
     }
   }
@@ -849,14 +849,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** After a wake the map is empty: rebuild it from the runtime's sockets and their attachments. */
   private liveSockets(): Map<WebSocket, SocketState> {
-    if (this.sockets === null) {
-      this.sockets = new Map();
-      for (const ws of this.ctx.getWebSockets()) {
-        // getWebSockets() may include sockets that are already closing.
-        const state = ws.readyState === WebSocket.OPEN ? (ws.deserializeAttachment() as SocketState | null) : null;
-        if (state) this.sockets.set(ws, state);
-      }
-    }
+    this.sockets ??= openSocketStates<SocketState>(this.ctx);
     return this.sockets;
   }
 
@@ -934,7 +927,7 @@ export class ConversationObject extends DurableObject<Env> {
     const notified = Number(this.getMeta("notified_seq") ?? "0");
     const maxDirty = this.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM dirty_members").one().m ?? 0;
     const dirtyIds = this.sql.exec<{ userId: string }>("SELECT DISTINCT user_id AS userId FROM dirty_members WHERE id <= ?", maxDirty).toArray();
-    const memberCount = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+    const memberCount = this.memberCount();
     if (lastSeq <= notified && dirtyIds.length === 0) {
       this.scheduler.clear("notify");
       return;
@@ -1078,6 +1071,10 @@ export class ConversationObject extends DurableObject<Env> {
     // The same answer whether the conversation exists or not: non-members learn nothing about it.
     if (!row) throw new AppError("not_a_member", "you are not a member of this conversation");
     return row;
+  }
+
+  private memberCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
   }
 
   private listMembers(): MemberRow[] {

@@ -3,23 +3,23 @@
 // receipts pushed to the user's devices, presence subscriptions, and the push-notification hook.
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../protocol/errors";
-import { PING_FRAME, PONG_FRAME, PROTOCOL_VERSION, MAX_FRAME_BYTES, utf8Length } from "../protocol/frames";
+import { PING_FRAME, PONG_FRAME, PROTOCOL_VERSION, parseFrame } from "../protocol/frames";
 import {
   UserClientFrameSchema,
+  type UserClientFrame,
   type InboxEntry,
   type InboxPage,
   type Presence,
   type UserServerFrame,
 } from "../protocol/user";
-import { parseWith } from "../protocol/frames";
 import { AppError, rpcResult, type RpcResult } from "../lib/errors";
 import { randomToken } from "../lib/ids";
 import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import type { ConversationSummary, FanoutTarget, PushJob } from "./fanout";
 import { USER_MIGRATIONS } from "./user.schema";
-import { readConfig } from "../lib/config";
-import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { readConfig, type Config } from "../lib/config";
+import { openSocketStates, reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
 
 export const USER_IDENTITY_HEADER = "X-Edgechat-Identity";
 
@@ -47,6 +47,8 @@ interface InboxRow extends Record<string, SqlStorageValue> {
 
 type Job = "presence_sweep";
 
+const USER_FRAME_TYPES: ReadonlySet<string> = new Set<UserClientFrame["type"]>(["presence_subscribe", "receipt", "ping"]);
+
 /** A presence subscription lasts this long; while the watcher has sockets open it is renewed every half of it. */
 const SUBSCRIPTION_TTL_MS = 60 * 60_000;
 const INBOX_COLUMNS = `conversation_id AS conversationId, type, title, peer_id AS peerId, peer_username AS peerUsername,
@@ -57,13 +59,15 @@ export class UserObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly scheduler: Scheduler<Job>;
   private sockets: Map<WebSocket, SocketState> | null = null;
+  private readonly config: Config;
   /** A device is offline after this long without a heartbeat (PRESENCE_TTL_MS, default 30 s). */
   private readonly ttl: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.ttl = readConfig(env).presenceTtlMs;
+    this.config = readConfig(env);
+    this.ttl = this.config.presenceTtlMs;
     migrate(ctx.storage, USER_MIGRATIONS);
     this.scheduler = new Scheduler<Job>(ctx.storage);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -79,7 +83,7 @@ export class UserObject extends DurableObject<Env> {
     this.setMeta("user_id", identity.userId);
     const protocolHeader = request.headers.get("Sec-WebSocket-Protocol");
     const headers = protocolHeader ? { "Sec-WebSocket-Protocol": protocolHeader } : undefined;
-    if (this.liveSockets().size >= readConfig(this.env).maxSocketsPerUser) {
+    if (this.liveSockets().size >= this.config.maxSocketsPerUser) {
       return refusedUpgrade(CloseCode.TooManyConnections, "too many open sockets for this user", headers);
     }
     const pair = new WebSocketPair();
@@ -98,23 +102,9 @@ export class UserObject extends DurableObject<Env> {
     const state = this.liveSockets().get(ws);
     if (!state) return this.closeSocket(ws, CloseCode.InternalError, "socket has no identity");
     if (state.exp * 1000 <= Date.now()) return this.closeSocket(ws, CloseCode.TokenExpired, "access token expired");
-    if (typeof raw !== "string") return this.send(ws, { type: "error", code: "bad_request", message: "binary frames are not supported" });
-    if (raw.length > MAX_FRAME_BYTES || utf8Length(raw) > MAX_FRAME_BYTES) {
-      return this.send(ws, { type: "error", code: "frame_too_large", message: `frames are limited to ${MAX_FRAME_BYTES} bytes` });
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(raw);
-    } catch {
-      return this.send(ws, { type: "error", code: "invalid_json", message: "frame is not valid JSON" });
-    }
-    const type = (data as { type?: unknown } | null)?.type;
-    if (typeof type === "string" && !["presence_subscribe", "receipt", "ping"].includes(type)) {
-      return this.send(ws, { type: "error", code: "unknown_frame_type", message: `unknown frame type "${type.slice(0, 40)}"` });
-    }
-    const parsed = parseWith(UserClientFrameSchema, data);
-    if (!parsed.ok) return this.send(ws, { type: "error", code: "validation_failed", message: parsed.message });
-    const frame = parsed.value;
+    const parsed = parseFrame(raw, UserClientFrameSchema, USER_FRAME_TYPES);
+    if (!parsed.ok) return this.send(ws, { type: "error", code: parsed.code, message: parsed.message });
+    const frame = parsed.frame;
     switch (frame.type) {
       case "ping":
         return this.send(ws, { type: "pong" });
@@ -435,13 +425,7 @@ export class UserObject extends DurableObject<Env> {
   }
 
   private liveSockets(): Map<WebSocket, SocketState> {
-    if (this.sockets === null) {
-      this.sockets = new Map();
-      for (const ws of this.ctx.getWebSockets()) {
-        const state = ws.deserializeAttachment() as SocketState | null;
-        if (state && ws.readyState === WebSocket.OPEN) this.sockets.set(ws, state);
-      }
-    }
+    this.sockets ??= openSocketStates<SocketState>(this.ctx);
     return this.sockets;
   }
 

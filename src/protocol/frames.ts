@@ -197,8 +197,20 @@ function firstIssue(issues: readonly v.BaseIssue<unknown>[]): string {
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
-/** Parse one client frame. Never throws; oversized frames are refused before JSON.parse. */
+/** Parse one client frame of the conversation socket. */
 export function parseClientFrame(raw: string | ArrayBuffer): ParseResult<ClientFrame> {
+  return parseFrame(raw, ClientFrameSchema, CLIENT_FRAME_TYPES);
+}
+
+/**
+ * Parse one incoming frame against a socket's union of frame types. Never throws; oversized frames are
+ * refused before JSON.parse; an unknown `type` gets its own code. Shared by the conversation and user sockets.
+ */
+export function parseFrame<const S extends v.GenericSchema>(
+  raw: string | ArrayBuffer,
+  schema: S,
+  types: ReadonlySet<string>,
+): ParseResult<v.InferOutput<S>> {
   if (typeof raw !== "string") {
     return { ok: false, code: "bad_request", message: "binary frames are not supported; send JSON text" };
   }
@@ -220,10 +232,10 @@ export function parseClientFrame(raw: string | ArrayBuffer): ParseResult<ClientF
   if (typeof record.type !== "string") {
     return { ok: false, code: "validation_failed", message: "type: must be a string", clientMsgId };
   }
-  if (!CLIENT_FRAME_TYPES.has(record.type)) {
+  if (!types.has(record.type)) {
     return { ok: false, code: "unknown_frame_type", message: `unknown frame type "${record.type.slice(0, 40)}"`, clientMsgId };
   }
-  const parsed = v.safeParse(ClientFrameSchema, data);
+  const parsed = v.safeParse(schema, data);
   if (!parsed.success) return { ok: false, code: "validation_failed", message: firstIssue(parsed.issues), clientMsgId };
   return { ok: true, frame: parsed.output };
 }

@@ -5,7 +5,7 @@ import { USER_ID_RE } from "../protocol/api";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, requireUser, type AppEnv } from "../lib/http";
 import { sharedConversationUsers, USER_IDENTITY_HEADER } from "../objects/user";
-import { checkUpgrade, refuseSocket, SUBPROTOCOL } from "./websocket";
+import { checkUpgrade, refuseSocket, selectedProtocol } from "./websocket";
 
 export function userStub(env: Env, userId: string) {
   return env.USERS.get(env.USERS.idFromName(userId));
@@ -20,8 +20,7 @@ export const userSocketRoute = new Hono<AppEnv>().get("/me/ws", async (c) => {
   const verdict = await checkUpgrade(req, c.env.AUTH_SECRET);
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
   const headers = new Headers({ Upgrade: "websocket", [USER_IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
-  const offered = req.headers.get("Sec-WebSocket-Protocol")?.split(",").map((p) => p.trim()) ?? [];
-  if (offered.includes(SUBPROTOCOL)) headers.set("Sec-WebSocket-Protocol", SUBPROTOCOL);
+  for (const [name, value] of Object.entries(selectedProtocol(req))) headers.set(name, value);
   return userStub(c.env, verdict.identity.userId).fetch(new Request("https://user/ws", { headers }));
 });
 

@@ -14,7 +14,7 @@ import { conversationStub } from "./conversations";
 
 export { SUBPROTOCOL };
 
-function selectedProtocol(req: Request): Record<string, string> {
+export function selectedProtocol(req: Request): Record<string, string> {
   const offered = req.headers.get("Sec-WebSocket-Protocol")?.split(",").map((p) => p.trim()) ?? [];
   // Echo only our protocol name, never the bearer entry.
   return offered.includes(SUBPROTOCOL) ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : {};
