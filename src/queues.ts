@@ -1,5 +1,5 @@
 // Queue consumers of this Worker: the inbox fan-out for large conversations, and push notifications.
-import type { FanoutJob, PushJob } from "./objects/fanout";
+import type { FanoutJob, PushJob } from "./objects/shared/updates";
 import { readConfig } from "./lib/config";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {

@@ -1,4 +1,4 @@
-// Small WebSocket helpers shared by the Worker and both Durable Objects.
+// Small WebSocket helpers shared by the Worker and both Durable Objects (objects/shared/sockets.ts builds on them).
 
 /** Send, ignoring a socket that is closing or gone: its close handler cleans up, and clients resume by seq. */
 export function trySend(ws: WebSocket, text: string): void {
@@ -28,17 +28,4 @@ export function refusedUpgrade(code: number, reason: string, headers?: HeadersIn
   pair[1].accept();
   pair[1].close(code, reason);
   return new Response(null, { status: 101, webSocket: pair[0], headers });
-}
-
-/**
- * The open sockets of an object with the state kept in their attachments. The constructor re-runs after a
- * hibernation wake, so objects rebuild their socket map from this; getWebSockets() may include closing sockets.
- */
-export function openSocketStates<T>(ctx: DurableObjectState): Map<WebSocket, T> {
-  const map = new Map<WebSocket, T>();
-  for (const ws of ctx.getWebSockets()) {
-    const state = ws.readyState === WebSocket.OPEN ? (ws.deserializeAttachment() as T | null) : null;
-    if (state) map.set(ws, state);
-  }
-  return map;
 }

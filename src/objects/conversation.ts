@@ -21,17 +21,17 @@ import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
 import { readConfig } from "../lib/config";
 import { TokenBuckets } from "../lib/rate-limit";
-import { openSocketStates, reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { openSocketStates } from "./shared/legacy";
 import { HistoryArchive, type D1Statement } from "./archive";
-import {
-  DIRECT_FANOUT_LIMIT,
-  FANOUT_TARGETS_PER_MESSAGE,
-  RECEIPT_PUSH_LIMIT,
-  previewOf,
-  type ConversationSummary,
-  type FanoutJob,
-  type FanoutTarget,
-} from "./fanout";
+import { type ConversationSummary, type FanoutJob, type FanoutTarget } from "./shared/updates";
+const FANOUT_TARGETS_PER_MESSAGE = 100;
+const DIRECT_FANOUT_LIMIT = 50;
+const RECEIPT_PUSH_LIMIT = 100;
+function previewOf(body: string): string {
+  const chars = Array.from(body.replace(/\s+/g, " ").trim());
+  return chars.length > 140 ? `${chars.slice(0, 139).join("")}…` : chars.join("");
+}
 import { TYPING_THROTTLE_MS, TYPING_TTL_MS, type ReceiptCursor, type ReceiptState } from "../protocol/user";
 import { CONVERSATION_MIGRATIONS } from "./conversation.schema";
 

@@ -16,10 +16,11 @@ import { AppError, rpcResult, type RpcResult } from "../lib/errors";
 import { randomToken } from "../lib/ids";
 import { migrate, Scheduler } from "../lib/sqlite";
 import type { Identity } from "../lib/tokens";
-import type { ConversationSummary, FanoutTarget, PushJob } from "./fanout";
+import type { ConversationSummary, FanoutTarget, PushJob } from "./shared/updates";
 import { USER_MIGRATIONS } from "./user.schema";
 import { readConfig, type Config } from "../lib/config";
-import { openSocketStates, reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { reciprocateClose, refusedUpgrade, tryClose, trySend } from "../lib/sockets";
+import { openSocketStates } from "./shared/legacy";
 
 export const USER_IDENTITY_HEADER = "X-Edgechat-Identity";
 

@@ -16,11 +16,7 @@ import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from 
 import { directConversationId, newId } from "../lib/ids";
 import * as v from "valibot";
 import { ReceiptBodySchema } from "../protocol/user";
-import { userStub } from "./me";
-
-export function conversationStub(env: Env, id: string) {
-  return env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
-}
+import { conversationStub, userStub } from "../objects/shared/stubs";
 
 function conversationId(c: AppContext): string {
   const id = c.req.param("id") ?? "";

@@ -9,8 +9,8 @@ import { AppError } from "../lib/errors";
 import { refusedUpgrade } from "../lib/sockets";
 import type { AppEnv } from "../lib/http";
 import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
-import { IDENTITY_HEADER } from "../objects/conversation";
-import { conversationStub } from "./conversations";
+import { IDENTITY_HEADER } from "../objects/shared/upgrade";
+import { conversationStub } from "../objects/shared/stubs";
 
 export { SUBPROTOCOL };
 

@@ -1,7 +1,7 @@
 // The messages that flow from conversation objects to user objects (directly by RPC for small
-// conversations, through FANOUT_QUEUE for large ones). Keep these shapes backwards compatible:
-// during a rollout old and new code run side by side.
-import type { ReceiptCursor } from "../protocol/user";
+// conversations, through FANOUT_QUEUE for large ones) and from user objects to PUSH_QUEUE. Keep these
+// shapes backwards compatible: during a rollout old and new code run side by side.
+import type { ReceiptCursor } from "../../protocol/user";
 
 export interface ConversationSummary {
   conversationId: string;
@@ -30,12 +30,6 @@ export interface FanoutJob {
   targets: FanoutTarget[];
 }
 
-export const FANOUT_TARGETS_PER_MESSAGE = 100;
-/** At or below this many targets, the conversation object calls the user objects itself. */
-export const DIRECT_FANOUT_LIMIT = 50;
-/** Conversations up to this size push every receipt change to every member's user socket. */
-export const RECEIPT_PUSH_LIMIT = 100;
-
 export interface PushJob {
   userId: string;
   conversationId: string;
@@ -45,10 +39,4 @@ export interface PushJob {
   unread: number;
   totalUnread: number;
   createdAt: number;
-}
-
-/** The first 140 characters on one line; cut on code points so an emoji is never split in half. */
-export function previewOf(body: string): string {
-  const chars = Array.from(body.replace(/\s+/g, " ").trim());
-  return chars.length > 140 ? `${chars.slice(0, 139).join("")}…` : chars.join("");
 }
