@@ -20,16 +20,19 @@ const app = new Hono<AppEnv>();
 
 app.use(withConfig);
 app.use(secureHeaders({ crossOriginResourcePolicy: false }));
-app.use("/v1/*", (c, next) => {
-  // Allow-list from CORS_ORIGINS (comma-separated); empty means same-origin only.
-  const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  return cors({
-    origin: (origin) => (allowed.includes("*") || allowed.includes(origin) ? origin : null),
+app.use(
+  "/v1/*",
+  // Built once. The allow-list comes from CORS_ORIGINS (comma-separated, "*" for any); empty means same-origin only.
+  cors({
+    origin: (origin, c) => {
+      const allowed = ((c.env as Env).CORS_ORIGINS ?? "").split(",").map((s) => s.trim());
+      return allowed.includes("*") || allowed.includes(origin) ? origin : null;
+    },
     allowHeaders: ["Authorization", "Content-Type"],
     allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
     maxAge: 600,
-  })(c, next);
-});
+  }),
+);
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 

@@ -2,7 +2,7 @@ import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import { TestSocket, api, createGroup, mintUser } from "./helpers";
 import type { ConversationObject } from "../src/objects/conversation";
-import { HistoryArchive } from "../src/objects/archive";
+import { HistoryArchive } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
 
 /** An archive whose writes fail while `down` is true; `ghostWrite` = the write lands but the reply is lost. */

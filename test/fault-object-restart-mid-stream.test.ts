@@ -6,7 +6,7 @@ import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test
 import { api, createGroup, mintUser } from "./helpers";
 import { ResumingClient } from "./fuzz-helpers";
 import type { ConversationObject } from "../src/objects/conversation";
-import { HistoryArchive } from "../src/objects/archive";
+import { HistoryArchive } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
 
 /** An archive whose reads take a while, so a backlog paged from D1 is still streaming when we strike. */

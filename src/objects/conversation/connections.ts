@@ -1,0 +1,122 @@
+// The conversation's sockets: what each socket's attachment holds, and the connect flow (membership
+// and socket-cap checks, the welcome frame, the backlog, then live). Sockets themselves are kept by the
+// shared SocketRegistry; `live` decides who hears broadcasts of new messages.
+import { CloseCode } from "../../protocol/errors";
+import { PROTOCOL_VERSION, type ServerFrame } from "../../protocol/frames";
+import { randomToken } from "../../lib/ids";
+import type { Config } from "../../lib/config";
+import type { SocketIdentity, SocketRegistry } from "../shared/sockets";
+import { refuse, upgraded, type Upgrade } from "../shared/upgrade";
+import type { Cursors } from "./cursors";
+import type { History } from "./history";
+import type { Members } from "./members";
+import type { Meta } from "./meta";
+import type { Presence } from "./presence";
+import type { MessageStream } from "./stream";
+
+/** Identity and stream state of a socket. Stored in the socket attachment so it survives hibernation. */
+export interface ConversationSocket extends SocketIdentity {
+  username: string;
+  /** False while the backlog is being sent; live messages are only pushed to live sockets. */
+  live: boolean;
+  /** This socket's device lease in the user's object (presence). */
+  lease: string;
+}
+
+export type Sockets = SocketRegistry<ConversationSocket, ServerFrame>;
+
+/** Broadcast filter: sockets past their backlog. */
+export const isLive = (s: ConversationSocket): boolean => s.live;
+
+export class Connections {
+  readonly #ctx: DurableObjectState;
+  readonly #config: Config;
+  readonly #sockets: Sockets;
+  readonly #meta: Meta;
+  readonly #members: Members;
+  readonly #stream: MessageStream;
+  readonly #cursors: Cursors;
+  readonly #history: History;
+  readonly #presence: Presence;
+
+  constructor(
+    ctx: DurableObjectState,
+    config: Config,
+    parts: { sockets: Sockets; meta: Meta; members: Members; stream: MessageStream; cursors: Cursors; history: History; presence: Presence },
+  ) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#sockets = parts.sockets;
+    this.#meta = parts.meta;
+    this.#members = parts.members;
+    this.#stream = parts.stream;
+    this.#cursors = parts.cursors;
+    this.#history = parts.history;
+    this.#presence = parts.presence;
+  }
+
+  /** A member opens a socket, optionally resuming after `since` (in stream `epoch`). */
+  connect(upgrade: Upgrade): Response {
+    const { identity, url } = upgrade;
+    const sinceParam = url.searchParams.get("since");
+    const since = sinceParam === null ? null : Number(sinceParam);
+    const clientEpoch = url.searchParams.get("epoch");
+    if (!this.#meta.exists || this.#members.get(identity.userId) === null) {
+      return refuse(upgrade, CloseCode.NotAMember, "not a member of this conversation");
+    }
+    if (this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser) {
+      return refuse(upgrade, CloseCode.TooManyConnections, "too many open sockets for this user");
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    const state: ConversationSocket = {
+      userId: identity.userId,
+      username: identity.username,
+      exp: identity.exp,
+      live: false,
+      lease: randomToken(9),
+      connectedAt: Date.now(),
+    };
+    // Tagged by user id so a removed member's sockets can be found and closed.
+    this.#sockets.accept(server, state, [identity.userId]);
+    // Presence: this socket is a device of the user until it closes or stops heartbeating.
+    this.#presence.opened(state);
+
+    const epoch = this.#meta.epoch;
+    const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.#stream.lastSeq);
+    this.#sockets.send(server, {
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      conversationId: this.#meta.id,
+      userId: identity.userId,
+      epoch,
+      lastSeq: this.#stream.lastSeq,
+      reset,
+    });
+    if (since === null || reset) this.#goLive(server, state);
+    else this.#ctx.waitUntil(this.#backlog(server, state, since));
+    return upgraded(upgrade, client);
+  }
+
+  async #backlog(ws: WebSocket, state: ConversationSocket, since: number): Promise<void> {
+    try {
+      await this.#history.streamBacklog(since, {
+        isOpen: () => ws.readyState === WebSocket.OPEN,
+        send: (frame) => this.#sockets.send(ws, frame),
+        goLive: () => this.#goLive(ws, state),
+      });
+    } catch (err) {
+      console.error(JSON.stringify({ at: "backlog", conversation: this.#meta.id, error: String(err) }));
+      this.#sockets.close(ws, CloseCode.InternalError, "could not load history; reconnect");
+    }
+  }
+
+  #goLive(ws: WebSocket, state: ConversationSocket): void {
+    state.live = true;
+    this.#sockets.remember(ws, state);
+    this.#sockets.send(ws, { type: "caught_up", seq: this.#stream.lastSeq });
+    // A new device learns where everyone is (small conversations; large ones ask GET /receipts?seq=).
+    const cursors = this.#cursors.snapshot();
+    if (cursors) this.#sockets.send(ws, { type: "receipts", conversationId: this.#meta.id, cursors });
+  }
+}

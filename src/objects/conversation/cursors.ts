@@ -1,0 +1,97 @@
+// Receipt cursors: each member's delivered/read position (the delivered_seq/read_seq columns of
+// `members`, monotonic, clamped to the stream) and `dirty_members`, the members whose cursors changed
+// since the last fan-out. Answers "who has read message N" and the snapshot a new socket gets.
+import { AppError } from "../../lib/errors";
+import type { ChatMessage } from "../../protocol/frames";
+import type { ReceiptCursor, ReceiptState } from "../../protocol/user";
+import type { MemberRow, Members } from "./members";
+
+/** Conversations up to this size push every receipt change to every member (sockets and inboxes). */
+export const RECEIPT_PUSH_LIMIT = 100;
+
+export class Cursors {
+  readonly #sql: SqlStorage;
+  readonly #members: Members;
+  readonly #lastSeq: () => number;
+  /** A cursor moved: the coalesced fan-out must run. */
+  readonly #changed: () => void;
+
+  constructor(sql: SqlStorage, members: Members, lastSeq: () => number, changed: () => void) {
+    this.#sql = sql;
+    this.#members = members;
+    this.#lastSeq = lastSeq;
+    this.#changed = changed;
+  }
+
+  /** Move a member's cursors forward (never back; `read` implies delivered; clamped to the stream). */
+  advance(userId: string, delivered: number, read: number): MemberRow {
+    const last = this.#lastSeq();
+    const d = Math.min(Math.max(delivered, read), last);
+    const r = Math.min(read, last);
+    const before = this.#members.get(userId);
+    if (!before) throw new AppError("not_a_member", "you are not a member of this conversation");
+    if (d <= before.deliveredSeq && r <= before.readSeq) return before;
+    this.#sql.exec("UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?", d, r, userId);
+    this.markDirty(userId);
+    this.#changed();
+    return this.#members.get(userId)!;
+  }
+
+  /** Record that a member's inbox must hear about this conversation at the next fan-out. */
+  markDirty(userId: string): void {
+    this.#sql.exec("INSERT INTO dirty_members (user_id) VALUES (?)", userId);
+  }
+
+  /** Members marked dirty so far, and the mark to clear up to once they have been told. */
+  dirty(): { upTo: number; userIds: string[] } {
+    const upTo = this.#sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM dirty_members").one().m ?? 0;
+    const userIds = this.#sql
+      .exec<{ userId: string }>("SELECT DISTINCT user_id AS userId FROM dirty_members WHERE id <= ?", upTo)
+      .toArray()
+      .map((r) => r.userId);
+    return { upTo, userIds };
+  }
+
+  clearDirty(upTo: number): void {
+    this.#sql.exec("DELETE FROM dirty_members WHERE id <= ?", upTo);
+  }
+
+  hasDirty(): boolean {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM dirty_members").one().n > 0;
+  }
+
+  /** Every member's cursors, for a new socket, in conversations small enough to push receipts; else null. */
+  snapshot(): ReceiptCursor[] | null {
+    // Counted first, so connecting to a 5,000-member group does not read every member row.
+    if (this.#members.count() > RECEIPT_PUSH_LIMIT) return null;
+    return this.#members.list().map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
+  }
+
+  /** Who has received and read `message` (members other than its sender who were members when it was sent). */
+  stateOf(message: ChatMessage): ReceiptState {
+    const seq = message.seq;
+    const others = this.#sql
+      .exec<{ n: number; d: number; r: number }>(
+        // Members who joined after the message are not counted: their cursors start at the join point.
+        "SELECT count(*) AS n, sum(delivered_seq >= ?1) AS d, sum(read_seq >= ?1) AS r FROM members WHERE user_id != ?2 AND joined_at <= ?3",
+        seq,
+        message.senderId,
+        message.createdAt,
+      )
+      .one();
+    const state: ReceiptState = { seq, of: others.n, delivered: others.d ?? 0, read: others.r ?? 0 };
+    if (others.n <= RECEIPT_PUSH_LIMIT) {
+      const rows = this.#sql
+        .exec<{ userId: string; d: number; r: number }>(
+          "SELECT user_id AS userId, delivered_seq >= ?1 AS d, read_seq >= ?1 AS r FROM members WHERE user_id != ?2 AND joined_at <= ?3 ORDER BY user_id",
+          seq,
+          message.senderId,
+          message.createdAt,
+        )
+        .toArray();
+      state.deliveredTo = rows.filter((r) => r.d).map((r) => r.userId);
+      state.readBy = rows.filter((r) => r.r).map((r) => r.userId);
+    }
+    return state;
+  }
+}

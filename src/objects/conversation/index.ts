@@ -1,0 +1,317 @@
+// One Durable Object per conversation: the single writer of the conversation's stream. This class is
+// the wiring and the dispatcher: the runtime's hooks and the RPC methods, each delegating to the module
+// that owns the concern:
+//   meta.ts         metadata (cached)               members.ts   members and roles
+//   stream.ts       seq, idempotency, limits        commit.ts    the hot path: persist, ack, broadcast
+//   history.ts      pages and backlog, both tiers   archive.ts   the D1 archive job and pruning
+//   outbox.ts       D1 directory writes             cursors.ts   delivered/read cursors, receipts
+//   fanout.ts       inboxes of members              presence.ts  device leases in user objects
+//   typing.ts       typing indicators               connections.ts  the connect flow, socket state
+// Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
+import { DurableObject } from "cloudflare:workers";
+import { CloseCode } from "../../protocol/errors";
+import { parseClientFrame, type OutgoingMessage, type ServerFrame } from "../../protocol/frames";
+import type { Conversation, ConversationType, HistoryPage, HistoryQuery, Role, SendResult } from "../../protocol/api";
+import type { ReceiptState } from "../../protocol/user";
+import { HistoryArchive } from "../../db/archive";
+import { AppError, rpcResult, type RpcResult } from "../../lib/errors";
+import { readConfig, type Config } from "../../lib/config";
+import { TokenBuckets } from "../../lib/rate-limit";
+import { migrate } from "../../lib/sqlite";
+import type { Identity } from "../../lib/tokens";
+import { JobRunner } from "../shared/jobs";
+import { SocketRegistry } from "../shared/sockets";
+import { userStub } from "../shared/stubs";
+import { readUpgrade, refuse } from "../shared/upgrade";
+import { Archiver } from "./archive";
+import { CommitPath } from "./commit";
+import { Connections, type ConversationSocket, type Sockets } from "./connections";
+import { Cursors } from "./cursors";
+import { Fanout } from "./fanout";
+import { History } from "./history";
+import { Members, type MemberRow } from "./members";
+import { Meta } from "./meta";
+import { DirectoryOutbox } from "./outbox";
+import { Presence } from "./presence";
+import { CONVERSATION_MIGRATIONS } from "./schema";
+import { MessageStream } from "./stream";
+import { Typing } from "./typing";
+
+/** The jobs on this object's alarm. */
+export type Job = "archive" | "d1_outbox" | "notify" | "presence";
+
+export interface InitializeInput {
+  id: string;
+  type: ConversationType;
+  title: string | null;
+  createdBy: string;
+  members: { userId: string; username: string; role: Role }[];
+}
+
+export class ConversationObject extends DurableObject<Env> {
+  /** Test seam (fault injection): all D1 traffic goes through it. An instance field, so not reachable over RPC. */
+  archive: HistoryArchive;
+  /** Test seam: the per-user send rate limit (in memory; see lib/rate-limit.ts). */
+  sendLimiter: TokenBuckets;
+  readonly #config: Config;
+  readonly #sockets: Sockets;
+  /**
+   * True until the conversation is created. Any signed-in user can address any object id, so a blank
+   * object writes nothing (not even its schema): probing ids costs no storage. The modules below exist
+   * only once it is not blank.
+   */
+  #blank: boolean;
+  #jobs!: JobRunner<Job>;
+  #meta!: Meta;
+  #members!: Members;
+  #stream!: MessageStream;
+  #cursors!: Cursors;
+  #outbox!: DirectoryOutbox;
+  #history!: History;
+  #archiver!: Archiver;
+  #fanout!: Fanout;
+  #presence!: Presence;
+  #typing!: Typing;
+  #commit!: CommitPath;
+  #connections!: Connections;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#config = readConfig(env);
+    this.archive = new HistoryArchive(env.DB);
+    this.sendLimiter = new TokenBuckets(this.#config.sendRatePerSecond, this.#config.sendBurst);
+    // Every way a socket goes (closed, errored, expired, no heartbeat) releases its presence lease.
+    this.#sockets = new SocketRegistry<ConversationSocket, ServerFrame>(ctx, { forgotten: (s) => this.#presence.released(s) });
+    // The constructor re-runs after every hibernation wake: everything is rebuilt from storage.
+    const sql = ctx.storage.sql;
+    this.#blank = sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").one().n === 0;
+    if (!this.#blank) this.#open();
+  }
+
+  /** Bring the schema up to date and build the modules. */
+  #open(): void {
+    const { ctx, env } = this;
+    const storage = ctx.storage;
+    const d1 = () => this.archive;
+    migrate(storage, CONVERSATION_MIGRATIONS);
+    const meta = (this.#meta = new Meta(storage.sql));
+    const jobs = (this.#jobs = new JobRunner<Job>(storage, () => ({ conversation: meta.id })));
+    const outbox = (this.#outbox = new DirectoryOutbox(storage.sql, jobs, d1));
+    const members = (this.#members = new Members(
+      storage,
+      meta,
+      { markDirty: (userId) => this.#cursors.markDirty(userId), enqueueD1: (s) => outbox.enqueue(s) },
+      this.#config.maxGroupMembers,
+    ));
+    const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
+    const sockets = this.#sockets;
+    const fanout = (this.#fanout = new Fanout(env, jobs, { meta, members, stream, cursors: () => this.#cursors, sockets }));
+    const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => fanout.schedule()));
+    const history = (this.#history = new History(meta, stream, d1));
+    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
+    const presence = (this.#presence = new Presence(ctx, env, meta, sockets, jobs, this.#config.presenceTtlMs));
+    this.#typing = new Typing(sockets);
+    this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
+    this.#connections = new Connections(ctx, this.#config, { sockets, meta, members, stream, cursors, history, presence });
+    this.#blank = false;
+  }
+
+  // ------------------------------------------------------------------ metadata & membership (RPC)
+
+  /** Create the conversation if it does not exist yet. Idempotent: returns `created: false` after the first call. */
+  initialize(input: InitializeInput): Promise<RpcResult<{ created: boolean; conversation: Conversation }>> {
+    return rpcResult(async () => {
+      if (this.#blank) this.#open();
+      const existing = this.#meta.get("id");
+      if (existing !== null) {
+        if (existing !== input.id) throw new AppError("conflict", "object already holds another conversation");
+        return { created: false, conversation: this.#describe() };
+      }
+      const now = Date.now();
+      try {
+        this.ctx.storage.transactionSync(() => {
+          this.#meta.create(input, now);
+          const directory = this.#members.create(input.id, input.members, now);
+          this.#outbox.enqueue([
+            {
+              sql: "INSERT OR IGNORE INTO conversations (id, type, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+              params: [input.id, input.type, input.title, input.createdBy, now],
+            },
+            ...directory,
+          ]);
+        });
+      } catch (err) {
+        this.#meta.reload(); // the transaction rolled back
+        throw err;
+      }
+      this.#fanout.schedule();
+      await this.#outbox.flush();
+      return { created: true, conversation: this.#describe() };
+    });
+  }
+
+  describe(actor: Identity): Promise<RpcResult<Conversation>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#describe();
+    });
+  }
+
+  addMembers(actor: Identity, users: { userId: string; username: string }[]): Promise<RpcResult<Conversation>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      const added = this.#members.add(actor, users, this.#stream.lastSeq);
+      if (added.length === 0) return this.#describe();
+      this.#sockets.broadcast({ type: "members_changed", added: added.map(publicMember), removed: [] });
+      this.#fanout.schedule();
+      await this.#outbox.flush();
+      return this.#describe();
+    });
+  }
+
+  /** Owner/admin removes a member, or a member removes itself (leave). Their open sockets are closed at once. */
+  removeMember(actor: Identity, userId: string): Promise<RpcResult<null>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      const { heir } = this.#members.remove(actor, userId);
+      for (const ws of this.ctx.getWebSockets(userId)) this.#sockets.close(ws, CloseCode.NotAMember, "removed from the conversation");
+      this.#sockets.broadcast({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
+      await this.#outbox.flush();
+      try {
+        await userStub(this.env, userId).conversationRemoved(this.#meta.id, Date.now());
+      } catch (err) {
+        console.warn(JSON.stringify({ at: "conversation_removed", error: String(err) }));
+      }
+      return null;
+    });
+  }
+
+  /** The owner promotes a member to admin or demotes an admin. */
+  setRole(actor: Identity, userId: string, role: "admin" | "member"): Promise<RpcResult<Conversation>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      const changed = this.#members.setRole(actor, userId, role);
+      this.#sockets.broadcast({ type: "members_changed", added: [], removed: [], updated: [publicMember(changed)] });
+      await this.#outbox.flush();
+      return this.#describe();
+    });
+  }
+
+  // ------------------------------------------------------------------ messages, history, receipts (RPC)
+
+  /** Send one message as `actor` (REST path for servers and bots). Same rules and idempotency as the socket. */
+  send(actor: Identity, message: OutgoingMessage): Promise<RpcResult<SendResult>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#commit.sendOne(actor.userId, message);
+    });
+  }
+
+  /** A page of history, ascending by seq; reads the hot tail and D1 transparently. */
+  history(actor: Identity, query: HistoryQuery): Promise<RpcResult<HistoryPage>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#history.page(query);
+    });
+  }
+
+  /** Archive everything not yet in D1 and prune to the hot tail now, instead of waiting for the alarm (ops, tests, verify). */
+  async flushArchive(): Promise<{ archivedSeq: number; lastSeq: number }> {
+    if (this.#blank) return { archivedSeq: 0, lastSeq: 0 };
+    return this.#archiver.flushAll();
+  }
+
+  /** A member reports what it received/read (REST, or its user socket). Cursors only move forward. */
+  applyReceipt(userId: string, delivered?: number, read?: number): Promise<RpcResult<{ deliveredSeq: number; readSeq: number }>> {
+    return rpcResult(() => {
+      this.#requireMember(userId);
+      const row = this.#cursors.advance(userId, delivered ?? 0, read ?? 0);
+      return { deliveredSeq: row.deliveredSeq, readSeq: row.readSeq };
+    });
+  }
+
+  /** Who has received and read message `seq` (members other than its sender). */
+  receipts(actor: Identity, seq: number): Promise<RpcResult<ReceiptState>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      if (seq < 1 || seq > this.#stream.lastSeq) throw new AppError("not_found", "no message with that seq");
+      const message = (await this.#history.range(seq, seq))[0];
+      if (!message) throw new AppError("not_found", "no message with that seq");
+      return this.#cursors.stateOf(message);
+    });
+  }
+
+  // ------------------------------------------------------------------ runtime hooks
+
+  /** Upgrade requests, forwarded by the Worker after it verified the token and the protocol version. */
+  override async fetch(request: Request): Promise<Response> {
+    const upgrade = readUpgrade(request);
+    if (upgrade instanceof Response) return upgrade;
+    if (this.#blank) return refuse(upgrade, CloseCode.NotAMember, "not a member of this conversation");
+    return this.#connections.connect(upgrade);
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const state = this.#sockets.get(ws);
+    if (!state) return this.#sockets.close(ws, CloseCode.InternalError, "socket has no identity");
+    if (state.exp * 1000 <= Date.now()) return this.#sockets.close(ws, CloseCode.TokenExpired, "access token expired");
+    if (this.#members.get(state.userId) === null) return this.#sockets.close(ws, CloseCode.NotAMember, "not a member of this conversation");
+
+    const parsed = parseClientFrame(raw);
+    if (!parsed.ok) {
+      // A bad frame gets an error and the socket stays open: it may be one bug in an otherwise healthy client.
+      return this.#sockets.send(ws, { type: "error", code: parsed.code, message: parsed.message, clientMsgId: parsed.clientMsgId });
+    }
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case "ping":
+        return this.#sockets.send(ws, { type: "pong" });
+      case "send":
+      case "send_batch":
+        this.#typing.sent(state.userId);
+        return this.#commit.enqueue(ws, state.userId, frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages);
+      case "typing":
+        return this.#typing.typed(state, frame.active);
+      case "receipt":
+        this.#cursors.advance(state.userId, frame.delivered ?? 0, frame.read ?? 0);
+        return;
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.#sockets.closed(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.#sockets.forget(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.#blank) await this.#jobs.alarm();
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  #requireMember(userId: string): MemberRow {
+    if (this.#blank) throw new AppError("not_a_member", "you are not a member of this conversation");
+    return this.#members.require(userId);
+  }
+
+  #describe(): Conversation {
+    const meta = this.#meta;
+    return {
+      id: meta.id,
+      type: meta.type,
+      title: meta.title,
+      createdBy: meta.get("created_by") ?? "",
+      createdAt: Number(meta.get("created_at") ?? "0"),
+      epoch: meta.epoch,
+      lastSeq: this.#stream.lastSeq,
+      members: this.#members.list().map((m) => ({ userId: m.userId, username: m.username, role: m.role, joinedAt: m.joinedAt })),
+    };
+  }
+}
+
+function publicMember(m: MemberRow): { userId: string; username: string; role: Role } {
+  return { userId: m.userId, username: m.username, role: m.role };
+}

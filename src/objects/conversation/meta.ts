@@ -1,0 +1,74 @@
+// The conversation's metadata: the `meta` key/value table (id, type, title, creator, epoch, and the
+// archive and fan-out positions). Read once when the object wakes and cached: nothing else writes the
+// table, and a write goes to both. Call reload() if a transaction that wrote here rolled back.
+import type { ConversationType } from "../../protocol/api";
+import { randomToken } from "../../lib/ids";
+
+type Key = "id" | "type" | "title" | "created_by" | "created_at" | "epoch" | "archived_seq" | "notified_seq";
+
+export class Meta {
+  readonly #sql: SqlStorage;
+  #values = new Map<string, string>();
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    this.reload();
+  }
+
+  reload(): void {
+    this.#values = new Map(this.#sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta").toArray().map((r) => [r.key, r.value]));
+  }
+
+  get(key: Key): string | null {
+    return this.#values.get(key) ?? null;
+  }
+
+  set(key: Key, value: string): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+    this.#values.set(key, value);
+  }
+
+  /** Write the metadata of a new conversation (inside the creating transaction). */
+  create(input: { id: string; type: ConversationType; title: string | null; createdBy: string }, now: number): void {
+    this.set("id", input.id);
+    this.set("type", input.type);
+    this.set("title", input.title ?? "");
+    this.set("created_by", input.createdBy);
+    this.set("created_at", String(now));
+    // The epoch names this stream. It changes only if the stream is ever rebuilt, which tells
+    // clients that their cached seqs no longer mean what they did.
+    this.set("epoch", randomToken(9));
+    this.set("archived_seq", "0");
+  }
+
+  /** The conversation id; "" before the conversation exists. */
+  get id(): string {
+    return this.get("id") ?? "";
+  }
+
+  get exists(): boolean {
+    return this.get("id") !== null;
+  }
+
+  get type(): ConversationType {
+    return (this.get("type") ?? "group") as ConversationType;
+  }
+
+  get title(): string | null {
+    return this.get("title") || null;
+  }
+
+  get epoch(): string {
+    return this.get("epoch") ?? "";
+  }
+
+  /** Highest seq known to be in D1. */
+  get archivedSeq(): number {
+    return Number(this.get("archived_seq") ?? "0");
+  }
+
+  /** Highest seq the members' inboxes have been told about. */
+  get notifiedSeq(): number {
+    return Number(this.get("notified_seq") ?? "0");
+  }
+}

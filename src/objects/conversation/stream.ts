@@ -1,0 +1,152 @@
+// The message stream: the hot tail (`messages`) and the idempotency keys of pruned messages
+// (`pruned_client_ids`). Owns seq assignment, idempotency and the per-message limits (body size, send
+// rate). Everything here is synchronous SQL: no await, so nothing interleaves with an append.
+import { utf8Length, type ChatMessage, type OutgoingMessage } from "../../protocol/frames";
+import type { SendResult } from "../../protocol/api";
+import { newId } from "../../lib/ids";
+import type { Config } from "../../lib/config";
+import type { TokenBuckets } from "../../lib/rate-limit";
+import type { Meta } from "./meta";
+
+/** A row of `messages`, selected with MESSAGE_COLUMNS: exactly the wire shape. */
+type MessageRow = ChatMessage & Record<string, SqlStorageValue>;
+
+export type AppendResult =
+  | { ack: SendResult; fresh: ChatMessage[] }
+  | { error: { code: "body_too_large" | "rate_limited"; message: string; clientMsgId: string; retryAfterMs?: number } };
+
+const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt";
+
+export class MessageStream {
+  readonly #sql: SqlStorage;
+  readonly #storage: DurableObjectStorage;
+  readonly #config: Config;
+  /** The send rate limiter (an accessor: tests replace the object's limiter). */
+  readonly #limiter: () => TokenBuckets;
+  /** Highest seq assigned. Rebuilt from storage on every wake, so never stale. */
+  #lastSeq: number;
+
+  constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets) {
+    this.#sql = storage.sql;
+    this.#storage = storage;
+    this.#config = config;
+    this.#limiter = limiter;
+    const hot = this.#sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages").one().s;
+    this.#lastSeq = hot ?? meta.archivedSeq;
+  }
+
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /**
+   * Run `body` in one transaction: its writes commit together or not at all, and a rollback also
+   * rolls back the seq counter. Appends happen only inside this.
+   */
+  atomically<T>(body: () => T): T {
+    const before = this.#lastSeq;
+    try {
+      return this.#storage.transactionSync(body);
+    } catch (err) {
+      this.#lastSeq = before;
+      throw err;
+    }
+  }
+
+  /**
+   * Assign seqs and insert (call inside atomically()). Returns an ack per item (the original one for a
+   * clientMsgId already stored) or a per-item error.
+   */
+  append(senderId: string, items: OutgoingMessage[], now: number): AppendResult[] {
+    return items.map((item) => {
+      // A retry is answered with the original ack even if the limits changed since.
+      const existing = this.#findByClientMsgId(senderId, item.clientMsgId);
+      if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
+      if (utf8Length(item.body) > this.#config.maxBodyBytes) {
+        return {
+          error: {
+            code: "body_too_large" as const,
+            message: `message body is limited to ${this.#config.maxBodyBytes} bytes of UTF-8`,
+            clientMsgId: item.clientMsgId,
+          },
+        };
+      }
+      // Duplicates above are free; each new message takes a token.
+      const { granted, retryAfterMs } = this.#limiter().take(senderId, 1, now);
+      if (granted === 0) {
+        return {
+          error: {
+            code: "rate_limited" as const,
+            message: `sending too fast: at most ${this.#config.sendRatePerSecond} messages per second (burst ${this.#config.sendBurst})`,
+            clientMsgId: item.clientMsgId,
+            retryAfterMs,
+          },
+        };
+      }
+      const message: ChatMessage = { seq: this.#lastSeq + 1, id: newId("m", now), senderId, clientMsgId: item.clientMsgId, body: item.body, createdAt: now };
+      this.#sql.exec(
+        "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        message.seq,
+        message.id,
+        message.senderId,
+        message.clientMsgId,
+        message.body,
+        message.createdAt,
+      );
+      this.#lastSeq = message.seq;
+      const ack: SendResult = { clientMsgId: item.clientMsgId, seq: message.seq, id: message.id, createdAt: now, duplicate: false };
+      return { ack, fresh: [message] };
+    });
+  }
+
+  /** Lowest seq still in the hot tail, or null when it is empty. */
+  oldestHotSeq(): number | null {
+    return this.#sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM messages").one().s;
+  }
+
+  /** Hot messages with lo <= seq <= hi, ascending. */
+  hotRange(lo: number, hi: number): ChatMessage[] {
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq`, lo, hi).toArray();
+  }
+
+  /** Up to `limit` hot messages after `after`, ascending. */
+  hotAfter(after: number, limit: number): ChatMessage[] {
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray();
+  }
+
+  /** The newest message, if it is still hot. */
+  newest(): ChatMessage | null {
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0] ?? null;
+  }
+
+  /** Drop hot messages up to `to` (already archived), keeping their idempotency keys forever. */
+  prune(to: number): void {
+    this.#storage.transactionSync(() => {
+      this.#sql.exec(
+        "INSERT OR IGNORE INTO pruned_client_ids (sender_id, client_msg_id, seq, id, created_at) SELECT sender_id, client_msg_id, seq, id, created_at FROM messages WHERE seq <= ?",
+        to,
+      );
+      this.#sql.exec("DELETE FROM messages WHERE seq <= ?", to);
+    });
+  }
+
+  #findByClientMsgId(senderId: string, clientMsgId: string): { seq: number; id: string; createdAt: number } | null {
+    const hot = this.#sql
+      .exec<{ seq: number; id: string; createdAt: number }>(
+        "SELECT seq, id, created_at AS createdAt FROM messages WHERE sender_id = ? AND client_msg_id = ?",
+        senderId,
+        clientMsgId,
+      )
+      .toArray()[0];
+    if (hot) return hot;
+    return (
+      this.#sql
+        .exec<{ seq: number; id: string; createdAt: number }>(
+          "SELECT seq, id, created_at AS createdAt FROM pruned_client_ids WHERE sender_id = ? AND client_msg_id = ?",
+          senderId,
+          clientMsgId,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+}
