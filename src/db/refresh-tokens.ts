@@ -54,7 +54,7 @@ export async function consumeRefreshToken(db: D1Database, token: string): Promis
   return { ok: true, userId: row.userId, familyId: row.familyId };
 }
 
-export async function revokeFamily(db: D1Database, familyId: string): Promise<void> {
+async function revokeFamily(db: D1Database, familyId: string): Promise<void> {
   await db
     .prepare("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
     .bind(Date.now(), familyId)

@@ -12,7 +12,7 @@ export interface AppEnv {
 }
 export type AppContext = Context<AppEnv>;
 
-export const MAX_JSON_BODY_BYTES = 128 * 1024;
+const MAX_JSON_BODY_BYTES = 128 * 1024;
 
 /** Read and validate a JSON body. Oversized bodies are refused before they are read in full. */
 export async function readJson<const S extends v.GenericSchema>(c: AppContext, schema: S): Promise<v.InferOutput<S>> {

@@ -1,7 +1,7 @@
 // PBKDF2-SHA256 through WebCrypto. 100,000 iterations is the most the Workers runtime allows.
 import { base64url } from "./ids";
 
-export const PBKDF2_ITERATIONS = 100_000;
+const PBKDF2_ITERATIONS = 100_000;
 const KEY_BITS = 256;
 
 async function derive(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {

@@ -9,7 +9,7 @@ import { newId } from "../lib/ids";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords";
 import { mintAccessToken } from "../lib/tokens";
 
-export async function issueSession(c: AppContext, user: PublicUser, familyId?: string): Promise<AuthResponse> {
+async function issueSession(c: AppContext, user: PublicUser, familyId?: string): Promise<AuthResponse> {
   const { accessTokenTtl, refreshTokenTtl } = c.var.config;
   const accessToken = await mintAccessToken(c.env.AUTH_SECRET, user, accessTokenTtl);
   const { token } = await issueRefreshToken(c.env.DB, user.id, refreshTokenTtl, familyId);
