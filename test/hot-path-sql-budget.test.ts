@@ -1,0 +1,66 @@
+// The cost of the hot path, pinned: the exact SQL statements one socket send runs inside the
+// conversation object, in order, from the frame's arrival to the broadcast. No D1, no RPC, no await.
+// A change here changes the per-message cost of every conversation: make it deliberately, with a
+// benchmark (npm run bench -- --only s1,s2), and update this list in the same commit.
+import { expect, it } from "vitest";
+import { env, runInDurableObject } from "cloudflare:test";
+import type { ConversationObject } from "../src/objects/conversation";
+import { TestSocket, createGroup, mintUser } from "./helpers";
+
+/** Record every statement the object runs on its SQLite until `stop()` is called. */
+async function recordSql(stub: DurableObjectStub<ConversationObject>) {
+  await runInDurableObject(stub, (_o: ConversationObject, state) => {
+    const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
+    sql.__log = [];
+    sql.__exec = sql.exec;
+    sql.exec = ((query: string, ...bindings: unknown[]) => {
+      sql.__log!.push(query.replace(/\s+/g, " ").trim());
+      return sql.__exec!.call(sql, query, ...(bindings as SqlStorageValue[]));
+    }) as SqlStorage["exec"];
+  });
+  return () =>
+    runInDurableObject(stub, (_o: ConversationObject, state) => {
+      const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
+      sql.exec = sql.__exec!;
+      return sql.__log!;
+    });
+}
+
+it("one socket send runs exactly these statements: membership, idempotency, insert, sender cursor", async () => {
+  const [a, b] = [await mintUser(), await mintUser()];
+  const conv = await createGroup(a, [b]);
+  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conv.id));
+  const sa = await TestSocket.conversation(conv.id, a);
+  const sb = await TestSocket.conversation(conv.id, b);
+  await sa.next("caught_up");
+  await sb.next("caught_up");
+  // A first message, so the archive and fan-out jobs are already scheduled (steady state).
+  sa.send({ type: "send", clientMsgId: "warm", body: "warm" });
+  await sa.next("ack");
+  await sb.next("message");
+
+  const stop = await recordSql(stub);
+  sa.send({ type: "send", clientMsgId: "m1", body: "hello" });
+  expect(await sa.next("ack")).toMatchObject({ clientMsgId: "m1", seq: 2 });
+  expect((await sb.next("message")).message).toMatchObject({ clientMsgId: "m1", seq: 2 });
+  // Job scheduling (`_schedule`) is written at most once per job per interval, not per message: not counted.
+  const log = (await stop()).filter((q) => !q.includes("_schedule"));
+
+  const member = "SELECT user_id AS userId, username, role, joined_at AS joinedAt, delivered_seq AS deliveredSeq, read_seq AS readSeq FROM members WHERE user_id = ?";
+  expect(log).toEqual([
+    // webSocketMessage: is the sender still a member?
+    member,
+    // the group-commit flush: membership again (it may have changed since the frame), then idempotency and the insert
+    member,
+    "SELECT seq, id, created_at AS createdAt FROM messages WHERE sender_id = ? AND client_msg_id = ?",
+    "SELECT seq, id, created_at AS createdAt FROM pruned_client_ids WHERE sender_id = ? AND client_msg_id = ?",
+    "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    // the sender has read up to its own message: one cursor write per sender per flush
+    member,
+    "UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?",
+    "INSERT INTO dirty_members (user_id) VALUES (?)",
+    member,
+  ]);
+  sa.close();
+  sb.close();
+});
