@@ -5,13 +5,16 @@
 // dropped; anything above lastSeq + 1 is a gap, filled from REST history before going on. Frames are
 // handled one at a time on a promise chain, so an async gap fill cannot reorder delivery.
 import type { Conversation as ConversationInfo, HistoryPage, Member, SendResult } from "../../src/protocol/api";
-import type { ChatMessage } from "../../src/protocol/frames";
+import type { ChatMessage, ServerFrame } from "../../src/protocol/frames";
 import { TYPING_THROTTLE_MS, TYPING_TTL_MS, type ReceiptCursor, type ReceiptState } from "../../src/protocol/user";
 import { Emitter } from "./emitter";
 import { parseConversationFrame, type ConversationServerFrame } from "./frames";
 import { ApiError, type Http } from "./http";
 import { newClientMsgId, type Outbox, type OutboxItem } from "./outbox";
 import { ReconnectingSocket, type ConnectionError, type ConnectionState, type SocketOptions } from "./transport";
+
+/** A member as `members_changed` names it (in `added` and `updated`). */
+type MemberRef = Extract<ServerFrame, { type: "members_changed" }>["added"][number];
 
 export type MessageStatus = "pending" | "sent" | "delivered" | "read" | "failed";
 
@@ -329,7 +332,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       case "error":
         return this.onErrorFrame(frame);
       case "members_changed":
-        return this.onMembersChanged(frame.added, frame.removed);
+        return this.onMembersChanged(frame.added, frame.removed, frame.updated ?? []);
       case "typing":
         return this.onTyping(frame.userId, frame.username, frame.active);
       case "receipts":
@@ -483,10 +486,17 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   // ------------------------------------------------------------------ members, typing, receipts
 
-  private onMembersChanged(added: { userId: string; username: string; role: string }[], removed: string[]): void {
+  /** Apply a `members_changed` frame: joins, removals, and role changes (`updated`, absent from older servers). */
+  private onMembersChanged(added: MemberRef[], removed: string[], updated: MemberRef[]): void {
     if (!this.info) return;
     const gone = new Set(removed);
-    const members = this.info.members.filter((m) => !gone.has(m.userId));
+    const roles = new Map(updated.map((u) => [u.userId, u.role as Member["role"]]));
+    const members = this.info.members
+      .filter((m) => !gone.has(m.userId))
+      .map((m) => {
+        const role = roles.get(m.userId);
+        return role === undefined || role === m.role ? m : { ...m, role };
+      });
     for (const a of added) {
       if (!members.some((m) => m.userId === a.userId)) {
         members.push({ userId: a.userId, username: a.username, role: a.role as Member["role"], joinedAt: Date.now() });
