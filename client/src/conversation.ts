@@ -39,7 +39,7 @@ export interface ConversationEvents {
   change: undefined;
 }
 
-export interface ConversationOptions {
+interface ConversationOptions {
   id: string;
   userId: string;
   http: Http;

@@ -13,7 +13,7 @@ export interface StatusChange {
   error?: { code: string; message: string };
 }
 
-export interface MessageSenderOptions {
+interface MessageSenderOptions {
   outbox: Outbox;
   /** False when the socket could not take the frame: the items stay unsent, in the outbox. */
   send: (frame: string) => boolean;
