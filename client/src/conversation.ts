@@ -424,7 +424,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       const cursors = await fetchCursorsAt(this.options.http, this.id, own.seq);
       if (cursors.length) this.mergeCursors(cursors);
     } catch {
-      // Older server or a transient error: live receipt frames still arrive.
+      // A transient error: live receipt frames still arrive.
     }
   }
 }
