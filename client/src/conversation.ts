@@ -1,38 +1,22 @@
-// One open conversation: the socket, the gapless stream, the outbox flush, receipts and typing.
+// One open conversation: the socket and the gapless stream. It wires this user's sends (./sending),
+// receipts (./receipts) and typing (./typing) to the socket and turns their changes into events.
 //
 // Delivery rule: `lastSeq` is the highest seq delivered to the app, and every delivered seq is exactly
 // lastSeq + 1. Anything at or below it is a duplicate (backlog overlap, replay after reconnect) and is
 // dropped; anything above lastSeq + 1 is a gap, filled from REST history before going on. Frames are
 // handled one at a time on a promise chain, so an async gap fill cannot reorder delivery.
-import type { Conversation as ConversationInfo, HistoryPage, Member, SendResult } from "../../src/protocol/api";
-import type { ChatMessage } from "../../src/protocol/frames";
-import { TYPING_THROTTLE_MS, TYPING_TTL_MS, type ReceiptCursor, type ReceiptState } from "../../src/protocol/user";
+import type { Conversation as ConversationInfo, HistoryPage, Member } from "../../src/protocol/api";
+import type { ChatMessage, ServerFrame } from "../../src/protocol/frames";
+import type { ReceiptCursor } from "../../src/protocol/user";
 import { Emitter } from "./emitter";
-import { parseConversationFrame, type ConversationServerFrame } from "./frames";
+import { parseConversationFrame } from "./frames";
 import { ApiError, type Http } from "./http";
+import { applyMembersChanged } from "./members";
 import { newClientMsgId, type Outbox, type OutboxItem } from "./outbox";
+import { fetchCursorsAt, ReceiptCursors, ReceiptReporter, type ReceiptCounts } from "./receipts";
+import { MessageSender, type MessageStatus, type StatusChange } from "./sending";
 import { ReconnectingSocket, type ConnectionError, type ConnectionState, type SocketOptions } from "./transport";
-
-export type MessageStatus = "pending" | "sent" | "delivered" | "read" | "failed";
-
-export interface StatusChange {
-  clientMsgId: string;
-  status: MessageStatus;
-  seq?: number;
-  error?: { code: string; message: string };
-}
-
-export interface TypingUser {
-  userId: string;
-  username: string;
-}
-
-export interface ReceiptCounts {
-  /** Members other than the sender. */
-  of: number;
-  delivered: number;
-  read: number;
-}
+import { TypingIndicators, TypingSender, type TypingUser } from "./typing";
 
 export interface ConversationEvents {
   state: ConnectionState;
@@ -55,7 +39,7 @@ export interface ConversationEvents {
   change: undefined;
 }
 
-export interface ConversationOptions {
+interface ConversationOptions {
   id: string;
   userId: string;
   http: Http;
@@ -67,8 +51,6 @@ export interface ConversationOptions {
   ackTimeoutMs?: number;
 }
 
-const RECEIPT_DEBOUNCE_MS = 150;
-
 export class Conversation extends Emitter<ConversationEvents> {
   readonly id: string;
   info: ConversationInfo | null = null;
@@ -78,8 +60,10 @@ export class Conversation extends Emitter<ConversationEvents> {
   /** Highest seq delivered to the app. */
   lastSeq = 0;
   epoch: string | null = null;
-  readonly cursors = new Map<string, ReceiptCursor>();
-  readonly failed = new Map<string, { item: OutboxItem; error: { code: string; message: string } }>();
+  /** Every member's delivered/read cursors, as far as this device knows. */
+  readonly cursors: Map<string, ReceiptCursor>;
+  /** Messages the server refused for good, until retried or discarded. */
+  readonly failed: Map<string, { item: OutboxItem; error: { code: string; message: string } }>;
 
   private readonly socket: ReconnectingSocket;
   private chain: Promise<void> = Promise.resolve();
@@ -87,19 +71,11 @@ export class Conversation extends Emitter<ConversationEvents> {
   private loadingOlder: Promise<ChatMessage[]> | null = null;
   private resyncing = false;
   private caughtUp = false;
-  private readonly sentAt = new Map<string, number>();
-  private readonly statusCache = new Map<string, MessageStatus>();
-  private readonly typingUsers = new Map<string, { username: string; expiresAt: number }>();
-  private typingTimer: ReturnType<typeof setTimeout> | null = null;
-  private typingSentAt = 0;
-  private typingActive = false;
-  private typingWanted = false;
-  private typingDeferred: ReturnType<typeof setTimeout> | null = null;
-  private reportedDelivered = 0;
-  private reportedRead = 0;
-  private wantDelivered = 0;
-  private wantRead = 0;
-  private receiptTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly sender: MessageSender;
+  private readonly receipts: ReceiptReporter;
+  private readonly receiptCursors = new ReceiptCursors();
+  private readonly typingOut: TypingSender;
+  private readonly typingIn: TypingIndicators;
   private resendTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly options: ConversationOptions) {
@@ -115,6 +91,17 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.emit("change", undefined);
     });
     this.socket.on("error", (e) => this.emit("error", e));
+    this.sender = new MessageSender({
+      outbox: options.outbox,
+      send: (frame) => this.socket.send(frame),
+      ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+      onStatus: (change) => this.emit("status", change),
+    });
+    this.failed = this.sender.failed;
+    this.cursors = this.receiptCursors.byUser;
+    this.receipts = new ReceiptReporter((frame) => this.caughtUp && this.socket.send(JSON.stringify(frame)));
+    this.typingOut = new TypingSender((frame) => this.socket.send(frame));
+    this.typingIn = new TypingIndicators(() => this.emitTyping());
     this.socket.on("frame", (raw) => {
       this.chain = this.chain
         .then(() => this.handle(raw))
@@ -141,7 +128,9 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.info = conversation;
       this.applyLatestPage(page);
       this.socket.start();
-      this.resendTimer = setInterval(() => this.resendStale(), 2_000);
+      this.resendTimer = setInterval(() => {
+        if (this.caughtUp) this.sender.resendStale(this.pending);
+      }, 2_000);
       this.emit("change", undefined);
       return this;
     })();
@@ -154,10 +143,10 @@ export class Conversation extends Emitter<ConversationEvents> {
   close(): void {
     this.socket.stop();
     if (this.resendTimer !== null) clearInterval(this.resendTimer);
-    if (this.receiptTimer !== null) clearTimeout(this.receiptTimer);
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    if (this.typingDeferred !== null) clearTimeout(this.typingDeferred);
-    this.resendTimer = this.receiptTimer = this.typingTimer = this.typingDeferred = null;
+    this.resendTimer = null;
+    this.receipts.stop();
+    this.typingIn.stop();
+    this.typingOut.stop();
     this.opening = null;
   }
 
@@ -167,18 +156,17 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   get typing(): TypingUser[] {
-    return [...this.typingUsers].map(([userId, t]) => ({ userId, username: t.username }));
+    return this.typingIn.users;
   }
 
   /** Queue a message; it is sent now if connected, else when the connection returns. */
   async send(body: string): Promise<OutboxItem> {
     const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: Date.now() };
     await this.options.outbox.add(item);
-    this.typingActive = false;
-    this.typingWanted = false;
+    this.typingOut.messageSent();
     this.emit("status", { clientMsgId: item.clientMsgId, status: "pending" });
     this.emit("change", undefined);
-    if (this.caughtUp) this.transmit([item]);
+    if (this.caughtUp) this.sender.transmit([item]);
     return item;
   }
 
@@ -189,7 +177,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.failed.delete(clientMsgId);
     await this.options.outbox.add(f.item);
     this.emit("status", { clientMsgId, status: "pending" });
-    if (this.caughtUp) this.transmit([f.item]);
+    if (this.caughtUp) this.sender.transmit([f.item]);
   }
 
   discardFailed(clientMsgId: string): void {
@@ -223,11 +211,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   /** Report this user has read up to `seq` (default: everything delivered). */
   markRead(seq = this.lastSeq): void {
-    if (seq <= this.wantRead) return;
-    this.wantRead = seq;
-    this.wantDelivered = Math.max(this.wantDelivered, seq);
-    this.emit("read", { seq });
-    this.scheduleReceipt();
+    if (this.receipts.read(seq)) this.emit("read", { seq });
   }
 
   /**
@@ -236,43 +220,12 @@ export class Conversation extends Emitter<ConversationEvents> {
    * would drop is deferred to the end of the window instead, so the indicator still shows.
    */
   setTyping(active: boolean): void {
-    this.typingWanted = active;
-    if (!active) {
-      if (this.typingDeferred !== null) clearTimeout(this.typingDeferred);
-      this.typingDeferred = null;
-      if (this.typingActive && this.socket.send(JSON.stringify({ type: "typing", active: false }))) this.typingSentAt = 0;
-      this.typingActive = false;
-      return;
-    }
-    const wait = this.typingSentAt + TYPING_THROTTLE_MS - Date.now();
-    if (wait > 0) {
-      // Either a renewal that is not due yet, or a new burst inside the server's window: send at its end.
-      if (!this.typingActive && this.typingDeferred === null) {
-        this.typingDeferred = setTimeout(() => {
-          this.typingDeferred = null;
-          if (this.typingWanted) this.setTyping(true);
-        }, wait + 20);
-      }
-      return;
-    }
-    if (this.socket.send(JSON.stringify({ type: "typing", active: true }))) {
-      this.typingActive = true;
-      this.typingSentAt = Date.now();
-    }
+    this.typingOut.set(active);
   }
 
   /** How many of the other members received / read `seq`. */
   receiptCounts(seq: number): ReceiptCounts {
-    const others = (this.info?.members ?? []).filter((m) => m.userId !== this.me);
-    let delivered = 0;
-    let read = 0;
-    for (const m of others) {
-      const c = this.cursors.get(m.userId);
-      if (!c) continue;
-      if (c.readSeq >= seq) read++;
-      if (Math.max(c.deliveredSeq, c.readSeq) >= seq) delivered++;
-    }
-    return { of: others.length, delivered, read };
+    return this.receiptCursors.counts(this.info?.members ?? [], this.me, seq);
   }
 
   /** pending -> sent -> delivered -> read for this user's messages (and "failed"). */
@@ -325,13 +278,15 @@ export class Conversation extends Emitter<ConversationEvents> {
       case "message":
         return this.deliver(frame.message);
       case "ack":
-        return this.onAck(frame);
+        return this.sender.settle(frame.clientMsgId, frame.seq);
       case "error":
         return this.onErrorFrame(frame);
       case "members_changed":
-        return this.onMembersChanged(frame.added, frame.removed);
+        return this.onMembersChanged(frame);
       case "typing":
-        return this.onTyping(frame.userId, frame.username, frame.active);
+        if (frame.userId === this.me) return;
+        this.typingIn.apply(frame.userId, frame.username, frame.active);
+        return this.emitTyping();
       case "receipts":
         return this.mergeCursors(frame.cursors);
       case "pong":
@@ -354,11 +309,10 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.lastSeq = m.seq;
     if (m.senderId === this.me) {
       // Our own message in the stream is as good as an ack (the ack may have been lost with the link).
-      this.settle(m.clientMsgId, m.seq);
+      this.sender.settle(m.clientMsgId, m.seq);
     } else {
-      this.typingUsers.delete(m.senderId) && this.emit("typing", this.typing);
-      this.wantDelivered = Math.max(this.wantDelivered, m.seq);
-      this.scheduleReceipt();
+      if (this.typingIn.remove(m.senderId)) this.emit("typing", this.typing);
+      this.receipts.delivered(m.seq);
     }
     this.emit("message", m);
     this.emit("change", undefined);
@@ -404,9 +358,9 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.lastSeq = page.messages.at(-1)?.seq ?? page.lastSeq;
     this.epoch = page.epoch;
     this.hasOlder = page.nextBefore !== null;
-    for (const m of page.messages) if (m.senderId === this.me) this.settle(m.clientMsgId, m.seq);
+    for (const m of page.messages) if (m.senderId === this.me) this.sender.settle(m.clientMsgId, m.seq);
     // These messages are on this device now: report them delivered (sent once the socket is live).
-    if (page.messages.some((m) => m.senderId !== this.me)) this.wantDelivered = Math.max(this.wantDelivered, this.lastSeq);
+    if (page.messages.some((m) => m.senderId !== this.me)) this.receipts.deliveredOnNextFlush(this.lastSeq);
   }
 
   private fetchPage(query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {
@@ -415,132 +369,44 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   private onCaughtUp(): void {
     this.caughtUp = true;
-    this.transmit(this.pending);
-    this.flushReceipts();
+    this.sender.transmit(this.pending);
+    this.receipts.flush();
     void this.refreshReceipts();
     this.emit("synced", { lastSeq: this.lastSeq });
     this.emit("change", undefined);
   }
 
-  // ------------------------------------------------------------------ outbox
+  // ------------------------------------------------------------------ errors, members, typing, receipts
 
-  /** Send items (one frame, or a batch frame for several). Unsent items stay in the outbox. */
-  private transmit(items: OutboxItem[]): void {
-    for (let i = 0; i < items.length; i += 50) {
-      const chunk = items.slice(i, i + 50);
-      const frame =
-        chunk.length === 1
-          ? { type: "send", clientMsgId: chunk[0]!.clientMsgId, body: chunk[0]!.body }
-          : { type: "send_batch", messages: chunk.map((m) => ({ clientMsgId: m.clientMsgId, body: m.body })) };
-      if (!this.socket.send(JSON.stringify(frame))) return;
-      const now = Date.now();
-      for (const m of chunk) this.sentAt.set(m.clientMsgId, now);
-    }
+  private onErrorFrame(frame: Extract<ServerFrame, { type: "error" }>): void {
+    const outcome = this.sender.refused(frame);
+    // Not about a message (e.g. a frame this server does not know yet): report, keep going.
+    if (outcome === "unrelated") this.emit("error", new ApiError(frame.code, frame.message, 0));
+    else if (outcome === "failed") this.emit("change", undefined);
   }
 
-  private resendStale(): void {
-    if (!this.caughtUp) return;
-    const limit = this.options.ackTimeoutMs ?? 10_000;
-    const now = Date.now();
-    this.transmit(this.pending.filter((i) => now - (this.sentAt.get(i.clientMsgId) ?? 0) >= limit));
-  }
-
-  private onAck(ack: SendResult): void {
-    this.settle(ack.clientMsgId, ack.seq);
-  }
-
-  /** The server holds this message: leave the outbox, report "sent". Idempotent. */
-  private settle(clientMsgId: string, seq: number): void {
-    this.sentAt.delete(clientMsgId);
-    const wasPending = this.options.outbox.has(clientMsgId);
-    if (wasPending) void this.options.outbox.remove(clientMsgId);
-    if (!this.statusCache.has(clientMsgId)) {
-      this.statusCache.set(clientMsgId, "sent");
-      if (wasPending) this.emit("status", { clientMsgId, status: "sent", seq });
-    }
-  }
-
-  private onErrorFrame(frame: { code: string; message: string; clientMsgId?: string; retryAfterMs?: number }): void {
-    const item = frame.clientMsgId ? this.options.outbox.get(frame.clientMsgId) : undefined;
-    if (!item) {
-      // Not about a message (e.g. a frame this server does not know yet): report, keep going.
-      this.emit("error", new ApiError(frame.code, frame.message, 0));
-      return;
-    }
-    if (frame.code === "rate_limited" || frame.code === "unavailable" || frame.code === "internal_error") {
-      // Retry later: pretend it was sent so that the resend timer picks it up after the wait.
-      const ackTimeout = this.options.ackTimeoutMs ?? 10_000;
-      this.sentAt.set(item.clientMsgId, Date.now() - ackTimeout + (frame.retryAfterMs ?? 1_000));
-      return;
-    }
-    // The server will never accept this one (too large, invalid): stop retrying, tell the app.
-    void this.options.outbox.remove(item.clientMsgId);
-    const error = { code: frame.code, message: frame.message };
-    this.failed.set(item.clientMsgId, { item, error });
-    this.emit("status", { clientMsgId: item.clientMsgId, status: "failed", error });
-    this.emit("change", undefined);
-  }
-
-  // ------------------------------------------------------------------ members, typing, receipts
-
-  private onMembersChanged(added: { userId: string; username: string; role: string }[], removed: string[]): void {
+  private onMembersChanged(frame: Extract<ServerFrame, { type: "members_changed" }>): void {
     if (!this.info) return;
-    const gone = new Set(removed);
-    const members = this.info.members.filter((m) => !gone.has(m.userId));
-    for (const a of added) {
-      if (!members.some((m) => m.userId === a.userId)) {
-        members.push({ userId: a.userId, username: a.username, role: a.role as Member["role"], joinedAt: Date.now() });
-      }
-    }
+    const members = applyMembersChanged(this.info.members, frame);
     this.info = { ...this.info, members };
     this.emit("members", members);
     this.emit("change", undefined);
   }
 
-  private onTyping(userId: string, username: string, active: boolean): void {
-    if (userId === this.me) return;
-    // Expire on our own clock (TYPING_TTL_MS after the last renewal): immune to clock skew.
-    if (active) this.typingUsers.set(userId, { username, expiresAt: Date.now() + TYPING_TTL_MS });
-    else this.typingUsers.delete(userId);
-    this.scheduleTypingExpiry();
+  private emitTyping(): void {
     this.emit("typing", this.typing);
     this.emit("change", undefined);
   }
 
-  private scheduleTypingExpiry(): void {
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    this.typingTimer = null;
-    if (this.typingUsers.size === 0) return;
-    const next = Math.min(...[...this.typingUsers.values()].map((t) => t.expiresAt));
-    this.typingTimer = setTimeout(() => {
-      const now = Date.now();
-      for (const [id, t] of this.typingUsers) if (t.expiresAt <= now) this.typingUsers.delete(id);
-      this.scheduleTypingExpiry();
-      this.emit("typing", this.typing);
-      this.emit("change", undefined);
-    }, Math.max(0, next - Date.now()) + 10);
-  }
-
   /** Merge cursors monotonically (updates may arrive out of order), then report status changes. */
   mergeCursors(cursors: ReceiptCursor[]): void {
-    for (const c of cursors) {
-      const old = this.cursors.get(c.userId);
-      this.cursors.set(c.userId, {
-        userId: c.userId,
-        deliveredSeq: Math.max(old?.deliveredSeq ?? 0, c.deliveredSeq, c.readSeq),
-        readSeq: Math.max(old?.readSeq ?? 0, c.readSeq),
-      });
-    }
+    this.receiptCursors.merge(cursors);
     let checked = 0;
     for (let i = this.messages.length - 1; i >= 0 && checked < 200; i--) {
       const m = this.messages[i]!;
       if (m.senderId !== this.me) continue;
       checked++;
-      const status = this.statusOf(m);
-      if (this.statusCache.get(m.clientMsgId) !== status) {
-        this.statusCache.set(m.clientMsgId, status);
-        this.emit("status", { clientMsgId: m.clientMsgId, status, seq: m.seq });
-      }
+      this.sender.report(m.clientMsgId, this.statusOf(m), m.seq);
     }
     this.emit("receipts", [...this.cursors.values()]);
     this.emit("change", undefined);
@@ -555,40 +421,10 @@ export class Conversation extends Emitter<ConversationEvents> {
     for (let i = this.messages.length - 1; i >= 0 && !own; i--) if (this.messages[i]!.senderId === this.me) own = this.messages[i];
     if (!own) return;
     try {
-      const { receipts } = await this.options.http.request<{ receipts: ReceiptState }>(
-        "GET",
-        `/v1/conversations/${encodeURIComponent(this.id)}/receipts`,
-        { query: { seq: own.seq } },
-      );
-      const delivered = new Set(receipts.deliveredTo ?? []);
-      const read = new Set(receipts.readBy ?? []);
-      const cursors = [...new Set([...delivered, ...read])].map((userId) => ({
-        userId,
-        deliveredSeq: delivered.has(userId) || read.has(userId) ? receipts.seq : 0,
-        readSeq: read.has(userId) ? receipts.seq : 0,
-      }));
+      const cursors = await fetchCursorsAt(this.options.http, this.id, own.seq);
       if (cursors.length) this.mergeCursors(cursors);
     } catch {
-      // Older server or a transient error: live receipt frames still arrive.
+      // A transient error: live receipt frames still arrive.
     }
-  }
-
-  private scheduleReceipt(): void {
-    if (this.receiptTimer !== null) return;
-    // Coalesce: one receipt frame per burst of messages, not one per message.
-    this.receiptTimer = setTimeout(() => {
-      this.receiptTimer = null;
-      this.flushReceipts();
-    }, RECEIPT_DEBOUNCE_MS);
-  }
-
-  private flushReceipts(): void {
-    const frame: { type: "receipt"; delivered?: number; read?: number } = { type: "receipt" };
-    if (this.wantDelivered > this.reportedDelivered) frame.delivered = this.wantDelivered;
-    if (this.wantRead > this.reportedRead) frame.read = this.wantRead;
-    if (frame.delivered === undefined && frame.read === undefined) return;
-    if (!this.caughtUp || !this.socket.send(JSON.stringify(frame))) return; // sent again on caught_up
-    this.reportedDelivered = Math.max(this.reportedDelivered, frame.delivered ?? 0);
-    this.reportedRead = Math.max(this.reportedRead, frame.read ?? 0);
   }
 }

@@ -1,23 +1,17 @@
-// Server frames as the SDK sees them: the shared ServerFrame union, plus the per-user additions
-// (typing, receipts, user-socket frames) that src/protocol/user.ts describes. Validation of the core
-// frames is the shared `parseServerFrame`; the additions get a structural check here until the
-// shared module carries their schemas, after which the first branch handles them too.
+// Server frames as the SDK parses them. Conversation-socket frames, typing and receipts included, are
+// validated by the shared schema (`parseServerFrame`, src/protocol/frames.ts). User-socket frames get a
+// structural check here: src/protocol/user.ts describes them as a type, without a schema.
 import { parseServerFrame, type ServerFrame } from "../../src/protocol/frames";
 import type { InboxEntry, Presence, ReceiptCursor, UserServerFrame } from "../../src/protocol/user";
 
-export interface TypingServerFrame {
-  type: "typing";
-  userId: string;
-  username: string;
-  active: boolean;
-  expiresAt: number;
+/** A frame of the conversation socket: the shared ServerFrame union (the name is part of the SDK's API). */
+export type ConversationServerFrame = ServerFrame;
+
+/** Null for anything the shared schema refuses, e.g. a frame type from a newer server. */
+export function parseConversationFrame(raw: string): ConversationServerFrame | null {
+  const parsed = parseServerFrame(raw);
+  return parsed.ok ? parsed.frame : null;
 }
-export interface ReceiptsServerFrame {
-  type: "receipts";
-  conversationId: string;
-  cursors: ReceiptCursor[];
-}
-export type ConversationServerFrame = ServerFrame | TypingServerFrame | ReceiptsServerFrame;
 
 type Json = Record<string, unknown>;
 const isObj = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -43,26 +37,6 @@ function parseJson(raw: string): Json | null {
   } catch {
     return null;
   }
-}
-
-export function parseConversationFrame(raw: string): ConversationServerFrame | null {
-  const core = parseServerFrame(raw);
-  if (core.ok) return core.frame;
-  const d = parseJson(raw);
-  if (!d) return null;
-  if (d.type === "typing" && isStr(d.userId) && typeof d.active === "boolean") {
-    return {
-      type: "typing",
-      userId: d.userId,
-      username: isStr(d.username) ? d.username : d.userId,
-      active: d.active,
-      expiresAt: isNum(d.expiresAt) ? d.expiresAt : 0,
-    };
-  }
-  if (d.type === "receipts" && Array.isArray(d.cursors) && d.cursors.every(isCursor)) {
-    return { type: "receipts", conversationId: isStr(d.conversationId) ? d.conversationId : "", cursors: d.cursors };
-  }
-  return null;
 }
 
 export function parseUserFrame(raw: string): UserServerFrame | null {

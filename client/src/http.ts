@@ -18,7 +18,7 @@ export class ApiError extends Error {
   }
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | undefined | null>;
   /** Default true: send the access token. */

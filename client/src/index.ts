@@ -1,13 +1,9 @@
 // @edgechat/client: the TypeScript SDK for edgechat. See README.md for a usage example.
 export { ChatClient, type ChatClientOptions, type ChatClientEvents } from "./client";
-export {
-  Conversation,
-  type ConversationEvents,
-  type MessageStatus,
-  type ReceiptCounts,
-  type StatusChange,
-  type TypingUser,
-} from "./conversation";
+export { Conversation, type ConversationEvents } from "./conversation";
+export type { ReceiptCounts } from "./receipts";
+export type { MessageStatus, StatusChange } from "./sending";
+export type { TypingUser } from "./typing";
 export { Auth, type Session, type SharedSessionOptions } from "./auth";
 export { ApiError, type FetchLike } from "./http";
 export { Backoff, backoffDelay, type BackoffOptions } from "./backoff";

@@ -55,7 +55,7 @@ export interface SocketOptions {
   connectTimeoutMs?: number;
 }
 
-export interface SocketEvents {
+interface SocketEvents {
   state: ConnectionState;
   open: undefined;
   frame: string;
@@ -65,7 +65,7 @@ export interface SocketEvents {
 
 const OPEN = 1;
 
-export function defaultWebSocket(): WebSocketConstructor {
+function defaultWebSocket(): WebSocketConstructor {
   const ctor = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!ctor) throw new Error("no global WebSocket: pass one (e.g. `import WebSocket from \"ws\"`) as the WebSocket option");
   return ctor;

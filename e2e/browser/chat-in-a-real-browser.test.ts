@@ -1,6 +1,7 @@
 // The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
-// reload), then a group of three. Screenshots land in test-results/browser/.
+// reload), then a group of three, where a promotion shows up without a reload. Screenshots land in
+// test-results/browser/.
 //
 // Steps marked [per-user object] need issue 3 (inbox, unread counts, presence, receipts, typing) on
 // the server; they fail with a message saying so until it lands, and the other steps do not depend on them.
@@ -30,6 +31,7 @@ let base = "";
 const ctx: Record<"alice" | "bob" | "carol", BrowserContext> = {} as never;
 const page: Record<"alice" | "bob" | "carol", Page> = {} as never;
 let dmHash = "";
+let groupHash = "";
 
 /** Poll until `check` passes or the time is up; the error names what was awaited and why it matters. */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
@@ -248,7 +250,7 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await a.fill("#group-members", `${names.bob}, ${names.carol}`);
     await a.click("[data-action=create-group]");
     await a.waitForURL(/#\/c\/g_/);
-    const groupHash = new URL(a.url()).hash;
+    groupHash = new URL(a.url()).hash;
     await a.locator("[data-testid=title]").getByText("trio").waitFor();
     // Joining by link works without the per-user object (the inbox would list the group too).
     for (const who of ["bob", "carol"] as const) await page[who].goto(`${base}/${groupHash}`);
@@ -266,5 +268,22 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     // Senders are named on other members' messages.
     expect(await page.carol.locator(".msg.theirs .sender").allTextContents()).toEqual(expect.arrayContaining([names.alice, names.bob]));
     await shot(page.carol, "group-carol");
+  });
+
+  it("bob is promoted to admin and the add-member form appears without a reload", async () => {
+    const [a, b, c] = [page.alice, page.bob, page.carol];
+    await a.locator("#add-member").waitFor({ state: "visible" }); // the owner's
+    for (const p of [b, c]) expect(await p.locator("#add-member").isVisible()).toBe(false);
+    const session = (p: Page) => p.evaluate(() => JSON.parse(localStorage.getItem("edgechat.session") ?? "{}") as { accessToken: string; user: { id: string } });
+    const [owner, bob] = await Promise.all([session(a), session(b)]);
+    const res = await fetch(`${base}/v1/conversations/${groupHash.slice("#/c/".length)}/members/${bob.user.id}`, {
+      method: "PATCH",
+      headers: { Authorization: `Bearer ${owner.accessToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ role: "admin" }),
+    });
+    expect(res.ok).toBe(true);
+    await eventually("bob's add-member form shows (members_changed.updated, no reload)", () => b.locator("#add-member").isVisible());
+    expect(await c.locator("#add-member").isVisible()).toBe(false);
+    await shot(b, "group-bob-admin");
   });
 });

@@ -2,7 +2,7 @@
 //   #/login   #/   #/c/<conversation id>
 import { ApiError, ChatClient, type ChatMessage, type ConnectionState, type Conversation, type InboxEntry, type OutboxItem, type PublicUser } from "../../client/src/index";
 import { formatTime, h } from "./dom";
-import { knownConversations, loadSession, rememberConversation, saveSession } from "./store";
+import { loadSession, saveSession } from "./store";
 
 const root = document.getElementById("app")!;
 const client = new ChatClient({
@@ -22,8 +22,8 @@ window.addEventListener("storage", (e) => {
   if (e.key === "edgechat.session") client.auth.adopt(loadSession());
 });
 
-/** True while GET /v1/me/conversations answers; false means an older server: use the local list. */
-let serverInbox: boolean | null = null;
+/** Live inbox events are drawn once the first page has loaded (until then the list says "Loading…"). */
+let inboxLoaded = false;
 let cleanup: () => void = () => {};
 
 function route(): void {
@@ -91,44 +91,6 @@ function entryTitle(e: InboxEntry): string {
   return e.type === "direct" ? (e.peer?.username ?? "direct message") : (e.title ?? "group");
 }
 
-/** Inbox entries: the server's inbox, or (older server) the conversations this browser knows. */
-async function loadInbox(me: PublicUser): Promise<InboxEntry[]> {
-  if (serverInbox !== false) {
-    try {
-      await client.inbox({ limit: 50 });
-      serverInbox = true;
-      return client.inboxState.entries;
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      serverInbox = false;
-    }
-  }
-  const entries = await Promise.all(
-    knownConversations(me.id).map(async (id): Promise<InboxEntry | null> => {
-      try {
-        const [info, page] = await Promise.all([client.getConversation(id), client.http.request<{ messages: ChatMessage[] }>("GET", `/v1/conversations/${id}/messages`, { query: { limit: 1 } })]);
-        const last = page.messages.at(-1);
-        const peer = info.type === "direct" ? (info.members.find((m) => m.userId !== me.id) ?? null) : null;
-        return {
-          conversationId: id,
-          type: info.type,
-          title: info.title,
-          peer: peer && { userId: peer.userId, username: peer.username },
-          lastSeq: info.lastSeq,
-          lastMessage: last ? { seq: last.seq, senderId: last.senderId, preview: last.body.slice(0, 80), createdAt: last.createdAt } : null,
-          unread: 0,
-          deliveredSeq: 0,
-          readSeq: 0,
-          updatedAt: last?.createdAt ?? info.createdAt,
-        };
-      } catch {
-        return null;
-      }
-    }),
-  );
-  return entries.filter((e): e is InboxEntry => e !== null).sort((a, b) => b.updatedAt - a.updatedAt);
-}
-
 function inboxView(me: PublicUser): void {
   const list = h("ul", { class: "inbox", "data-testid": "inbox" });
   const status = h("p", { class: "hint" }, "Loading…");
@@ -138,7 +100,7 @@ function inboxView(me: PublicUser): void {
   let unsubscribePresence = () => {};
 
   const draw = () => {
-    const t = serverInbox ? client.inboxState.totalUnread : 0;
+    const t = client.inboxState.totalUnread;
     total.textContent = String(t);
     total.hidden = t === 0;
     status.textContent = entries.length ? "" : "No conversations yet. Start one below.";
@@ -179,7 +141,9 @@ function inboxView(me: PublicUser): void {
 
   const refresh = async () => {
     try {
-      entries = await loadInbox(me);
+      await client.inbox({ limit: 50 });
+      inboxLoaded = true;
+      entries = client.inboxState.entries;
       followPeers();
       draw();
     } catch (err) {
@@ -214,14 +178,12 @@ function inboxView(me: PublicUser): void {
       h("section", { class: "new" },
         h("form", { onsubmit: act(async () => {
           const c = await client.createDirectByUsername(dmInput.value.trim().toLowerCase());
-          rememberConversation(me.id, c.id);
           location.hash = `#/c/${c.id}`;
         }) }, h("label", { for: "dm-username" }, "Message someone"), h("div", { class: "row" }, dmInput, h("button", { "data-action": "start-dm" }, "Start"))),
         h("form", { onsubmit: act(async () => {
           const names = groupMembers.value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
           const users = await Promise.all(names.map((n) => client.findUser(n)));
           const c = await client.createGroup(groupTitle.value.trim(), users.map((u) => u.id));
-          rememberConversation(me.id, c.id);
           location.hash = `#/c/${c.id}`;
         }) }, h("label", { for: "group-title" }, "New group"), groupTitle, h("div", { class: "row" }, groupMembers, h("button", { "data-action": "create-group" }, "Create"))),
         error,
@@ -231,7 +193,7 @@ function inboxView(me: PublicUser): void {
   void refresh();
   void client.flushOutbox().catch(() => {});
   const offInbox = client.on("inbox", () => {
-    if (!serverInbox) return;
+    if (!inboxLoaded) return;
     entries = client.inboxState.entries;
     followPeers();
     draw();
@@ -411,7 +373,6 @@ function conversationView(me: PublicUser, id: string): void {
     (c) => {
       if (closed) return client.closeConversation(id);
       conv = c;
-      rememberConversation(me.id, id);
       const offs = [c.on("change", schedule), c.on("error", (e) => {
         if ("terminal" in e && e.terminal) error.textContent = e.code === 4403 ? "You are not a member of this conversation." : e.reason;
       })];

@@ -1,5 +1,4 @@
-// What the browser remembers between visits: the session, and (until the server's inbox is
-// available) the conversations this browser has opened.
+// What the browser remembers between visits: the session.
 import type { Session } from "../../client/src/index";
 
 const SESSION_KEY = "edgechat.session";
@@ -16,20 +15,4 @@ export function loadSession(): Session | null {
 export function saveSession(session: Session | null): void {
   if (session) localStorage.setItem(SESSION_KEY, JSON.stringify(session));
   else localStorage.removeItem(SESSION_KEY);
-}
-
-const knownKey = (userId: string) => `edgechat.known.${userId}`;
-
-export function knownConversations(userId: string): string[] {
-  try {
-    const ids = JSON.parse(localStorage.getItem(knownKey(userId)) ?? "[]") as unknown;
-    return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === "string") : [];
-  } catch {
-    return [];
-  }
-}
-
-export function rememberConversation(userId: string, id: string): void {
-  const ids = knownConversations(userId).filter((x) => x !== id);
-  localStorage.setItem(knownKey(userId), JSON.stringify([id, ...ids].slice(0, 200)));
 }

@@ -1,0 +1,125 @@
+// Receipts of one conversation, both directions: ReceiptReporter owns what this device tells the server
+// (delivered/read up to a seq, debounced into one `receipt` frame per burst); ReceiptCursors owns where
+// every member is (their delivered/read cursors) and the counts the ticks are drawn from.
+import type { Member } from "../../src/protocol/api";
+import type { ClientFrame } from "../../src/protocol/frames";
+import type { ReceiptCursor, ReceiptState } from "../../src/protocol/user";
+import type { Http } from "./http";
+
+export interface ReceiptCounts {
+  /** Members other than the sender. */
+  of: number;
+  delivered: number;
+  read: number;
+}
+
+type ReceiptFrame = Extract<ClientFrame, { type: "receipt" }>;
+
+const RECEIPT_DEBOUNCE_MS = 150;
+
+/** Reports only advances: each cursor is sent when it passes what the server was last told. */
+export class ReceiptReporter {
+  readonly #send: (frame: ReceiptFrame) => boolean;
+  #wantDelivered = 0;
+  #wantRead = 0;
+  #reportedDelivered = 0;
+  #reportedRead = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** `send` returns false when the frame cannot go out now (not caught up, socket down): it is sent on a later flush. */
+  constructor(send: (frame: ReceiptFrame) => boolean) {
+    this.#send = send;
+  }
+
+  /** Messages up to `seq` are on this device: reported after the debounce. */
+  delivered(seq: number): void {
+    this.#wantDelivered = Math.max(this.#wantDelivered, seq);
+    this.#schedule();
+  }
+
+  /** As `delivered`, but left for the next flush (the one on caught_up): for pages loaded before the socket is live. */
+  deliveredOnNextFlush(seq: number): void {
+    this.#wantDelivered = Math.max(this.#wantDelivered, seq);
+  }
+
+  /** The user read up to `seq` (which implies delivered). False when that is not news. */
+  read(seq: number): boolean {
+    if (seq <= this.#wantRead) return false;
+    this.#wantRead = seq;
+    this.#wantDelivered = Math.max(this.#wantDelivered, seq);
+    this.#schedule();
+    return true;
+  }
+
+  /** Send what the server has not been told yet, if anything. */
+  flush(): void {
+    const frame: ReceiptFrame = { type: "receipt" };
+    if (this.#wantDelivered > this.#reportedDelivered) frame.delivered = this.#wantDelivered;
+    if (this.#wantRead > this.#reportedRead) frame.read = this.#wantRead;
+    if (frame.delivered === undefined && frame.read === undefined) return;
+    if (!this.#send(frame)) return;
+    this.#reportedDelivered = Math.max(this.#reportedDelivered, frame.delivered ?? 0);
+    this.#reportedRead = Math.max(this.#reportedRead, frame.read ?? 0);
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== null) return;
+    // Coalesce: one receipt frame per burst of messages, not one per message.
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.flush();
+    }, RECEIPT_DEBOUNCE_MS);
+  }
+}
+
+/** Every member's cursors, merged monotonically: updates may arrive out of order, from either socket. */
+export class ReceiptCursors {
+  readonly byUser = new Map<string, ReceiptCursor>();
+
+  merge(cursors: ReceiptCursor[]): void {
+    for (const c of cursors) {
+      const old = this.byUser.get(c.userId);
+      this.byUser.set(c.userId, {
+        userId: c.userId,
+        deliveredSeq: Math.max(old?.deliveredSeq ?? 0, c.deliveredSeq, c.readSeq),
+        readSeq: Math.max(old?.readSeq ?? 0, c.readSeq),
+      });
+    }
+  }
+
+  /** How many of `members` other than `me` received / read `seq`. */
+  counts(members: readonly Member[], me: string, seq: number): ReceiptCounts {
+    const others = members.filter((m) => m.userId !== me);
+    let delivered = 0;
+    let read = 0;
+    for (const m of others) {
+      const c = this.byUser.get(m.userId);
+      if (!c) continue;
+      if (c.readSeq >= seq) read++;
+      if (Math.max(c.deliveredSeq, c.readSeq) >= seq) delivered++;
+    }
+    return { of: others.length, delivered, read };
+  }
+}
+
+/**
+ * Where the members are for `seq` (GET …/receipts?seq=), as cursors: each member at `seq` if they got / read
+ * it, else 0 (merging keeps what is already known).
+ */
+export async function fetchCursorsAt(http: Http, conversationId: string, seq: number): Promise<ReceiptCursor[]> {
+  const { receipts } = await http.request<{ receipts: ReceiptState }>("GET", `/v1/conversations/${encodeURIComponent(conversationId)}/receipts`, {
+    query: { seq },
+  });
+  const delivered = new Set(receipts.deliveredTo ?? []);
+  const read = new Set(receipts.readBy ?? []);
+  return [...new Set([...delivered, ...read])].map((userId) => ({
+    userId,
+    deliveredSeq: delivered.has(userId) || read.has(userId) ? receipts.seq : 0,
+    readSeq: read.has(userId) ? receipts.seq : 0,
+  }));
+}
