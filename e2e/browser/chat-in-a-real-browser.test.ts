@@ -2,9 +2,6 @@
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
 // reload), then a group of three, where a promotion shows up without a reload. Screenshots land in
 // test-results/browser/.
-//
-// Steps marked [per-user object] need issue 3 (inbox, unread counts, presence, receipts, typing) on
-// the server; they fail with a message saying so until it lands, and the other steps do not depend on them.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -106,7 +103,7 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     );
   });
 
-  it("[per-user object] bob's inbox shows the DM with a preview, an unread badge and alice online", async () => {
+  it("bob's inbox shows the DM with a preview, an unread badge and alice online", async () => {
     const b = page.bob;
     try {
       await eventually("the DM in bob's inbox (GET /v1/me/conversations or an inbox_update frame)", async () => {
@@ -124,14 +121,8 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
 
   it("bob opens the DM and they exchange messages, at a phone's width", async () => {
     const [a, b] = [page.alice, page.bob];
-    const entry = b.locator(`[data-testid=inbox] li a[href="${dmHash}"]`);
-    if ((await entry.count()) === 1) await entry.click();
-    else {
-      // Without the server's inbox, bob finds the DM the way a user would: by alice's username.
-      await b.goto(`${base}/#/`);
-      await b.fill("#dm-username", names.alice);
-      await b.click("[data-action=start-dm]");
-    }
+    // From the inbox, the way a user would.
+    await b.locator(`[data-testid=inbox] li a[href="${dmHash}"]`).click();
     await b.waitForURL((u) => u.hash === dmHash);
     await eventually("bob sees alice's first message", async () => (await count(b, "hello bob")) === 1);
     await send(b, "hi alice");
@@ -148,7 +139,7 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await shot(b, "conversation-bob");
   });
 
-  it("[per-user object] bob sees alice typing", async () => {
+  it("bob sees alice typing", async () => {
     const [a, b] = [page.alice, page.bob];
     await a.locator("#composer").pressSequentially("still typ", { delay: 20 });
     try {
@@ -161,7 +152,7 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     }
   });
 
-  it("[per-user object] alice sees the read tick on her messages", async () => {
+  it("alice sees the read tick on her messages", async () => {
     const a = page.alice;
     const tick = a.locator(".msg.mine", { hasText: "hello bob" }).locator(".tick");
     try {
@@ -252,7 +243,7 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await a.waitForURL(/#\/c\/g_/);
     groupHash = new URL(a.url()).hash;
     await a.locator("[data-testid=title]").getByText("trio").waitFor();
-    // Joining by link works without the per-user object (the inbox would list the group too).
+    // Bob and carol join by link (the inbox lists the group too, but a link is what a user shares).
     for (const who of ["bob", "carol"] as const) await page[who].goto(`${base}/${groupHash}`);
     for (const who of ["bob", "carol"] as const) await page[who].locator("[data-testid=title]").getByText("trio").waitFor();
     await send(a, "group hello from alice");
