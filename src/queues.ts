@@ -1,5 +1,7 @@
 // Queue consumers of this Worker: the inbox fan-out for large conversations, and push notifications.
 import type { FanoutJob, PushJob } from "./objects/shared/updates";
+import { userStub } from "./objects/shared/stubs";
+import { backoffDelay } from "./lib/backoff";
 import { readConfig } from "./lib/config";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -17,15 +19,16 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
   console.error(JSON.stringify({ at: "queue", error: `no consumer for ${batch.queue}` }));
 }
 
+/** Fan-out retries after the 1st, 2nd, 3rd ... delivery (Queues counts attempts from 1): 2, 4, 8 ... 60 s. */
+const FANOUT_RETRY = { base: 2, cap: 60 };
+
 /** Apply a conversation update to up to 100 user objects per message. Updates only move forward, so retries are safe. */
 async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<void> {
   await Promise.all(
     batch.messages.map(async (message) => {
       const { summary, targets } = message.body;
-      const results = await Promise.allSettled(
-        targets.map((t) => env.USERS.get(env.USERS.idFromName(t.userId)).conversationUpdate(summary, t)),
-      );
-      if (results.some((r) => r.status === "rejected")) message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
+      const results = await Promise.allSettled(targets.map((t) => userStub(env, t.userId).conversationUpdate(summary, t)));
+      if (results.some((r) => r.status === "rejected")) message.retry({ delaySeconds: backoffDelay(message.attempts, FANOUT_RETRY) });
       else message.ack();
     }),
   );
@@ -42,7 +45,7 @@ export async function signBody(secret: string, body: string): Promise<string> {
 
 /** Exponential: base x 2^(attempt-1) seconds, capped at 5 minutes. PUSH_RETRY_BASE_SECONDS defaults to 2. */
 function retryDelay(env: Env, attempts: number): number {
-  return Math.min(300, readConfig(env).pushRetryBaseSeconds * 2 ** Math.max(0, attempts - 1));
+  return backoffDelay(attempts, { base: readConfig(env).pushRetryBaseSeconds, cap: 300 });
 }
 
 /** POST each job to the app's webhook. Non-2xx or network errors retry with backoff, then go to the dead-letter queue. */

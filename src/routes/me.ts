@@ -4,12 +4,10 @@ import * as v from "valibot";
 import { USER_ID_RE } from "../protocol/api";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, requireUser, type AppEnv } from "../lib/http";
-import { sharedConversationUsers, USER_IDENTITY_HEADER } from "../objects/user";
+import { sharedConversationUsers } from "../db/memberships";
+import { IDENTITY_HEADER } from "../objects/shared/upgrade";
+import { userStub } from "../objects/shared/stubs";
 import { checkUpgrade, refuseSocket, selectedProtocol } from "./websocket";
-
-export function userStub(env: Env, userId: string) {
-  return env.USERS.get(env.USERS.idFromName(userId));
-}
 
 /** GET /v1/me/ws: the user socket (inbox updates, receipts, presence) for one device. */
 export const userSocketRoute = new Hono<AppEnv>().get("/me/ws", async (c) => {
@@ -19,7 +17,7 @@ export const userSocketRoute = new Hono<AppEnv>().get("/me/ws", async (c) => {
   }
   const verdict = await checkUpgrade(req, c.env.AUTH_SECRET);
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
-  const headers = new Headers({ Upgrade: "websocket", [USER_IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
+  const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   for (const [name, value] of Object.entries(selectedProtocol(req))) headers.set(name, value);
   return userStub(c.env, verdict.identity.userId).fetch(new Request("https://user/ws", { headers }));
 });

@@ -1,0 +1,118 @@
+// One Durable Object per user: everything about a person rather than a conversation. This file is the
+// runtime's entry points and the RPC surface, each handing over to the module that owns the concern:
+//   inbox.ts       the inbox, delivered/read cursors, unread totals, left conversations, the push decision
+//   presence.ts    device leases, online/last seen, presence subscribers and watches, the heartbeat sweep
+//   connection.ts  the user socket: accepting it, the hello, the frames a device sends
+//   meta.ts        small named values (whose object this is, presence bookkeeping)
+//   schema.ts      the SQLite migrations
+// Only the public methods below are reachable on a stub: everything else is #private. Old and new code
+// run side by side during a deploy, so keep every RPC signature and result shape compatible.
+import { DurableObject } from "cloudflare:workers";
+import type { InboxPage, Presence } from "../../protocol/user";
+import type { RpcResult } from "../../lib/errors";
+import { readConfig } from "../../lib/config";
+import { migrate } from "../../lib/sqlite";
+import { JobRunner } from "../shared/jobs";
+import { SocketRegistry } from "../shared/sockets";
+import type { ConversationSummary, FanoutTarget } from "../shared/updates";
+import { Connections, type UserSockets } from "./connection";
+import { Inbox } from "./inbox";
+import { Meta } from "./meta";
+import { UserPresence, type PresenceJob } from "./presence";
+import { USER_MIGRATIONS } from "./schema";
+
+export class UserObject extends DurableObject<Env> {
+  readonly #sockets: UserSockets;
+  readonly #jobs: JobRunner<PresenceJob>;
+  readonly #inbox: Inbox;
+  readonly #presence: UserPresence;
+  readonly #connections: Connections;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const config = readConfig(env);
+    migrate(ctx.storage, USER_MIGRATIONS);
+    const meta = new Meta(ctx.storage.sql);
+    // However a socket goes (closed by either side, errored, swept), it stops watching other users.
+    this.#sockets = new SocketRegistry(ctx, { forgotten: (state) => this.#presence.socketGone(state) });
+    this.#jobs = new JobRunner(ctx.storage);
+    this.#presence = new UserPresence({ env, storage: ctx.storage, meta, sockets: this.#sockets, jobs: this.#jobs, ttlMs: config.presenceTtlMs });
+    this.#inbox = new Inbox({ env, sql: ctx.storage.sql, meta, sockets: this.#sockets, isOnline: () => this.#presence.isOnline() });
+    this.#connections = new Connections({
+      ctx,
+      meta,
+      sockets: this.#sockets,
+      maxSocketsPerUser: config.maxSocketsPerUser,
+      inbox: this.#inbox,
+      presence: this.#presence,
+    });
+  }
+
+  // ------------------------------------------------------------------ the user socket
+
+  override async fetch(request: Request): Promise<Response> {
+    return this.#connections.open(request);
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    return this.#connections.message(ws, raw);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.#sockets.closed(ws, code, reason);
+    await this.#presence.maybeChanged();
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.#sockets.forget(ws);
+    await this.#presence.maybeChanged();
+  }
+
+  /** The one alarm runs the due jobs: the presence sweep (presence.ts). */
+  override async alarm(): Promise<void> {
+    await this.#jobs.alarm();
+  }
+
+  // ------------------------------------------------------------------ inbox & cursors (RPC)
+
+  /** Apply a conversation update from the fan-out. Idempotent and order-insensitive. */
+  async conversationUpdate(summary: ConversationSummary, target: FanoutTarget): Promise<void> {
+    await this.#inbox.update(summary, target);
+  }
+
+  /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
+  async conversationRemoved(conversationId: string, removedAt: number): Promise<void> {
+    this.#inbox.removed(conversationId, removedAt);
+  }
+
+  /** The inbox: newest activity first, keyset-paginated. */
+  async inbox(cursor: string | null, limit: number): Promise<RpcResult<InboxPage>> {
+    return this.#inbox.page(cursor, limit);
+  }
+
+  /** A receipt reported over REST (the user socket reports through the same path). */
+  async reportReceipt(userId: string, conversationId: string, delivered?: number, read?: number): Promise<RpcResult<null>> {
+    return this.#inbox.reportReceipt(userId, conversationId, delivered, read);
+  }
+
+  // ------------------------------------------------------------------ presence (RPC)
+
+  /** Conversation sockets of this user opened, are still alive, or closed (from conversation objects). */
+  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string): Promise<void> {
+    await this.#presence.deviceLeases(open, close, conversationId, userId);
+  }
+
+  async getPresence(): Promise<Presence> {
+    return this.#presence.current();
+  }
+
+  /** `subscriberId` wants this user's presence changes pushed to it. Returns the current state. */
+  async addSubscriber(subscriberId: string): Promise<Presence> {
+    return this.#presence.addSubscriber(subscriberId);
+  }
+
+  /** A watched user's presence changed. Returns false when no socket here watches it any more (the caller unsubscribes us). */
+  async presenceChanged(presence: Presence): Promise<boolean> {
+    return this.#presence.watchedChanged(presence);
+  }
+}
