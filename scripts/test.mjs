@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: every suite in order, with timings. Stops at the first failure.
-import { spawnSync } from "node:child_process";
+//
+// Each step has a deadline, so a stalled run fails in minutes with a clear message instead of holding CI
+// for an hour. The one step allowed a retry is the fault suite, and only when it STALLS: with the pinned
+// @cloudflare/vitest-pool-workers (0.15.1, the last for Node 20), abortAllDurableObjects() that catches an
+// object mid-call can leave the run hanging after its tests passed (seen about 1 run in 10 here, before and
+// after the reshape). A failed assertion is never retried.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,40 +14,68 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const MIN = 60_000;
 
 const steps = [
-  ["typecheck", ["run", "typecheck"]],
-  ["build:web", ["run", "build:web"], () => existsSync(join(root, "web", "vite.config.ts"))],
-  ["test:workerd", ["run", "test:workerd"]],
-  ["test:client", ["run", "test:client"], () => existsSync(join(root, "client", "vitest.config.ts"))],
-  ["test:e2e", ["run", "test:e2e"]],
-  [
-    "test:browser",
-    ["run", "test:browser"],
-    () => {
+  { name: "typecheck", script: "typecheck", deadline: 5 * MIN },
+  { name: "build:web", script: "build:web", deadline: 3 * MIN, enabled: () => existsSync(join(root, "web", "vite.config.ts")) },
+  { name: "test:workerd", script: "test:workerd", deadline: 10 * MIN },
+  { name: "test:faults", script: "test:faults", deadline: 3 * MIN, retryOnStall: true },
+  { name: "test:client", script: "test:client", deadline: 5 * MIN, enabled: () => existsSync(join(root, "client", "vitest.config.ts")) },
+  { name: "test:e2e", script: "test:e2e", deadline: 10 * MIN },
+  {
+    name: "test:browser",
+    script: "test:browser",
+    deadline: 8 * MIN,
+    enabled: () => {
       if (!existsSync(join(root, "e2e", "browser", "vitest.config.ts"))) return false;
       if (existsSync(CHROMIUM)) return true;
       console.log(`\n!! SKIPPED test:browser: Chromium not found at ${CHROMIUM}.`);
       console.log("!! Install it with `apt-get install -y chromium` (or set CHROMIUM_PATH) to run the browser tests.\n");
       return false;
     },
-  ],
-  ["build:check", ["run", "build:check"]],
+  },
+  { name: "build:check", script: "build:check", deadline: 3 * MIN },
 ];
 
+/** Run `npm run <script>` in its own process group; kill the whole group (workerd included) at the deadline. */
+function run(script, deadline) {
+  return new Promise((resolve) => {
+    const child = spawn("npm", ["run", script], { cwd: root, stdio: "inherit", env, detached: true });
+    const timer = setTimeout(() => {
+      console.log(`\n!! ${script} passed its deadline of ${deadline / MIN} min: stopping it.`);
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      resolve("stalled");
+    }, deadline);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? "ok" : "FAILED");
+    });
+  });
+}
+
 const results = [];
-for (const [name, args, enabled] of steps) {
-  if (enabled && !enabled()) {
-    results.push([name, "skipped", 0]);
+for (const step of steps) {
+  if (step.enabled && !step.enabled()) {
+    results.push([step.name, "skipped", 0]);
     continue;
   }
-  console.log(`\n=== ${name}`);
+  console.log(`\n=== ${step.name}`);
   const started = Date.now();
-  const r = spawnSync("npm", args, { cwd: root, stdio: "inherit", env });
-  const secs = (Date.now() - started) / 1000;
-  results.push([name, r.status === 0 ? "ok" : "FAILED", secs]);
-  if (r.status !== 0) break;
+  let status = await run(step.script, step.deadline);
+  if (status === "stalled" && step.retryOnStall) {
+    console.log(`!! ${step.name} stalled (known pool issue with abortAllDurableObjects, see scripts/test.mjs): running it once more.`);
+    status = await run(step.script, step.deadline);
+    if (status === "ok") status = "ok*";
+  }
+  results.push([step.name, status, (Date.now() - started) / 1000]);
+  if (!status.startsWith("ok")) break;
 }
 console.log("\n=== summary");
 for (const [name, status, secs] of results) console.log(`${status.padEnd(8)} ${name.padEnd(14)} ${secs.toFixed(1)}s`);
-process.exit(results.some(([, s]) => s === "FAILED") ? 1 : 0);
+if (results.some(([, s]) => s === "ok*")) console.log("(ok* = passed on the retry after a stall)");
+process.exit(results.some(([, s]) => s !== "ok" && s !== "ok*" && s !== "skipped") ? 1 : 0);
