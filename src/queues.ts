@@ -34,10 +34,10 @@ async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<
   );
 }
 
-export const SIGNATURE_HEADER = "X-Edgechat-Signature";
+const SIGNATURE_HEADER = "X-Edgechat-Signature";
 
 /** `sha256=<hex HMAC-SHA256 of the raw body with PUSH_WEBHOOK_SECRET>`. */
-export async function signBody(secret: string, body: string): Promise<string> {
+async function signBody(secret: string, body: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
   return `sha256=${[...mac].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
