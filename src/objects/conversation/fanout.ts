@@ -26,14 +26,14 @@ export class Fanout {
   readonly #meta: Meta;
   readonly #members: Members;
   readonly #stream: MessageStream;
-  readonly #cursors: () => Cursors;
+  readonly #cursors: Cursors;
   readonly #sockets: Sockets;
   #lastNotifyAt = 0;
 
   constructor(
     env: Env,
     jobs: JobRunner<Job>,
-    parts: { meta: Meta; members: Members; stream: MessageStream; cursors: () => Cursors; sockets: Sockets },
+    parts: { meta: Meta; members: Members; stream: MessageStream; cursors: Cursors; sockets: Sockets },
   ) {
     this.#env = env;
     this.#jobs = jobs;
@@ -57,7 +57,7 @@ export class Fanout {
    * A failure throws and the whole run is retried: every field the user objects apply only moves forward.
    */
   async #notify(): Promise<JobOutcome> {
-    const cursors = this.#cursors();
+    const cursors = this.#cursors;
     const conversationId = this.#meta.id;
     const lastSeq = this.#stream.lastSeq;
     const notified = this.#meta.notifiedSeq;

@@ -105,8 +105,8 @@ export class ConversationObject extends DurableObject<Env> {
     ));
     const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
     const sockets = this.#sockets;
-    const fanout = (this.#fanout = new Fanout(env, jobs, { meta, members, stream, cursors: () => this.#cursors, sockets }));
-    const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => fanout.schedule()));
+    const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
+    const fanout = (this.#fanout = new Fanout(env, jobs, { meta, members, stream, cursors, sockets }));
     const history = (this.#history = new History(meta, stream, d1));
     const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
     const presence = (this.#presence = new Presence(ctx, env, meta, sockets, jobs, this.#config.presenceTtlMs));
@@ -159,7 +159,7 @@ export class ConversationObject extends DurableObject<Env> {
 
   addMembers(actor: Identity, users: { userId: string; username: string }[]): Promise<RpcResult<Conversation>> {
     return rpcResult(async () => {
-      this.#requireMember(actor.userId);
+      this.#requireCreated();
       const added = this.#members.add(actor, users, this.#stream.lastSeq);
       if (added.length === 0) return this.#describe();
       this.#sockets.broadcast({ type: "members_changed", added: added.map(publicMember), removed: [] });
@@ -172,7 +172,7 @@ export class ConversationObject extends DurableObject<Env> {
   /** Owner/admin removes a member, or a member removes itself (leave). Their open sockets are closed at once. */
   removeMember(actor: Identity, userId: string): Promise<RpcResult<null>> {
     return rpcResult(async () => {
-      this.#requireMember(actor.userId);
+      this.#requireCreated();
       const { heir } = this.#members.remove(actor, userId);
       for (const ws of this.ctx.getWebSockets(userId)) this.#sockets.close(ws, CloseCode.NotAMember, "removed from the conversation");
       this.#sockets.broadcast({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
@@ -189,7 +189,7 @@ export class ConversationObject extends DurableObject<Env> {
   /** The owner promotes a member to admin or demotes an admin. */
   setRole(actor: Identity, userId: string, role: "admin" | "member"): Promise<RpcResult<Conversation>> {
     return rpcResult(async () => {
-      this.#requireMember(actor.userId);
+      this.#requireCreated();
       const changed = this.#members.setRole(actor, userId, role);
       this.#sockets.broadcast({ type: "members_changed", added: [], removed: [], updated: [publicMember(changed)] });
       await this.#outbox.flush();
@@ -292,8 +292,13 @@ export class ConversationObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ helpers
 
-  #requireMember(userId: string): MemberRow {
+  /** A blank object has no modules yet: it answers every member-only call as a non-member would. */
+  #requireCreated(): void {
     if (this.#blank) throw new AppError("not_a_member", "you are not a member of this conversation");
+  }
+
+  #requireMember(userId: string): MemberRow {
+    this.#requireCreated();
     return this.#members.require(userId);
   }
 
