@@ -1,15 +1,8 @@
 // Tests that run inside workerd (the real runtime, real SQLite Durable Objects, real local D1).
-// The fault tests that restart every object (abortAllDurableObjects) run on their own, one file at a time
-// (vitest.faults.config.ts): an abort also kills the objects of any test file running beside them.
+// The fault tests restart one conversation object at a time (ctx.abort(), test/helpers.ts), never every
+// object in the process, so they run beside the others.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig, type ViteUserConfig } from "vitest/config";
-
-/** Test files that call abortAllDurableObjects(). */
-export const ABORTING_TESTS = [
-  "test/fault-client-dies-before-ack.test.ts",
-  "test/fault-hibernation-wake.test.ts",
-  "test/fault-object-restart-mid-stream.test.ts",
-];
 
 export async function workerdConfig(files: { include: string[]; exclude: string[]; parallel: boolean }): Promise<ViteUserConfig> {
   const migrations = await readD1Migrations("migrations");
@@ -48,4 +41,4 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
   };
 }
 
-export default defineConfig(() => workerdConfig({ include: ["test/**/*.test.ts"], exclude: ABORTING_TESTS, parallel: true }));
+export default defineConfig(() => workerdConfig({ include: ["test/**/*.test.ts"], exclude: [], parallel: true }));

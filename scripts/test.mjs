@@ -2,10 +2,9 @@
 // `npm test`: every suite in order, with timings. Stops at the first failure.
 //
 // Each step has a deadline, so a stalled run fails in minutes with a clear message instead of holding CI
-// for an hour. The one step allowed a retry is the fault suite, and only when it STALLS: with the pinned
-// @cloudflare/vitest-pool-workers (0.15.1, the last for Node 20), abortAllDurableObjects() that catches an
-// object mid-call can leave the run hanging after its tests passed (seen about 1 run in 10 here, before and
-// after the reshape). A failed assertion is never retried.
+// for an hour. Nothing is retried. (The fault tests used to restart every object with
+// abortAllDurableObjects(), which with the pinned @cloudflare/vitest-pool-workers 0.15.1 could hang the run
+// at teardown after its tests passed; they now restart only the object under test, see test/helpers.ts.)
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -20,7 +19,6 @@ const steps = [
   { name: "typecheck", script: "typecheck", deadline: 5 * MIN },
   { name: "build:web", script: "build:web", deadline: 3 * MIN, enabled: () => existsSync(join(root, "web", "vite.config.ts")) },
   { name: "test:workerd", script: "test:workerd", deadline: 10 * MIN },
-  { name: "test:faults", script: "test:faults", deadline: 3 * MIN, retryOnStall: true },
   { name: "test:client", script: "test:client", deadline: 5 * MIN, enabled: () => existsSync(join(root, "client", "vitest.config.ts")) },
   { name: "test:e2e", script: "test:e2e", deadline: 10 * MIN },
   {
@@ -66,16 +64,10 @@ for (const step of steps) {
   }
   console.log(`\n=== ${step.name}`);
   const started = Date.now();
-  let status = await run(step.script, step.deadline);
-  if (status === "stalled" && step.retryOnStall) {
-    console.log(`!! ${step.name} stalled (known pool issue with abortAllDurableObjects, see scripts/test.mjs): running it once more.`);
-    status = await run(step.script, step.deadline);
-    if (status === "ok") status = "ok*";
-  }
+  const status = await run(step.script, step.deadline);
   results.push([step.name, status, (Date.now() - started) / 1000]);
-  if (!status.startsWith("ok")) break;
+  if (status !== "ok") break;
 }
 console.log("\n=== summary");
 for (const [name, status, secs] of results) console.log(`${status.padEnd(8)} ${name.padEnd(14)} ${secs.toFixed(1)}s`);
-if (results.some(([, s]) => s === "ok*")) console.log("(ok* = passed on the retry after a stall)");
-process.exit(results.some(([, s]) => s !== "ok" && s !== "ok*" && s !== "skipped") ? 1 : 0);
+process.exit(results.some(([, s]) => s !== "ok" && s !== "skipped") ? 1 : 0);

@@ -2,8 +2,8 @@
 // object restarts, or the ack is lost in flight). Its retry, with the same clientMsgId on a new
 // socket, must yield exactly one stored message and an ack naming it.
 import { expect, it } from "vitest";
-import { abortAllDurableObjects, env } from "cloudflare:test";
-import { TestSocket, api, createGroup, mintUser } from "./helpers";
+import { env } from "cloudflare:test";
+import { TestSocket, api, createGroup, mintUser, restartConversation } from "./helpers";
 import { ResumingClient } from "./fuzz-helpers";
 
 type Death = "socket_closed" | "object_restarted" | "ack_lost";
@@ -22,7 +22,7 @@ it("every retry after a death between send and ack yields exactly one message", 
     await s.next("caught_up");
     s.send({ type: "send", clientMsgId, body });
     if (death === "socket_closed") s.close(); // gone before any reply could be read
-    else if (death === "object_restarted") await abortAllDurableObjects();
+    else if (death === "object_restarted") await restartConversation(conv.id);
     else {
       // The object stored it and sent the ack; the client never read it (the process died).
       await s.next("ack");

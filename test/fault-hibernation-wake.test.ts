@@ -6,9 +6,9 @@
 // sockets that stayed open. Whatever the object knows about a socket must then come from the
 // socket's attachment: who it is, when its token expires, whether it is live.
 import { expect, it } from "vitest";
-import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { sign } from "hono/jwt";
-import { TestSocket, api, createGroup, mintUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, restartConversation } from "./helpers";
 import { ConversationObject } from "../src/objects/conversation";
 
 function stubOf(conversationId: string) {
@@ -57,7 +57,7 @@ it("after a wake, each socket's identity, token expiry and liveness come back fr
 
   // Drop the stale pre-wake instance (its in-memory lastSeq no longer matches storage); the next one
   // starts from storage. Exactly one message exists, from bob.
-  await abortAllDurableObjects();
+  await restartConversation(conv.id);
   const history = await api("GET", `/v1/conversations/${conv.id}/messages?after=0`, { token: alice.token });
   expect(history.body.messages.map((m: { senderId: string; clientMsgId: string }) => [m.senderId, m.clientMsgId])).toEqual([[bob.id, "after-wake"]]);
 });
@@ -77,5 +77,5 @@ it("after a wake, removing a member still finds and closes that member's sockets
   expect((await b.closed).code).toBe(4403);
   expect(await a.next("members_changed")).toMatchObject({ removed: [bob.id] });
   a.close();
-  await abortAllDurableObjects();
+  await restartConversation(conv.id);
 });

@@ -1,6 +1,6 @@
 // Test helpers: REST calls through the real Worker, and WebSocket clients with a frame inbox.
 import { exports } from "cloudflare:workers";
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import type { ChatMessage, ServerFrame } from "../src/protocol/frames";
 import type { Conversation } from "../src/protocol/api";
 
@@ -217,4 +217,14 @@ export class TestSocket {
       // already closed
     }
   }
+}
+
+/**
+ * Restart one conversation's Durable Object, as a crash or a redeploy would: its in-memory state is lost and
+ * its sockets drop; storage stays. (ctx.abort() on that object only: abortAllDurableObjects() would also
+ * reset every other test's objects, and with the pinned pool it can stall the run at teardown.)
+ */
+export async function restartConversation(conversationId: string): Promise<void> {
+  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
+  await runInDurableObject(stub, (_o, state) => state.abort("test: restart")).catch(() => undefined);
 }
