@@ -21,6 +21,8 @@ export class JobRunner<Kind extends string> {
   readonly #jobs = new Map<Kind, () => Promise<JobOutcome>>();
   readonly #failures = new Map<Kind, number>();
   readonly #running = new Map<Kind, Promise<void>>();
+  /** Wishes made while the job was running: the run's outcome must not erase them. */
+  readonly #rerun = new Map<Kind, number>();
   /** Fields added to every failure log line (e.g. the conversation id). */
   readonly #logContext: () => Record<string, unknown>;
   #alarmAt: number | null;
@@ -43,6 +45,7 @@ export class JobRunner<Kind extends string> {
 
   /** Make sure `kind` runs no later than `at` (an earlier wish is kept). Costs nothing when already scheduled earlier. */
   ensure(kind: Kind, at: number): void {
+    if (this.#running.has(kind)) this.#rerun.set(kind, Math.min(at, this.#rerun.get(kind) ?? Infinity));
     const current = this.#wanted.get(kind);
     if (current !== undefined && current <= at) return;
     this.#set(kind, at);
@@ -52,7 +55,10 @@ export class JobRunner<Kind extends string> {
   runNow(kind: Kind): Promise<void> {
     let running = this.#running.get(kind);
     if (!running) {
-      running = this.#run(kind).finally(() => this.#running.delete(kind));
+      running = this.#run(kind)
+        // Only bookkeeping can throw here (storage of an object being reset): never an unhandled rejection.
+        .catch((err) => console.warn(JSON.stringify({ at: kind, ...this.#logContext(), error: String(err) })))
+        .finally(() => this.#running.delete(kind));
       this.#running.set(kind, running);
     }
     return running;
@@ -81,13 +87,17 @@ export class JobRunner<Kind extends string> {
       const failures = (this.#failures.get(kind) ?? 0) + 1;
       this.#failures.set(kind, failures);
       const delay = backoffDelay(failures, RETRY);
+      this.#rerun.delete(kind); // the retry below runs soon enough and sees the new work
       console.warn(JSON.stringify({ at: kind, ...this.#logContext(), error: String(err), retryInMs: delay }));
       this.#set(kind, Date.now() + delay);
       return;
     }
     this.#failures.delete(kind);
-    if (outcome === "done") this.#clear(kind);
-    else this.#set(kind, outcome.at);
+    const rerun = this.#rerun.get(kind);
+    this.#rerun.delete(kind);
+    const at = Math.min(outcome === "done" ? Infinity : outcome.at, rerun ?? Infinity);
+    if (at === Infinity) this.#clear(kind);
+    else this.#set(kind, at);
   }
 
   #set(kind: Kind, at: number): void {
