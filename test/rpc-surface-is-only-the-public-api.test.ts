@@ -31,6 +31,7 @@ it("the conversation object exposes only its RPC methods and runtime hooks", () 
       "history",
       "flushArchive",
       "applyReceipt",
+      "inboxPosition",
       "receipts",
       "fetch",
       "webSocketMessage",
@@ -45,6 +46,7 @@ it("the user object exposes only its RPC methods and runtime hooks", () => {
   expect(surface(UserObject)).toEqual(
     [
       "conversationUpdate",
+      "conversationLive",
       "conversationRemoved",
       "inbox",
       "reportReceipt",

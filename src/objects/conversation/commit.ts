@@ -111,12 +111,12 @@ export class CommitPath {
     this.#publish(fresh);
   }
 
-  /** Push new messages to every live socket (the sender's too: its stream stays gapless); archive and fan out later. */
+  /** Push new messages to every live socket (the sender's too: its stream stays gapless); then live inbox events; archive and fan out later. */
   #publish(messages: ChatMessage[]): void {
     if (messages.length === 0) return;
     for (const m of messages) this.#sockets.broadcast({ type: "message", message: m }, isLive);
     this.#archiver.schedule();
-    this.#fanout.schedule();
+    this.#fanout.published(messages);
   }
 }
 

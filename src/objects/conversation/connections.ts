@@ -3,7 +3,6 @@
 // shared SocketRegistry; `live` decides who hears broadcasts of new messages.
 import { CloseCode } from "../../protocol/errors";
 import { PROTOCOL_VERSION, type ServerFrame } from "../../protocol/frames";
-import { randomToken } from "../../lib/ids";
 import type { Config } from "../../lib/config";
 import type { SocketIdentity, SocketRegistry } from "../shared/sockets";
 import { refuse, upgraded, type Upgrade } from "../shared/upgrade";
@@ -19,8 +18,6 @@ export interface ConversationSocket extends SocketIdentity {
   username: string;
   /** False while the backlog is being sent; live messages are only pushed to live sockets. */
   live: boolean;
-  /** This socket's device lease in the user's object (presence). */
-  lease: string;
 }
 
 export type Sockets = SocketRegistry<ConversationSocket, ServerFrame>;
@@ -74,7 +71,6 @@ export class Connections {
       username: identity.username,
       exp: identity.exp,
       live: false,
-      lease: randomToken(9),
       connectedAt: Date.now(),
     };
     // Tagged by user id so a removed member's sockets can be found and closed.

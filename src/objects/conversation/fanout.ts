@@ -1,15 +1,24 @@
-// Fan-out to the members' user objects (inbox, unread counts, receipts on the user socket, push), and
-// coalesced receipts to this conversation's sockets. Coalesced: at most one run per NOTIFY_INTERVAL_MS,
-// so its cost is nothing per message (a schedule check) and, per interval, one RPC per member for small
-// conversations or one queue message per FANOUT_TARGETS_PER_MESSAGE members for large ones. Owns
-// `notified_seq` (how far the inboxes have been told).
+// Fan-out to the members' user objects: their stored inbox (last message, unread counts, receipts on the
+// user socket) and push. Owns `notified_seq` (how far the inboxes have been told) and `pushed_seq`.
+//
+// Coalesced: at most one run per NOTIFY_INTERVAL_MS, so its cost per message is a schedule check. What
+// a run does depends on the size of the conversation:
+// - Small (at most FANOUT_ON_READ_ABOVE members), fan-out on write: every member's inbox hears the new
+//   position, by RPC (up to DIRECT_FANOUT_LIMIT targets) or through FANOUT_QUEUE.
+// - Large, fan-out on read: a new message wakes no user object. Inboxes are told only what concerns them
+//   (joins, their own cursors) and ask the conversation for its position when they are read or a user
+//   socket connects (`position`). Members with no device connected are sent one update for a push,
+//   then none until they have read up to it. Live events for online members are live.ts.
 import type { ReceiptCursor } from "../../protocol/user";
+import type { ChatMessage } from "../../protocol/frames";
+import { chunkBySize, sendAll } from "../../lib/queue-batches";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import type { ConversationSummary, FanoutJob, FanoutTarget } from "../shared/updates";
 import { isLive, type Sockets } from "./connections";
 import { RECEIPT_PUSH_LIMIT, type Cursors } from "./cursors";
 import type { Job } from "./index";
+import type { LiveFeed } from "./live";
 import type { MemberRow, Members } from "./members";
 import type { Meta } from "./meta";
 import type { MessageStream } from "./stream";
@@ -18,30 +27,38 @@ import type { MessageStream } from "./stream";
 const NOTIFY_INTERVAL_MS = 1_000;
 /** At or below this many targets, this object calls the user objects itself; above, FANOUT_QUEUE does. */
 const DIRECT_FANOUT_LIMIT = 50;
+/** Most user objects one queue message updates (the consumer calls them side by side). */
 const FANOUT_TARGETS_PER_MESSAGE = 100;
+/** Above this many members a conversation is fanned out on read. */
+export const FANOUT_ON_READ_ABOVE = RECEIPT_PUSH_LIMIT;
 
 export class Fanout {
   readonly #env: Env;
+  readonly #sql: SqlStorage;
   readonly #jobs: JobRunner<Job>;
   readonly #meta: Meta;
   readonly #members: Members;
   readonly #stream: MessageStream;
   readonly #cursors: Cursors;
   readonly #sockets: Sockets;
+  readonly #live: LiveFeed;
   #lastNotifyAt = 0;
 
   constructor(
     env: Env,
+    sql: SqlStorage,
     jobs: JobRunner<Job>,
-    parts: { meta: Meta; members: Members; stream: MessageStream; cursors: Cursors; sockets: Sockets },
+    parts: { meta: Meta; members: Members; stream: MessageStream; cursors: Cursors; sockets: Sockets; live: LiveFeed },
   ) {
     this.#env = env;
+    this.#sql = sql;
     this.#jobs = jobs;
     this.#meta = parts.meta;
     this.#members = parts.members;
     this.#stream = parts.stream;
     this.#cursors = parts.cursors;
     this.#sockets = parts.sockets;
+    this.#live = parts.live;
     jobs.define("notify", () => this.#notify());
   }
 
@@ -51,10 +68,30 @@ export class Fanout {
     this.#jobs.ensure("notify", Math.max(Date.now() + 10, this.#lastNotifyAt + NOTIFY_INTERVAL_MS));
   }
 
+  /** New messages were committed: live events now (after this event's commit), the stored inboxes at the next run. */
+  published(messages: ChatMessage[]): void {
+    this.schedule();
+    // A later event: the commit's own event stays exactly the hot path (test/hot-path-sql-budget.test.ts).
+    setTimeout(() => {
+      const base = this.#base();
+      this.#live.publish(messages.map((m): ConversationSummary => ({ ...base, lastSeq: m.seq, lastMessage: lastMessageOf(m) })));
+    }, 0);
+  }
+
+  isLarge(): boolean {
+    return this.#members.count() > FANOUT_ON_READ_ABOVE;
+  }
+
+  /** One member's view of the conversation, as the fan-out would send it (fan-out on read). */
+  position(member: MemberRow): { summary: ConversationSummary; target: FanoutTarget } {
+    return { summary: this.#summary([]), target: targetOf(member) };
+  }
+
   /**
-   * When the stream advanced, every member's inbox hears the new last seq and preview; otherwise only
-   * members whose cursors changed (plus everyone, in conversations small enough to push receipts).
-   * A failure throws and the whole run is retried: every field the user objects apply only moves forward.
+   * When the stream advanced, small conversations tell every member's inbox the new last seq and preview;
+   * otherwise (and in large conversations) only members whose cursors or membership changed, plus, in
+   * large ones, members to push. A failure throws and the whole run is retried: every field the user
+   * objects apply only moves forward.
    */
   async #notify(): Promise<JobOutcome> {
     const cursors = this.#cursors;
@@ -62,54 +99,90 @@ export class Fanout {
     const lastSeq = this.#stream.lastSeq;
     const notified = this.#meta.notifiedSeq;
     const dirty = cursors.dirty();
-    const memberCount = this.#members.count();
     if (lastSeq <= notified && dirty.userIds.length === 0) return "done";
-    const dirtyCursors: ReceiptCursor[] = [];
-    for (const userId of dirty.userIds) {
-      const m = this.#members.get(userId);
-      if (m) dirtyCursors.push({ userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq });
-    }
+    const dirtyMembers = dirty.userIds.map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null);
+    const dirtyCursors: ReceiptCursor[] = dirtyMembers.map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
     // Receipts reach the open conversation sockets coalesced: one frame per interval, not per message per member.
     if (dirtyCursors.length > 0) this.#sockets.broadcast({ type: "receipts", conversationId, cursors: dirtyCursors }, isLive);
 
-    const small = memberCount <= RECEIPT_PUSH_LIMIT;
-    const everyone = lastSeq > notified || (small && dirtyCursors.length > 0);
-    const targets: FanoutTarget[] = (
-      everyone ? this.#members.list() : dirty.userIds.map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null)
-    ).map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq, joinedAt: m.joinedAt }));
+    const large = this.isLarge();
     const newest = this.#stream.newest();
-    const type = this.#meta.type;
-    const summary: ConversationSummary = {
-      conversationId,
-      type,
-      title: this.#meta.title,
-      directMembers: type === "direct" ? this.#members.list().map((m) => ({ userId: m.userId, username: m.username })) : null,
-      lastSeq,
-      lastMessage: newest ? { seq: newest.seq, senderId: newest.senderId, preview: previewOf(newest.body), createdAt: newest.createdAt } : null,
-      receipts: small ? dirtyCursors : [],
-    };
-    await this.#deliver(summary, targets);
+    let targets: MemberRow[];
+    let pushed: string[] = [];
+    if (!large) {
+      const everyone = lastSeq > notified || dirtyCursors.length > 0;
+      targets = everyone ? this.#members.list() : dirtyMembers;
+    } else {
+      pushed = lastSeq > notified && this.#env.PUSH_WEBHOOK_URL ? this.#toPush(lastSeq, newest?.senderId ?? null) : [];
+      const dirtyIds = new Set(dirty.userIds);
+      targets = [...dirtyMembers, ...pushed.filter((id) => !dirtyIds.has(id)).map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null)];
+    }
+    await this.#deliver(this.#summary(large ? [] : dirtyCursors), targets.map(targetOf));
 
     this.#lastNotifyAt = Date.now();
     this.#meta.set("notified_seq", String(Math.max(notified, lastSeq)));
+    if (pushed.length > 0) {
+      this.#sql.exec("UPDATE members SET pushed_seq = max(pushed_seq, ?) WHERE user_id IN (SELECT value FROM json_each(?))", lastSeq, JSON.stringify(pushed));
+    }
     cursors.clearDirty(dirty.upTo);
     const more = this.#stream.lastSeq > lastSeq || cursors.hasDirty();
     return more ? { at: this.#lastNotifyAt + NOTIFY_INTERVAL_MS } : "done";
   }
 
+  /**
+   * Large conversations: members who may need a push for `lastSeq`: it is unread for them, nothing was
+   * pushed since they last read, they did not send it, and no device of theirs is here (a socket on this
+   * conversation, or a user socket listening). Their user object decides (it knows about their other devices).
+   */
+  #toPush(lastSeq: number, senderId: string | null): string[] {
+    const here = new Set<string>();
+    for (const [, state] of this.#sockets.entries()) here.add(state.userId);
+    return this.#sql
+      .exec<{ userId: string }>("SELECT user_id AS userId FROM members WHERE read_seq < ? AND pushed_seq <= read_seq", lastSeq)
+      .toArray()
+      .map((r) => r.userId)
+      .filter((id) => id !== senderId && !here.has(id) && !this.#live.isListening(id));
+  }
+
+  /** Where the stream is now, for the inboxes. */
+  #summary(receipts: ReceiptCursor[]): ConversationSummary {
+    const newest = this.#stream.newest();
+    return { ...this.#base(), lastSeq: this.#stream.lastSeq, lastMessage: newest ? lastMessageOf(newest) : null, receipts };
+  }
+
+  /** What every summary of this conversation carries besides the position. */
+  #base(): Omit<ConversationSummary, "lastSeq" | "lastMessage"> {
+    const type = this.#meta.type;
+    return {
+      conversationId: this.#meta.id,
+      type,
+      title: this.#meta.title,
+      directMembers: type === "direct" ? this.#members.list().map((m) => ({ userId: m.userId, username: m.username })) : null,
+      receipts: [],
+      ...(this.isLarge() ? { pull: true } : {}),
+    };
+  }
+
   async #deliver(summary: ConversationSummary, targets: FanoutTarget[]): Promise<void> {
+    if (targets.length === 0) return;
     if (targets.length <= DIRECT_FANOUT_LIMIT) {
       const results = await Promise.allSettled(targets.map((t) => userStub(this.#env, t.userId).conversationUpdate(summary, t)));
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
       return;
     }
-    const messages: { body: FanoutJob }[] = [];
-    for (let i = 0; i < targets.length; i += FANOUT_TARGETS_PER_MESSAGE) {
-      messages.push({ body: { kind: "conversation_update", summary, targets: targets.slice(i, i + FANOUT_TARGETS_PER_MESSAGE) } });
-    }
-    for (let i = 0; i < messages.length; i += 100) await this.#env.FANOUT_QUEUE.sendBatch(messages.slice(i, i + 100));
+    // Sized by bytes against the Queues limits (lib/queue-batches.ts), never by a fixed count.
+    const jobs = chunkBySize(targets, (chunk): FanoutJob => ({ kind: "conversation_update", summary, targets: chunk }), { maxItems: FANOUT_TARGETS_PER_MESSAGE });
+    await sendAll(this.#env.FANOUT_QUEUE, jobs);
   }
+}
+
+function lastMessageOf(m: ChatMessage): NonNullable<ConversationSummary["lastMessage"]> {
+  return { seq: m.seq, senderId: m.senderId, preview: previewOf(m.body), createdAt: m.createdAt };
+}
+
+function targetOf(m: MemberRow): FanoutTarget {
+  return { userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq, joinedAt: m.joinedAt };
 }
 
 /** The first 140 characters on one line; cut on code points so an emoji is never split in half. */

@@ -6,6 +6,7 @@
 //   history.ts      pages and backlog, both tiers   archive.ts   the D1 archive job and pruning
 //   outbox.ts       D1 directory writes             cursors.ts   delivered/read cursors, receipts
 //   fanout.ts       inboxes of members              presence.ts  device leases in user objects
+//   live.ts         live inbox events to user objects of online members
 //   typing.ts       typing indicators               connections.ts  the connect flow, socket state
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
@@ -22,12 +23,14 @@ import type { Identity } from "../../lib/tokens";
 import { JobRunner } from "../shared/jobs";
 import { SocketRegistry } from "../shared/sockets";
 import { userStub } from "../shared/stubs";
+import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { readUpgrade, refuse } from "../shared/upgrade";
 import { Archiver } from "./archive";
 import { CommitPath } from "./commit";
 import { Connections, type ConversationSocket, type Sockets } from "./connections";
 import { Cursors } from "./cursors";
 import { Fanout } from "./fanout";
+import { LiveFeed } from "./live";
 import { History } from "./history";
 import { Members, type MemberRow } from "./members";
 import { Meta } from "./meta";
@@ -38,7 +41,7 @@ import { MessageStream } from "./stream";
 import { Typing } from "./typing";
 
 /** The jobs on this object's alarm. */
-export type Job = "archive" | "d1_outbox" | "notify" | "presence";
+export type Job = "archive" | "d1_outbox" | "notify" | "presence" | "leases";
 
 export interface InitializeInput {
   id: string;
@@ -70,6 +73,7 @@ export class ConversationObject extends DurableObject<Env> {
   #history!: History;
   #archiver!: Archiver;
   #fanout!: Fanout;
+  #live!: LiveFeed;
   #presence!: Presence;
   #typing!: Typing;
   #commit!: CommitPath;
@@ -106,10 +110,11 @@ export class ConversationObject extends DurableObject<Env> {
     const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
-    const fanout = (this.#fanout = new Fanout(env, jobs, { meta, members, stream, cursors, sockets }));
+    const live = (this.#live = new LiveFeed(env, storage.sql, members, () => this.#fanout.isLarge()));
+    const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
     const history = (this.#history = new History(meta, stream, d1));
     const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
-    const presence = (this.#presence = new Presence(ctx, env, meta, sockets, jobs, this.#config.presenceTtlMs));
+    const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.#config.presenceTtlMs));
     this.#typing = new Typing(sockets);
     this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
     this.#connections = new Connections(ctx, this.#config, { sockets, meta, members, stream, cursors, history, presence });
@@ -175,6 +180,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.#requireCreated();
       const { heir } = this.#members.remove(actor, userId);
       for (const ws of this.ctx.getWebSockets(userId)) this.#sockets.close(ws, CloseCode.NotAMember, "removed from the conversation");
+      this.#live.forget(userId);
       this.#sockets.broadcast({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
       await this.#outbox.flush();
       try {
@@ -227,6 +233,18 @@ export class ConversationObject extends DurableObject<Env> {
       this.#requireMember(userId);
       const row = this.#cursors.advance(userId, delivered ?? 0, read ?? 0);
       return { deliveredSeq: row.deliveredSeq, readSeq: row.readSeq };
+    });
+  }
+
+  /**
+   * A member's user object asks where the conversation is (large conversations are fanned out on read),
+   * and with `listen`, to hear live events while it has a user socket open (live.ts).
+   */
+  inboxPosition(userId: string, listen: boolean): Promise<RpcResult<{ summary: ConversationSummary; target: FanoutTarget }>> {
+    return rpcResult(() => {
+      const member = this.#requireMember(userId);
+      if (listen) this.#live.listen(userId);
+      return this.#fanout.position(member);
     });
   }
 

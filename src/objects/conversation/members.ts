@@ -32,6 +32,7 @@ export class Members {
   readonly #meta: Meta;
   readonly #effects: MembershipEffects;
   readonly #maxGroupMembers: number;
+  #ids: string[] | null = null;
 
   constructor(storage: DurableObjectStorage, meta: Meta, effects: MembershipEffects, maxGroupMembers: number) {
     this.#sql = storage.sql;
@@ -52,8 +53,15 @@ export class Members {
     return row;
   }
 
+  /** How many members (cached: read once per wake and after each membership change). */
   count(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM members").one().n;
+    return this.ids().length;
+  }
+
+  /** Every member's user id (cached like count: the live feed reads it per message). */
+  ids(): readonly string[] {
+    this.#ids ??= this.#sql.exec<{ id: string }>("SELECT user_id AS id FROM members").toArray().map((r) => r.id);
+    return this.#ids;
   }
 
   list(): MemberRow[] {
@@ -62,6 +70,7 @@ export class Members {
 
   /** The founding members (inside the creating transaction). Returns their D1 directory rows, for the caller's outbox entry. */
   create(conversationId: string, members: { userId: string; username: string; role: Role }[], now: number): D1Statement[] {
+    this.#ids = null;
     for (const m of members) {
       this.#sql.exec("INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
       this.#effects.markDirty(m.userId);
@@ -84,6 +93,7 @@ export class Members {
       throw new AppError("group_too_large", `a group holds at most ${this.#maxGroupMembers} members`);
     }
     if (unique.length === 0) return [];
+    this.#ids = null;
     const now = Date.now();
     const added: MemberRow[] = unique.map((u) => ({
       userId: u.userId,
@@ -128,6 +138,7 @@ export class Members {
     }
     const id = this.#meta.id;
     let heirId: string | null = null;
+    this.#ids = null;
     this.#storage.transactionSync(() => {
       this.#sql.exec("DELETE FROM members WHERE user_id = ?", userId);
       const statements: D1Statement[] = [

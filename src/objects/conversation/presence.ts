@@ -1,57 +1,123 @@
-// Presence from this conversation's side: every socket here is a device of its user, held as a lease
-// in the user's object (opened on connect, released when the socket goes, renewed by the "presence"
-// job, which also closes sockets that stopped heartbeating). The user object decides online/offline.
+// Presence from this conversation's side. A user with at least one socket here counts as online: this
+// object holds ONE lease for them in their user object (not one per socket), taken when their first socket
+// opens, released when their last socket goes, and renewed every LEASE_RENEW_MS. The user object decides
+// online/offline. Owns the `presence_held` table and two jobs:
+// - "leases": brings the held leases in line with the sockets open now (take, renew, release), a bounded
+//   number of requests per run, so a burst of thousands of connects becomes a steady trickle of one
+//   request per user, never one per socket and never thousands at once;
+// - "presence": the heartbeat sweep, which closes sockets that stopped heartbeating (local, no requests).
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import type { ConversationSocket, Sockets } from "./connections";
 import type { Job } from "./index";
 import type { Meta } from "./meta";
 
+/** How long a lease lasts in the user object: the backstop if this object stops renewing (crashed, deleted). */
+const LEASE_MS = 30 * 60_000;
+/** Held leases are renewed this often while the user has sockets here. */
+const LEASE_RENEW_MS = 10 * 60_000;
+/** Lease requests in flight at once, and per job run. */
+const CONCURRENCY = 32;
+const PER_RUN = 256;
+
 export class Presence {
-  readonly #ctx: DurableObjectState;
   readonly #env: Env;
+  readonly #sql: SqlStorage;
   readonly #meta: Meta;
   readonly #sockets: Sockets;
   readonly #jobs: JobRunner<Job>;
   /** A device is offline after this long without a heartbeat (PRESENCE_TTL_MS). */
   readonly #ttl: number;
+  /** userId → when its lease was last taken or renewed: a cache of `presence_held`. */
+  #held: Map<string, number> | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env, meta: Meta, sockets: Sockets, jobs: JobRunner<Job>, ttl: number) {
-    this.#ctx = ctx;
+  constructor(env: Env, sql: SqlStorage, meta: Meta, sockets: Sockets, jobs: JobRunner<Job>, ttl: number) {
     this.#env = env;
+    this.#sql = sql;
     this.#meta = meta;
     this.#sockets = sockets;
     this.#jobs = jobs;
     this.#ttl = ttl;
     jobs.define("presence", () => this.#sweep());
+    jobs.define("leases", () => this.#reconcile());
   }
 
-  /** A socket opened: its lease starts now, and the sweep runs while any socket is open. */
+  /** A socket opened: the sweep runs while any socket is open; a user new here gets a lease at once. */
   opened(state: ConversationSocket): void {
-    this.#ctx.waitUntil(this.#report(state.userId, [state.lease], []));
-    this.#jobs.ensure("presence", Date.now() + this.#ttl / 2);
+    const now = Date.now();
+    this.#jobs.ensure("presence", now + this.#ttl / 2);
+    if (!this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", now);
   }
 
-  /** A socket went (the registry's `forgotten` hook): release its lease. */
+  /** A socket went (the registry's `forgotten` hook): if it was the user's last one here, release the lease. */
   released(state: ConversationSocket): void {
-    this.#ctx.waitUntil(this.#report(state.userId, [], [state.lease]));
+    if (this.#sockets.countOf(state.userId) === 0 && this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", Date.now());
   }
 
-  /** Close sockets without a heartbeat and renew the leases of the rest. Runs only while sockets are open. */
+  /** Close sockets without a heartbeat (their leases are released by `released`). Runs only while sockets are open. */
   async #sweep(): Promise<JobOutcome> {
     const now = Date.now();
-    const renew = new Map<string, string[]>();
-    for (const state of this.#sockets.sweep(this.#ttl, now)) renew.set(state.userId, [...(renew.get(state.userId) ?? []), state.lease]);
-    await Promise.all([...renew].map(([userId, leases]) => this.#report(userId, leases, [])));
+    this.#sockets.sweep(this.#ttl, now);
     return this.#sockets.size > 0 ? { at: now + this.#ttl / 2 } : "done";
   }
 
-  /** Tell a user's object which of its devices (sockets here) opened, are still alive, or closed. */
-  async #report(userId: string, open: string[], close: string[]): Promise<void> {
-    try {
-      await userStub(this.#env, userId).deviceLeases(open, close, this.#meta.id, userId);
-    } catch (err) {
-      console.warn(JSON.stringify({ at: "leases", error: String(err) }));
+  /** Take leases for users with sockets here and none held, renew old ones, release those of users with none. */
+  async #reconcile(): Promise<JobOutcome> {
+    const now = Date.now();
+    const held = this.#heldMap();
+    const present = new Set<string>();
+    for (const [, state] of this.#sockets.entries()) present.add(state.userId);
+    const work: { userId: string; take: boolean }[] = [];
+    for (const userId of present) {
+      const at = held.get(userId);
+      if (at === undefined || now - at >= LEASE_RENEW_MS) work.push({ userId, take: true });
     }
+    for (const userId of held.keys()) if (!present.has(userId)) work.push({ userId, take: false });
+    const batch = work.slice(0, PER_RUN);
+    let failed = 0;
+    await mapLimit(batch, CONCURRENCY, async ({ userId, take }) => {
+      const lease = this.#leaseId();
+      try {
+        await userStub(this.#env, userId).deviceLeases(take ? [lease] : [], take ? [] : [lease], this.#meta.id, userId, LEASE_MS);
+      } catch (err) {
+        failed++;
+        console.warn(JSON.stringify({ at: "leases", conversation: this.#meta.id, error: String(err) }));
+        return;
+      }
+      if (take) {
+        held.set(userId, now);
+        this.#sql.exec("INSERT OR REPLACE INTO presence_held (user_id, renewed_at) VALUES (?, ?)", userId, now);
+      } else {
+        held.delete(userId);
+        this.#sql.exec("DELETE FROM presence_held WHERE user_id = ?", userId);
+      }
+    });
+    // Failures are retried soon (the next run recomputes what is left); so is work beyond this run's share.
+    if (failed > 0) throw new Error(`${failed} of ${batch.length} lease updates failed`);
+    if (work.length > batch.length) return { at: Date.now() };
+    let next: number | null = null;
+    for (const at of held.values()) next = next === null ? at + LEASE_RENEW_MS : Math.min(next, at + LEASE_RENEW_MS);
+    return next === null ? "done" : { at: next };
   }
+
+  /** One lease per conversation in the user object: the same id for every socket of theirs here. */
+  #leaseId(): string {
+    return `c:${this.#meta.id}`;
+  }
+
+  #heldMap(): Map<string, number> {
+    if (this.#held) return this.#held;
+    const map = new Map<string, number>();
+    for (const r of this.#sql.exec<{ userId: string; at: number }>("SELECT user_id AS userId, renewed_at AS at FROM presence_held")) map.set(r.userId, r.at);
+    return (this.#held = map);
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

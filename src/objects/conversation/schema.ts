@@ -45,4 +45,12 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
   CREATE TABLE dirty_members (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL);
   `,
+  `
+  -- Large conversations (fan-out on read): user objects with a user socket open that asked for live events.
+  CREATE TABLE inbox_listeners (user_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  -- Large conversations: the newest seq a member's inbox was sent for a push; none again until they read it.
+  ALTER TABLE members ADD COLUMN pushed_seq INTEGER NOT NULL DEFAULT 0;
+  -- Members whose presence lease this object holds in their user object (one per user, not per socket).
+  CREATE TABLE presence_held (user_id TEXT PRIMARY KEY, renewed_at INTEGER NOT NULL) WITHOUT ROWID;
+  `,
 ];

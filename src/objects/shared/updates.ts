@@ -13,6 +13,12 @@ export interface ConversationSummary {
   lastMessage: { seq: number; senderId: string; preview: string; createdAt: number } | null;
   /** Cursor changes of members (sent only for conversations small enough to push receipts to everyone). */
   receipts: ReceiptCursor[];
+  /**
+   * True for large conversations (fan-out on read): new messages are not written to every member's inbox;
+   * the user object asks the conversation for its position when the inbox is read or a user socket
+   * connects, and hears live events while a user socket is open. Absent from older builds: false.
+   */
+  pull?: boolean;
 }
 
 export interface FanoutTarget {

@@ -53,6 +53,7 @@ export class Connections {
     sockets.accept(server, { userId: identity.userId, exp: identity.exp, key: randomToken(9), connectedAt: Date.now() });
     sockets.send(server, { type: "hello", protocol: PROTOCOL_VERSION, userId: identity.userId, totalUnread: inbox.totalUnread() });
     ctx.waitUntil(presence.socketOpened());
+    inbox.socketOpened();
     return upgraded(upgrade, client);
   }
 

@@ -18,12 +18,15 @@ import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { Connections, type UserSockets } from "./connection";
 import { Inbox } from "./inbox";
 import { Meta } from "./meta";
-import { UserPresence, type PresenceJob } from "./presence";
+import { UserPresence } from "./presence";
 import { USER_MIGRATIONS } from "./schema";
+
+/** The jobs on this object's alarm: the presence sweep (presence.ts), live-event registrations (inbox.ts). */
+export type UserJob = "presence_sweep" | "inbox_listen";
 
 export class UserObject extends DurableObject<Env> {
   readonly #sockets: UserSockets;
-  readonly #jobs: JobRunner<PresenceJob>;
+  readonly #jobs: JobRunner<UserJob>;
   readonly #inbox: Inbox;
   readonly #presence: UserPresence;
   readonly #connections: Connections;
@@ -37,7 +40,7 @@ export class UserObject extends DurableObject<Env> {
     this.#sockets = new SocketRegistry(ctx, { forgotten: (state) => this.#presence.socketGone(state) });
     this.#jobs = new JobRunner(ctx.storage);
     this.#presence = new UserPresence({ env, storage: ctx.storage, meta, sockets: this.#sockets, jobs: this.#jobs, ttlMs: config.presenceTtlMs });
-    this.#inbox = new Inbox({ env, sql: ctx.storage.sql, meta, sockets: this.#sockets, isOnline: () => this.#presence.isOnline() });
+    this.#inbox = new Inbox({ ctx, env, sql: ctx.storage.sql, meta, sockets: this.#sockets, jobs: this.#jobs, isOnline: () => this.#presence.isOnline() });
     this.#connections = new Connections({
       ctx,
       meta,
@@ -80,6 +83,14 @@ export class UserObject extends DurableObject<Env> {
     await this.#inbox.update(summary, target);
   }
 
+  /**
+   * New messages of one conversation, the moment they are committed: forwarded to the user sockets, nothing
+   * stored (the fan-out's conversationUpdate follows). False when no user socket is open.
+   */
+  async conversationLive(events: ConversationSummary[]): Promise<boolean> {
+    return this.#inbox.live(events);
+  }
+
   /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
   async conversationRemoved(conversationId: string, removedAt: number): Promise<void> {
     this.#inbox.removed(conversationId, removedAt);
@@ -97,9 +108,9 @@ export class UserObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ presence (RPC)
 
-  /** Conversation sockets of this user opened, are still alive, or closed (from conversation objects). */
-  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string): Promise<void> {
-    await this.#presence.deviceLeases(open, close, conversationId, userId);
+  /** A conversation object takes, renews or releases the lease it holds while this user has sockets there. */
+  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string, leaseMs?: number): Promise<void> {
+    await this.#presence.deviceLeases(open, close, conversationId, userId, leaseMs);
   }
 
   async getPresence(): Promise<Presence> {

@@ -12,10 +12,11 @@ import { sharedConversationUsers } from "../../db/memberships";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import type { SocketState, UserSockets } from "./connection";
+import type { UserJob } from "./index";
 import type { Meta } from "./meta";
 
-export type PresenceJob = "presence_sweep";
-
+/** The longest lease a conversation object may ask for. */
+const MAX_LEASE_MS = 60 * 60_000;
 /** A presence subscription lasts this long; while the watcher has sockets open it is renewed every half of it. */
 const SUBSCRIPTION_TTL_MS = 60 * 60_000;
 
@@ -24,7 +25,7 @@ export interface PresenceDeps {
   storage: DurableObjectStorage;
   meta: Meta;
   sockets: UserSockets;
-  jobs: JobRunner<PresenceJob>;
+  jobs: JobRunner<UserJob>;
   /** A device is offline after this long without a heartbeat (PRESENCE_TTL_MS, default 30 s). */
   ttlMs: number;
 }
@@ -53,11 +54,11 @@ export class UserPresence {
   }
 
   /** Conversation sockets of this user opened (or are still alive) or closed: each open one counts as a device until its lease lapses. */
-  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string): Promise<void> {
+  async deviceLeases(open: string[], close: string[], conversationId: string, userId?: string, leaseMs?: number): Promise<void> {
     if (userId) this.#deps.meta.set("user_id", userId);
-    // Conversation objects renew leases every ttl/2 and a lease lasts 2 x ttl: a device whose object
-    // stopped renewing (evicted, redeployed) is gone within 2 x ttl.
-    const expires = Date.now() + this.#ttl * 2;
+    // The conversation object says how long its lease lasts (it renews well before; releases on the last
+    // socket's close). Builds that do not say renew every ttl/2, and their leases last 2 x ttl.
+    const expires = Date.now() + Math.min(Math.max(leaseMs ?? this.#ttl * 2, this.#ttl), MAX_LEASE_MS);
     for (const id of open) {
       this.#sql.exec("INSERT OR REPLACE INTO leases (id, conversation_id, expires_at) VALUES (?, ?, ?)", id, conversationId, expires);
     }

@@ -35,4 +35,8 @@ export const USER_MIGRATIONS: readonly string[] = [
   -- update still in flight for the old membership must not bring the conversation back.
   CREATE TABLE departed (conversation_id TEXT PRIMARY KEY, removed_at INTEGER NOT NULL) WITHOUT ROWID;
   `,
+  `
+  -- Large conversations are fanned out on read: their row is refreshed from the conversation when read.
+  ALTER TABLE inbox ADD COLUMN pull INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
