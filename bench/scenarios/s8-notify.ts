@@ -34,6 +34,8 @@ export interface NotifyBlock {
    * 1 when every message gets its own update, ~0.15 when one update per second covers 150 ms gaps.
    */
   updatesPerMessage: number;
+  /** Per message in send order, the median over recipients (ms; null if nobody heard it): shows the coalescing windows. */
+  perMessageP50: (number | null)[];
 }
 
 export interface NotifyCase {
@@ -217,6 +219,7 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
   const heard = p.gaps.map(() => 0);
   const missed = p.gaps.map(() => 0);
   const covering = p.gaps.map(() => 0);
+  const perMessage: number[][] = Array.from({ length: total }, () => []);
   let malformed = 0;
   let malformedSample: string | undefined;
   let mismatched = 0;
@@ -252,6 +255,7 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
         continue;
       }
       lat[b]!.record(ms);
+      perMessage[n]!.push(ms);
       heard[b]!++;
       if (j - 1 !== lastCover) {
         covering[b]!++;
@@ -270,6 +274,7 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
       // Unacked messages have no seq: they are neither heard nor missed here, and fail verification.
       missed: missed[b]!,
       updatesPerMessage: round(covering[b]! / Math.max(1, r * g.messages), 3),
+      perMessageP50: counted.filter((n) => blockOf[n] === b).map((n) => median(perMessage[n]!)),
     };
   });
   return {
@@ -283,6 +288,12 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
     unacked: total - Array.from(seqOf).filter((s) => s >= 0).length,
     recipientsClosed,
   };
+}
+
+function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return round(s[Math.floor((s.length - 1) / 2)]!, 1);
 }
 
 export async function runNotify(ctx: BenchContext): Promise<NotifyResult> {
@@ -303,7 +314,7 @@ export async function runNotify(ctx: BenchContext): Promise<NotifyResult> {
       } catch (err) {
         const empty = new Latency().summary();
         const blocks: Record<string, NotifyBlock> = {};
-        for (const g of p.gaps) blocks[gapKey(g.gapMs)] = { gapMs: g.gapMs, messages: g.messages, latency: empty, heard: 0, expected: (members - 1) * g.messages, missed: 0, updatesPerMessage: 0 };
+        for (const g of p.gaps) blocks[gapKey(g.gapMs)] = { gapMs: g.gapMs, messages: g.messages, latency: empty, heard: 0, expected: (members - 1) * g.messages, missed: 0, updatesPerMessage: 0, perMessageP50: [] };
         res = { members, recipients: members - 1, connectMs: 0, blocks, malformed: 0, mismatched: 0, unacked: 0, recipientsClosed: 0, error: err instanceof Error ? err.message : String(err) };
         log(`s8 ${key} ${name} failed: ${res.error}`);
       }
