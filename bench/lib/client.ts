@@ -270,6 +270,16 @@ export async function closeAll(sockets: BenchSocket[]): Promise<void> {
   await pMap(sockets, 500, (s) => s.close());
 }
 
+let tags = 0;
+/**
+ * A tag for clientMsgIds that is new on every call: a direct conversation is the same conversation every
+ * time a scenario runs (e.g. again under --hog), and a clientMsgId it has seen is acked as a duplicate
+ * and never delivered again.
+ */
+export function uniqueTag(): string {
+  return `${Date.now().toString(36)}${(tags++).toString(36)}`;
+}
+
 /** Message bodies carry the send time (performance.now(), same process as the receivers), the sender and a counter. */
 export function makeBody(sender: number, n: number, padTo: number): string {
   const head = `${performance.now().toFixed(3)}|${sender}|${n}|`;

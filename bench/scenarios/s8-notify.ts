@@ -10,7 +10,7 @@
 // was sent is `missed` (reported, not a failure); a malformed frame or a preview/sender that does not
 // match its seq fails verification.
 import { performance } from "node:perf_hooks";
-import { BenchSocket, bearerProtocols, closeAll, conversationWsUrl, createDirect, createGroup, frameType, makeBody, openSockets, userWsUrl } from "../lib/client.ts";
+import { BenchSocket, bearerProtocols, closeAll, conversationWsUrl, createDirect, createGroup, frameType, makeBody, openSockets, uniqueTag, userWsUrl } from "../lib/client.ts";
 import { log } from "../lib/env.ts";
 import type { NotifyParams } from "../lib/params.ts";
 import { relayUrl } from "../lib/relays.ts";
@@ -168,11 +168,13 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
     throw err;
   }
   const connectMs = performance.now() - t0;
+  // A direct conversation is reused each time the scenario runs: fresh clientMsgIds, or they are duplicates.
+  const idPrefix = `n${uniqueTag()}-`;
   sender.onFrame = (data) => {
     if (frameType(data) !== "ack") return;
-    const f = JSON.parse(data.toString("utf8")) as { clientMsgId: string; seq: number };
-    if (!f.clientMsgId.startsWith("n8-")) return;
-    seqOf[Number(f.clientMsgId.slice(3))] = f.seq;
+    const f = JSON.parse(data.toString("utf8")) as { clientMsgId: string; seq: number; duplicate?: boolean };
+    if (!f.clientMsgId.startsWith(idPrefix) || f.duplicate) return;
+    seqOf[Number(f.clientMsgId.slice(idPrefix.length))] = f.seq;
   };
 
   let recipientsClosed = 0;
@@ -183,7 +185,7 @@ export async function notifyCase(room: NotifyRoom, members: number, p: NotifyPar
     bodies[k] = body;
     sentAt[k] = Number(body.slice(0, body.indexOf("|")));
     blockOf[k] = block;
-    sender.send(JSON.stringify({ type: "send", clientMsgId: `n8-${k}`, body }));
+    sender.send(JSON.stringify({ type: "send", clientMsgId: `${idPrefix}${k}`, body }));
     lastSendAt = performance.now();
     k++;
   };
