@@ -2,11 +2,14 @@
 // storage on disk) and two Node `ws` relays in child processes, drives them all from this process,
 // and writes bench/results/<date>.{json,md,svg} (+ latest.md for full runs).
 //
-//   npm run bench            the issue's scenarios at full size (~10-15 min on 2 cores)
-//   npm run bench:quick      reduced sizes, under 2 minutes
+//   npm run bench            the issue's scenarios at full size, normal then hogged (~20 min on 2 cores)
+//   npm run bench:quick      reduced sizes, ~3 minutes
 //   tsx bench/run.ts --tiny  proves the harness counts every message (CI; e2e/bench-harness.test.ts)
 // Options: --only s1,s3   --out <dir>   --ref <git ref> (bench a committed snapshot, not the working tree)
 //          --json (print the results JSON on stdout)
+//          --hog: run every selected scenario twice, back to back: normal, then with a child process
+//          spinning one core (lib/hog.ts); both are reported with the ratio hog/normal. On by default
+//          for the full run (`npm run bench`, no --only); --no-hog turns it off.
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -27,32 +30,59 @@ import { runSockets, type SocketsResult } from "./scenarios/s4-sockets.ts";
 import { runReconnect, type ReconnectResult } from "./scenarios/s5-reconnect.ts";
 import { runHistory, type HistoryResult } from "./scenarios/s6-history.ts";
 import { runInbox, type InboxResult } from "./scenarios/s7-inbox.ts";
+import { runNotify, type NotifyResult } from "./scenarios/s8-notify.ts";
+import { compareHog, type HogComparison } from "./lib/compare.ts";
+import { healthMeter, type HealthWindow } from "./lib/health.ts";
+import { startHog } from "./lib/hog.ts";
 import type { PacedResult } from "./scenarios/s1-latency.ts";
 import type { SystemName } from "./lib/systems.ts";
 
-export interface BenchResults {
+export interface Scenarios {
+  s1?: Record<SystemName, PacedResult>;
+  s2?: ThroughputResults;
+  s3?: Record<string, Record<SystemName, FanoutResult>>;
+  s4?: SocketsResult;
+  s5?: ReconnectResult;
+  s6?: HistoryResult;
+  s7?: InboxResult;
+  s8?: NotifyResult;
+}
+
+export interface Ratios {
+  s1?: { p50VsDurable: number; p50VsPlain: number; p99VsDurable: number; p99VsPlain: number };
+  s2?: { singleVsDurable: number; singleVsPlain: number; batchedVsDurable: number; batchedVsPlain: number };
+  s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
+  /** By case, then by gap (ms). */
+  s8?: Record<string, Record<string, { p50VsDurable: number; p99VsDurable: number; p50VsPlain: number; p99VsPlain: number }>>;
+}
+
+/** What one pass over the scenarios produced (the normal pass is the top level of BenchResults). */
+export interface Pass {
+  scenarios: Scenarios;
+  errors: Record<string, string>;
+  /** CPU used by the bench vs by other processes during each scenario (shared machine). */
+  cpu: Record<string, CpuWindow>;
+  /** Per scenario: sockets closed under the harness (by code) and this process's event-loop delay. */
+  health: Record<string, HealthWindow>;
+}
+
+export interface HogPass extends Pass {
+  ratios: Ratios;
+  targets: TargetCheck[];
+  /** Headline numbers of each scenario, normal vs hogged; `flagged` when one degrades more than 5x. */
+  comparison: HogComparison[];
+  verification: { ok: boolean; problems: string[] };
+}
+
+export interface BenchResults extends Pass {
   date: string;
   wallSeconds: number;
   machine: Record<string, string | number>;
   params: Params;
-  scenarios: {
-    s1?: Record<SystemName, PacedResult>;
-    s2?: ThroughputResults;
-    s3?: Record<string, Record<SystemName, FanoutResult>>;
-    s4?: SocketsResult;
-    s5?: ReconnectResult;
-    s6?: HistoryResult;
-    s7?: InboxResult;
-  };
-  ratios: {
-    s1?: { p50VsDurable: number; p50VsPlain: number; p99VsDurable: number; p99VsPlain: number };
-    s2?: { singleVsDurable: number; singleVsPlain: number; batchedVsDurable: number; batchedVsPlain: number };
-    s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
-  };
+  ratios: Ratios;
   targets: TargetCheck[];
-  errors: Record<string, string>;
-  /** CPU used by the bench vs by other processes during each scenario (shared machine). */
-  cpu: Record<string, CpuWindow>;
+  /** The same scenarios again with one core hogged (--hog). */
+  hog?: HogPass;
   verification: { ok: boolean; problems: string[] };
 }
 
@@ -62,6 +92,7 @@ interface Args {
   out: string;
   ref: string | null;
   json: boolean;
+  hog: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -77,6 +108,7 @@ function parseArgs(argv: string[]): Args {
     out: get("--out") ?? join(BENCH_DIR, "results"),
     ref: get("--ref") ?? null,
     json: argv.includes("--json"),
+    hog: !argv.includes("--no-hog") && (argv.includes("--hog") || (mode === "full" && !only)),
   };
 }
 
@@ -161,11 +193,53 @@ function evaluate(r: BenchResults): void {
     if (s.s7.available) t.push(checkMax("7 inbox", "first page p99", s.s7.firstPage.p99, 20, "ms", "<= 20 ms"));
     else t.push({ scenario: "7 inbox", metric: "first page", target: "<= 20 ms", value: null, unit: "ms", pass: null, note: "not available in this build" });
   }
+  if (s.s8) {
+    r.ratios.s8 = {};
+    let missed = 0;
+    let expected = 0;
+    for (const [c, by] of Object.entries(s.s8)) {
+      r.ratios.s8[c] = {};
+      const e = by.edgechat;
+      for (const gap of Object.keys(e?.blocks ?? {})) {
+        const eb = e?.error ? undefined : e?.blocks[gap];
+        const d = by["durable-relay"]?.blocks[gap]?.latency;
+        const pl = by["plain-relay"]?.blocks[gap]?.latency;
+        r.ratios.s8[c][gap] = {
+          p50VsDurable: ratio(eb?.latency.p50, d?.p50),
+          p99VsDurable: ratio(eb?.latency.p99, d?.p99),
+          p50VsPlain: ratio(eb?.latency.p50, pl?.p50),
+          p99VsPlain: ratio(eb?.latency.p99, pl?.p99),
+        };
+        const label = `p99, ${c}, ${gap} gaps`;
+        const p99 = eb && eb.latency.count ? eb.latency.p99 : null;
+        if ((e?.members ?? 0) <= 100) t.push(checkMax("8 notify", label, p99, 100, "ms", "< 100 ms"));
+        else
+          t.push({
+            scenario: "8 notify",
+            metric: label,
+            target: "reported (aim < 1 s)",
+            value: p99,
+            unit: "ms",
+            pass: null,
+            note: e?.error ? `failed: ${e.error}` : p99 === null ? "nothing heard" : p99 < 1000 ? "aim met" : `aim missed (${round(p99 / 1000, 2)}x)`,
+          });
+        missed += eb?.missed ?? 0;
+        expected += eb?.expected ?? 0;
+      }
+    }
+    t.push({ scenario: "8 notify", metric: `missed notifications (not heard within ${r.params.s8.deadlineMs / 1000} s), of ${expected}`, target: "0", value: missed, unit: "", pass: missed === 0, ...(missed ? { miss: `${missed} missed` } : {}) });
+  }
+  const hb = Object.values(r.health ?? {}).reduce((a, h) => a + h.heartbeatCloses, 0);
+  const other = Object.values(r.health ?? {}).reduce((a, h) => a + h.unexpectedCloses - h.heartbeatCloses, 0);
+  if (Object.keys(r.health ?? {}).length) {
+    t.push({ scenario: "sockets", metric: "healthy sockets closed for missed heartbeat (4408)", target: "0", value: hb, unit: "", pass: hb === 0, ...(hb ? { miss: `${hb} closed` } : {}) });
+    t.push({ scenario: "sockets", metric: "other closes the harness did not ask for", target: "reported", value: other, unit: "", pass: null, note: "by code in the health table" });
+  }
   r.targets = t;
 }
 
 /** Every message the harness sent must have been counted where it should arrive. */
-function verify(r: BenchResults, ran: Set<string>): { ok: boolean; problems: string[] } {
+function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } {
   const p: string[] = [];
   const s = r.scenarios;
   for (const [k, v] of Object.entries(r.errors)) p.push(`${k} failed: ${v}`);
@@ -196,7 +270,42 @@ function verify(r: BenchResults, ran: Set<string>): { ok: boolean; problems: str
   if (s.s6 && s.s6.badPages) p.push(`s6: ${s.s6.badPages} malformed pages`);
   if (s.s7?.available && (s.s7.badResponses || s.s7.listed !== s.s7.conversations))
     p.push(`s7: ${s.s7.badResponses} bad responses; inbox lists ${s.s7.listed} of ${s.s7.conversations} conversations`);
+  // Scenario 8: misses are a result, not a harness failure; malformed or mismatched frames are.
+  if (s.s8)
+    for (const [c, by] of Object.entries(s.s8))
+      for (const n of SYSTEMS) {
+        const x = by[n];
+        if (!x) continue;
+        if (x.error) p.push(`s8 ${c} ${n} failed: ${x.error}`);
+        else if (x.malformed || x.mismatched || x.unacked)
+          p.push(`s8 ${c} ${n}: ${x.malformed} malformed inbox_update frames${x.malformedSample ? ` (e.g. ${x.malformedSample})` : ""}, ${x.mismatched} with a preview/sender not matching their seq, ${x.unacked} messages not acked`);
+      }
   return { ok: p.length === 0, problems: p };
+}
+
+/** Run one scenario into `pass`, optionally with one core hogged; its CPU and socket health beside it. */
+async function runStep(k: string, fn: () => Promise<unknown>, pass: Pass, hogged: boolean): Promise<void> {
+  const hog = hogged ? await startHog() : null;
+  try {
+    const t0 = performance.now();
+    const meter = cpuMeter();
+    const health = healthMeter();
+    try {
+      (pass.scenarios as Record<string, unknown>)[k] = await fn();
+    } catch (err) {
+      pass.errors[k] = err instanceof Error ? err.message : String(err);
+      log(`${k}${hogged ? " (hog)" : ""} failed: ${pass.errors[k]}`);
+    }
+    pass.cpu[k] = meter();
+    pass.health[k] = health();
+    const h = pass.health[k];
+    log(
+      `${k}${hogged ? " (hog)" : ""} took ${round((performance.now() - t0) / 1000, 1)} s; cpu ${JSON.stringify(pass.cpu[k])}; ` +
+        `unexpected closes ${JSON.stringify(h.closesByCode)}; loop delay max ${h.loopDelay.max} ms; heartbeat tick max gap ${h.heartbeatTickMaxGapMs} ms`,
+    );
+  } finally {
+    await hog?.stop();
+  }
 }
 
 export async function runBench(argv: string[]): Promise<BenchResults> {
@@ -205,13 +314,20 @@ export async function runBench(argv: string[]): Promise<BenchResults> {
   const want = (k: string) => args.only === null || args.only.has(k);
   const started = performance.now();
   const date = new Date().toISOString().replace(/:/g, "-").replace(/\..*/, "");
-  const results: BenchResults = { date, wallSeconds: 0, machine: machine(), params, scenarios: {}, ratios: {}, targets: [], errors: {}, cpu: {}, verification: { ok: false, problems: [] } };
-  log(`mode ${args.mode}; bundling the Worker from ${args.ref ?? "the working tree"}`);
+  const results: BenchResults = { date, wallSeconds: 0, machine: machine(), params, scenarios: {}, ratios: {}, targets: [], errors: {}, cpu: {}, health: {}, verification: { ok: false, problems: [] } };
+  const hogPass: Pass = { scenarios: {}, errors: {}, cpu: {}, health: {} };
+  // Each scenario: normal, then (--hog) again at once with one core hogged, so both see the same machine.
+  const step = async (k: string, fn: () => Promise<unknown>) => {
+    ran.add(k);
+    await runStep(k, fn, results, false);
+    if (args.hog) await runStep(k, fn, hogPass, true);
+  };
+  log(`mode ${args.mode}${args.hog ? " + hog pass" : ""}; bundling the Worker from ${args.ref ?? "the working tree"}`);
   const bundle = bundleWorker(args.ref ?? undefined);
   results.machine.build = bundle.source;
   const ran = new Set<string>();
 
-  const needsMain = ["s1", "s2", "s3", "s5", "s6", "s7"].some(want);
+  const needsMain = ["s1", "s2", "s3", "s5", "s6", "s7", "s8"].some(want);
   let edge: RuntimeServer | null = null;
   let plain: RelayServer | null = null;
   let durable: RelayServer | null = null;
@@ -219,58 +335,45 @@ export async function runBench(argv: string[]): Promise<BenchResults> {
     if (needsMain) {
       edge = await startEdgechat({ bundle, vars: params.serverVars });
       [plain, durable] = await Promise.all([startRelay("plain"), startRelay("durable")]);
-      const poolSize = Math.max(2, want("s2") ? params.s2.senders : 0, ...(want("s3") ? params.s3.sizes : [0]), want("s5") ? params.s5.clients + 1 : 0);
+      const s8Sizes = params.s8.cases.map((c) => (c === "direct" ? 2 : Number(c)));
+      const poolSize = Math.max(2, want("s2") ? params.s2.senders : 0, ...(want("s3") ? params.s3.sizes : [0]), want("s5") ? params.s5.clients + 1 : 0, ...(want("s8") ? s8Sizes : [0]));
       const t = performance.now();
       const users = await createUsers(edge.url, poolSize, "bench");
       log(`runtime pid ${edge.pid}; ${poolSize} users in ${Math.round(performance.now() - t)} ms`);
       const ctx: BenchContext = { params, edge, users, plain, durable, bundle };
-      const steps: [string, () => Promise<void>][] = [
+      const steps: [string, () => Promise<unknown>][] = [
         // Fan-out runs last on this runtime: its 5,000-member room is the heaviest thing we do, and a
         // runtime that fails there must not take the other scenarios' numbers down with it.
-        ["s1", async () => void (results.scenarios.s1 = await runLatency(ctx))],
-        ["s2", async () => void (results.scenarios.s2 = await runThroughput(ctx))],
-        ["s5", async () => void (results.scenarios.s5 = await runReconnect(ctx))],
-        ["s6", async () => void (results.scenarios.s6 = await runHistory(ctx))],
-        ["s7", async () => void (results.scenarios.s7 = await runInbox(ctx))],
-        ["s3", async () => void (results.scenarios.s3 = await runFanout(ctx))],
+        ["s1", () => runLatency(ctx)],
+        ["s2", () => runThroughput(ctx)],
+        ["s5", () => runReconnect(ctx)],
+        ["s6", () => runHistory(ctx)],
+        ["s7", () => runInbox(ctx)],
+        ["s8", () => runNotify(ctx)],
+        ["s3", () => runFanout(ctx)],
       ];
-      for (const [k, fn] of steps) {
-        if (!want(k)) continue;
-        ran.add(k);
-        const t0 = performance.now();
-        const meter = cpuMeter();
-        try {
-          await fn();
-        } catch (err) {
-          results.errors[k] = err instanceof Error ? err.message : String(err);
-          log(`${k} failed: ${results.errors[k]}`);
-        }
-        results.cpu[k] = meter();
-        log(`${k} took ${round((performance.now() - t0) / 1000, 1)} s; cpu ${JSON.stringify(results.cpu[k])}`);
-      }
+      for (const [k, fn] of steps) if (want(k)) await step(k, fn);
     }
   } finally {
     await Promise.all([edge?.stop(), plain?.stop(), durable?.stop()]);
   }
   // Scenario 4 starts its own fresh runtimes (memory is measured per process).
-  if (want("s4")) {
-    ran.add("s4");
-    const t0 = performance.now();
-    const meter = cpuMeter();
-    try {
-      results.scenarios.s4 = await runSockets({ params, bundle } as BenchContext);
-    } catch (err) {
-      results.errors.s4 = err instanceof Error ? err.message : String(err);
-      log(`s4 failed: ${results.errors.s4}`);
-    }
-    results.cpu.s4 = meter();
-    log(`s4 took ${round((performance.now() - t0) / 1000, 1)} s; cpu ${JSON.stringify(results.cpu.s4)}`);
-  }
+  if (want("s4")) await step("s4", () => runSockets({ params, bundle } as BenchContext));
   bundle.cleanup();
   results.wallSeconds = round((performance.now() - started) / 1000, 1);
   evaluate(results);
   results.verification = verify(results, ran);
-  const stem = args.mode === "full" ? date : `${date}-${args.mode}`;
+  if (args.hog) {
+    // The hogged pass is evaluated and verified like the normal one (a message lost under load is a failure).
+    const shadow: BenchResults = { ...results, ...hogPass, ratios: {}, targets: [], hog: undefined };
+    evaluate(shadow);
+    const v = verify(hogPass, ran);
+    results.hog = { ...hogPass, ratios: shadow.ratios, targets: shadow.targets, comparison: compareHog(results.scenarios, hogPass.scenarios), verification: v };
+    results.verification.problems.push(...v.problems.map((x) => `hog: ${x}`));
+    results.verification.ok = results.verification.problems.length === 0;
+    for (const c of results.hog.comparison.filter((x) => x.flagged)) log(`hog: ${c.scenario} ${c.metric} degrades ${c.degradation}x (${c.normal} -> ${c.hog} ${c.unit})`);
+  }
+  const stem = `${args.mode === "full" ? date : `${date}-${args.mode}`}${args.hog ? "-hog" : ""}`;
   const files = await writeResults(args.out, results, stem, args.mode === "full" && args.only === null);
   log(`wrote ${files.join(", ")}`);
   log(`verification: ${results.verification.ok ? "ok" : results.verification.problems.join("; ")}`);

@@ -33,5 +33,14 @@ it("bench --tiny runs every scenario and counts every message", async () => {
   // Scenario 7 either ran or says plainly that the inbox is not in this build; never a made-up number.
   if (s.s7 && !s.s7.available) expect(s.s7.note).toMatch(/not available in this build/);
   else expect(s.s7?.available && s.s7.badResponses).toBe(0);
+  // Scenario 8: every (recipient, message) is either heard or counted missed; frames well formed.
+  expect(Object.keys(s.s8 ?? {}).length).toBe(r.params.s8.cases.length);
+  for (const bySys of Object.values(s.s8 ?? {}))
+    for (const sys of ["plain-relay", "durable-relay", "edgechat"] as const) {
+      const x = bySys[sys];
+      expect(x.error).toBeUndefined();
+      expect([x.malformed, x.mismatched, x.unacked]).toEqual([0, 0, 0]);
+      for (const b of Object.values(x.blocks)) expect(b.heard + b.missed).toBe(b.expected);
+    }
   expect(r.targets.length).toBeGreaterThan(0);
 }, 60_000);

@@ -97,6 +97,15 @@ export async function createDirect(base: string, a: BenchUser, b: BenchUser): Pr
   return r.conversation.id;
 }
 
+/** The user socket (docs/protocol.md 12.1); the token travels in the subprotocol list, as the SDK sends it. */
+export function userWsUrl(wsBase: string): string {
+  return `${wsBase}/v1/me/ws?v=1`;
+}
+
+export function bearerProtocols(token: string): string[] {
+  return ["edgechat.v1", `bearer.${token}`];
+}
+
 export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number): string {
   return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&token=${token}${since === undefined ? "" : `&since=${since}`}`;
 }
@@ -115,9 +124,15 @@ const PING_FRAME = '{"type":"ping"}';
 const PING_EVERY_MS = 15_000;
 const live = new Set<BenchSocket>();
 let pinger: ReturnType<typeof setInterval> | null = null;
+let lastBeatAt = 0;
+let maxBeatGapMs = 0;
 
 function heartbeat(): void {
   const now = Date.now();
+  // The pinger ticks every second; a longer gap means this process's event loop stalled (and pings
+  // went out late by as much). Read with takeHeartbeatGap().
+  if (lastBeatAt) maxBeatGapMs = Math.max(maxBeatGapMs, now - lastBeatAt);
+  lastBeatAt = now;
   for (const s of live) {
     if (now - s.lastPingAt >= PING_EVERY_MS && s.ws.readyState === WebSocket.OPEN) {
       s.lastPingAt = now;
@@ -126,9 +141,29 @@ function heartbeat(): void {
   }
 }
 
+/** Longest gap between two pinger ticks (expected 1 s) since the last call, in ms; then resets. */
+export function takeHeartbeatGap(): number {
+  const g = maxBeatGapMs;
+  maxBeatGapMs = 0;
+  return g;
+}
+
+/**
+ * Closes the harness did not ask for (by close code: 4408 no heartbeat, 1006 lost, 1011, refusals...).
+ * A socket closed through `close()` is never counted, whatever code comes back.
+ */
+const unexpectedCloses = new Map<number, number>();
+
+export function unexpectedCloseTally(): Record<string, number> {
+  return Object.fromEntries(unexpectedCloses);
+}
+
+export type ReadyOn = "caught_up" | "open" | "hello";
+
 /**
  * A client socket. `ready` resolves on the first `caught_up` frame (edgechat sends it when the
- * socket is live; the relays send one on connect). Each frame is timestamped before anything else.
+ * socket is live; the relays send one on connect), or on `hello` for user sockets (`readyOn: "hello"`),
+ * or on open. Each frame is timestamped before anything else.
  */
 export class BenchSocket {
   readonly ws: WebSocket;
@@ -137,10 +172,13 @@ export class BenchSocket {
   onFrame: FrameHandler | null = null;
   framesIn = 0;
   lastPingAt = Date.now();
+  /** Set when the harness closes the socket itself. */
+  closing = false;
 
-  constructor(url: string, onFrame: FrameHandler | null = null, readyOn: "caught_up" | "open" = "caught_up") {
+  constructor(url: string, onFrame: FrameHandler | null = null, readyOn: ReadyOn = "caught_up", protocols?: string[]) {
     this.onFrame = onFrame;
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.ws = new WebSocket(url, protocols ?? [], { perMessageDeflate: false });
+    const readyFrame = readyOn === "hello" ? "hello" : "caught_up";
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
     let isReady = false;
@@ -152,7 +190,7 @@ export class BenchSocket {
     this.ws.on("message", (data: Buffer) => {
       const at = performance.now();
       this.framesIn++;
-      if (!isReady && frameType(data) === "caught_up") {
+      if (!isReady && frameType(data) === readyFrame) {
         isReady = true;
         readyResolve();
       }
@@ -173,6 +211,7 @@ export class BenchSocket {
     this.closed = new Promise((res) =>
       this.ws.on("close", (code) => {
         live.delete(this);
+        if (!this.closing) unexpectedCloses.set(code, (unexpectedCloses.get(code) ?? 0) + 1);
         if (!isReady) readyReject(new Error(`socket closed before ready: ${code}`));
         res(code);
       }),
@@ -185,6 +224,7 @@ export class BenchSocket {
 
   async close(): Promise<void> {
     if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.closing = true;
     if (this.ws.readyState === WebSocket.CONNECTING) {
       this.ws.terminate();
     } else this.ws.close(1000);
@@ -198,12 +238,13 @@ export async function openSockets(
   urls: string[],
   concurrency: number,
   onFrame: (i: number) => FrameHandler | null = () => null,
-  readyOn: "caught_up" | "open" = "caught_up",
+  readyOn: ReadyOn = "caught_up",
+  protocols?: (i: number) => string[] | undefined,
 ): Promise<BenchSocket[]> {
   const opened: BenchSocket[] = [];
   try {
     return await pMap(urls, concurrency, async (url, i) => {
-      const s = new BenchSocket(url, onFrame(i), readyOn);
+      const s = new BenchSocket(url, onFrame(i), readyOn, protocols?.(i));
       opened.push(s);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -227,6 +268,16 @@ const READY_TIMEOUT_MS = 30_000;
 
 export async function closeAll(sockets: BenchSocket[]): Promise<void> {
   await pMap(sockets, 500, (s) => s.close());
+}
+
+let tags = 0;
+/**
+ * A tag for clientMsgIds that is new on every call: a direct conversation is the same conversation every
+ * time a scenario runs (e.g. again under --hog), and a clientMsgId it has seen is acked as a duplicate
+ * and never delivered again.
+ */
+export function uniqueTag(): string {
+  return `${Date.now().toString(36)}${(tags++).toString(36)}`;
 }
 
 /** Message bodies carry the send time (performance.now(), same process as the receivers), the sender and a counter. */

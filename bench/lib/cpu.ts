@@ -12,7 +12,11 @@ function totalBusyTicks(): number {
   return cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + cpu[7]!;
 }
 
-function ourTicks(): number {
+/** Processes whose CPU is reported apart (the `--hog` busy loop): pid -> true while it runs. */
+export const hogPids = new Set<number>();
+
+/** CPU ticks of this process and its descendants, and of the hog subtree among them. */
+function ourTicks(): { ours: number; hog: number } {
   const parent = new Map<number, number>();
   const ticks = new Map<number, number>();
   for (const d of readdirSync("/proc")) {
@@ -28,16 +32,20 @@ function ourTicks(): number {
     }
   }
   let sum = 0;
+  let hog = 0;
   for (const [pid, t] of ticks) {
     let p: number | undefined = pid;
+    let inHog = false;
     for (let depth = 0; p && depth < 20; depth++, p = parent.get(p)) {
+      if (hogPids.has(p)) inHog = true;
       if (p === process.pid) {
-        sum += t;
+        if (inHog) hog += t;
+        else sum += t;
         break;
       }
     }
   }
-  return sum;
+  return { ours: sum, hog };
 }
 
 export interface CpuWindow {
@@ -47,17 +55,24 @@ export interface CpuWindow {
   /** Average cores used by everything else on the machine (approximate if our children exited). */
   otherCores: number;
   loadavg1: number;
+  /** Cores used by the `--hog` busy loop (only in hogged passes; ~1.0 when it got its core). */
+  hogCores?: number;
 }
 
 export function cpuMeter(): () => CpuWindow {
   const t0 = Date.now();
   const busy0 = totalBusyTicks();
-  const ours0 = ourTicks();
+  const t0Ticks = ourTicks();
+  // Call the returned function while a hog is still running: once it exits, its ticks leave /proc.
   return () => {
     const seconds = (Date.now() - t0) / 1000;
     const busy = (totalBusyTicks() - busy0) / TICK;
-    const ours = Math.max(0, (ourTicks() - ours0) / TICK);
+    const now = ourTicks();
+    const ours = Math.max(0, (now.ours - t0Ticks.ours) / TICK);
+    const hog = Math.max(0, (now.hog - t0Ticks.hog) / TICK);
     const r = (x: number) => Math.round(x * 100) / 100;
-    return { seconds: r(seconds), benchCores: r(ours / seconds), otherCores: r(Math.max(0, busy - ours) / seconds), loadavg1: r(os.loadavg()[0]!) };
+    const w: CpuWindow = { seconds: r(seconds), benchCores: r(ours / seconds), otherCores: r(Math.max(0, busy - ours - hog) / seconds), loadavg1: r(os.loadavg()[0]!) };
+    if (hog > 0 || hogPids.size) w.hogCores = r(hog / seconds);
+    return w;
   };
 }

@@ -18,6 +18,23 @@ export interface Params {
   s5: { clients: number; missed: number; before: number };
   s6: { messages: number; hotTail: number; batchSize: number; requests: number; warmup: number };
   s7: { conversations: number; requests: number; warmup: number };
+  s8: NotifyParams;
+}
+
+/**
+ * Scenario 8 (live inbox notifications on the user socket). `cases`: "direct" or a group size. Each
+ * case sends `warmup` uncounted messages (waking the members' objects), then runs the `gaps` blocks in
+ * order on the same sockets: `messages` sends `gapMs` apart. Before each block the conversation is quiet for at least `quietMs`
+ * (edgechat coalesces inbox updates per conversation per second: a block must not inherit the
+ * previous block's window). A recipient that has not heard of a message `deadlineMs` after it was
+ * sent counts it as missed.
+ */
+export interface NotifyParams {
+  cases: string[];
+  gaps: { gapMs: number; messages: number }[];
+  warmup: number;
+  quietMs: number;
+  deadlineMs: number;
 }
 
 const LIFT_LIMITS = { SEND_RATE_PER_SECOND: "1000000000", SEND_BURST: "1000000000", MAX_SOCKETS_PER_USER: "1000" };
@@ -40,6 +57,8 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s5: { clients: 1000, missed: 100, before: 10 },
       s6: { messages: 100_000, hotTail: 10_000, batchSize: 50, requests: 1000, warmup: 50 },
       s7: { conversations: 1000, requests: 200, warmup: 20 },
+      // ~3.5 min: 4 cases x 3 systems x (8 x 1.2 s + 40 x 150 ms + quiet + drain).
+      s8: { cases: ["direct", "20", "100", "1000"], gaps: [{ gapMs: 1200, messages: 8 }, { gapMs: 150, messages: 40 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
     };
   }
   if (mode === "quick") {
@@ -53,6 +72,7 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s5: { clients: 1000, missed: 100, before: 10 },
       s6: { messages: 10_000, hotTail: 2_000, batchSize: 50, requests: 300, warmup: 20 },
       s7: { conversations: 100, requests: 100, warmup: 10 },
+      s8: { cases: ["direct", "20", "100"], gaps: [{ gapMs: 1200, messages: 4 }, { gapMs: 150, messages: 20 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
     };
   }
   return {
@@ -65,5 +85,7 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
     s5: { clients: 5, missed: 12, before: 3 },
     s6: { messages: 300, hotTail: 100, batchSize: 50, requests: 10, warmup: 2 },
     s7: { conversations: 3, requests: 5, warmup: 1 },
+    // A few seconds: proves every notification is counted and checked, not how fast it is.
+    s8: { cases: ["direct", "20"], gaps: [{ gapMs: 100, messages: 3 }], warmup: 0, quietMs: 0, deadlineMs: 5_000 },
   };
 }

@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vega from "vega";
 import * as vl from "vega-lite";
-import type { BenchResults } from "../run.ts";
+import type { BenchResults, Pass, Ratios } from "../run.ts";
+import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
 import { SYSTEMS } from "./systems.ts";
 
@@ -20,12 +21,73 @@ export function markdown(r: BenchResults): string {
     "",
   );
   if (r.params.mode !== "full") lines.push(`**${r.params.mode} mode: reduced sizes, not the issue's parameters. See the full run for the targets.**`, "");
-  lines.push("## Targets", "", "| scenario | metric | target | measured | verdict |", "|---|---|---|---|---|");
-  for (const t of r.targets) {
+  if (r.hog) lines.push(`**Hog pass:** every scenario also ran a second time, right after, with one core busy (a child process spinning): see [Under a CPU hog](#under-a-cpu-hog-one-core-busy).`, "");
+  lines.push("## Targets", "");
+  targetTable(lines, r.targets);
+  scenarioSections(lines, r, r, r.ratios);
+  loadAndHealth(lines, r);
+  if (Object.keys(r.errors).length) {
+    lines.push("", "## Errors", "");
+    for (const [k, v] of Object.entries(r.errors)) lines.push(`- ${k}: ${v}`);
+  }
+  if (r.hog) {
+    const h = r.hog;
+    lines.push("", "## Under a CPU hog (one core busy)", "");
+    lines.push(
+      `Each scenario ran again right after its normal pass, with a child process spinning one core (\`lib/hog.ts\`), so edgechat, the relays and the load generator share the other core. ` +
+        `Headline numbers of edgechat; **flagged** when one degrades by more than ${DEGRADATION_FLAG}x (latency x${DEGRADATION_FLAG}, or throughput /${DEGRADATION_FLAG}) or was not measured under the hog. ` +
+        `The load generator is one of the processes starved: its event-loop delay (health table below) is part of every latency here.`,
+      "",
+    );
+    lines.push("| scenario | metric | normal | hog | hog / normal | degradation | |", "|---|---|---|---|---|---|---|");
+    for (const c of h.comparison)
+      lines.push(`| ${c.scenario} | ${c.metric} | ${fmt(c.normal)} ${c.unit} | ${fmt(c.hog)} ${c.unit} | ${fmt(c.hogVsNormal)}x | ${fmt(c.degradation)}x | ${c.flagged ? "**> " + DEGRADATION_FLAG + "x**" : ""} |`);
+    lines.push("", "### Targets under the hog", "");
+    targetTable(lines, h.targets);
+    // The same sections as above, one heading level down.
+    const sub: string[] = [];
+    scenarioSections(sub, r, h, h.ratios);
+    loadAndHealth(sub, h);
+    lines.push(...sub.map((l) => (l.startsWith("## ") ? `### Hog: ${l.slice(3)}` : l)));
+    if (Object.keys(h.errors).length) {
+      lines.push("", "### Errors under the hog", "");
+      for (const [k, v] of Object.entries(h.errors)) lines.push(`- ${k}: ${v}`);
+    }
+  }
+  lines.push("", `Verification (every message counted): ${r.verification.ok ? "ok" : `FAILED: ${r.verification.problems.join("; ")}`}`, "");
+  return lines.join("\n");
+}
+
+function targetTable(lines: string[], targets: TargetCheck[]): void {
+  lines.push("| scenario | metric | target | measured | verdict |", "|---|---|---|---|---|");
+  for (const t of targets) {
     const verdict = t.pass === null ? `n/a${t.note ? ` (${t.note})` : ""}` : t.pass ? "pass" : `**MISS**: ${t.miss}`;
     lines.push(`| ${t.scenario} | ${t.metric} | ${t.target} | ${t.value === null ? "-" : `${fmt(t.value)} ${t.unit}`} | ${verdict} |`);
   }
-  const s = r.scenarios;
+}
+
+function loadAndHealth(lines: string[], p: Pass): void {
+  if (Object.keys(p.cpu).length) {
+    const hogged = Object.values(p.cpu).some((c) => c.hogCores !== undefined);
+    lines.push("", "## Machine load during each scenario", "", "Average cores busy: this benchmark (load generator + runtime + relays) vs every other process on the machine (other sessions' tests share these cores).", "");
+    lines.push(`| scenario | seconds | bench cores | other cores |${hogged ? " hog cores |" : ""} load avg (1 min, at end) |`, `|---|---|---|---|${hogged ? "---|" : ""}---|`);
+    for (const [k, c] of Object.entries(p.cpu)) lines.push(`| ${k} | ${c.seconds} | ${c.benchCores} | ${c.otherCores} |${hogged ? ` ${c.hogCores ?? "-"} |` : ""} ${c.loadavg1} |`);
+  }
+  if (Object.keys(p.health).length) {
+    lines.push("", "## Socket health and load-generator stalls", "");
+    lines.push(
+      "Sockets closed under the harness (not by `close()`), by close code: 4408 is a healthy socket cut off for a missed heartbeat (target 0). " +
+        "Event-loop delay of the load generator (it timestamps frames and sends the 15 s heartbeats from a 1 s tick; the tick's longest gap is shown).",
+      "",
+    );
+    lines.push("| scenario | unexpected closes | by code | 4408 (no heartbeat) | loop delay p50 / p99 / max (ms) | heartbeat tick max gap (ms) |", "|---|---|---|---|---|---|");
+    for (const [k, h] of Object.entries(p.health))
+      lines.push(`| ${k} | ${h.unexpectedCloses} | ${Object.entries(h.closesByCode).map(([c, n]) => `${c}: ${n}`).join(", ") || "-"} | ${h.heartbeatCloses} | ${fmt(h.loopDelay.p50, 1)} / ${fmt(h.loopDelay.p99, 1)} / ${fmt(h.loopDelay.max, 1)} | ${fmt(h.heartbeatTickMaxGapMs, 0)} |`);
+  }
+}
+
+function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: Ratios): void {
+  const s = pass.scenarios;
   if (s.s1) {
     lines.push("", "## 1. 1:1 send -> deliver latency (ms, p50 / p95 / p99 / max)", "", `${r.params.s1.messages} measured messages at ${r.params.s1.ratePerSec}/s after ${r.params.s1.warmup} warm-up; latency at the receiving client.`, "");
     lines.push("| system | delivery | ack (sender) | delivered/sent |", "|---|---|---|---|");
@@ -33,7 +95,7 @@ export function markdown(r: BenchResults): string {
       const x = s.s1[n];
       if (x) lines.push(`| ${n} | ${lat(x.delivery)} | ${lat(x.ack)} | ${x.delivered}/${x.sent} |`);
     }
-    if (r.ratios.s1) lines.push("", `Ratios (edgechat / durable relay, edgechat / plain relay): p50 ${fmt(r.ratios.s1.p50VsDurable)}x, ${fmt(r.ratios.s1.p50VsPlain)}x; p99 ${fmt(r.ratios.s1.p99VsDurable)}x, ${fmt(r.ratios.s1.p99VsPlain)}x.`);
+    if (ratios.s1) lines.push("", `Ratios (edgechat / durable relay, edgechat / plain relay): p50 ${fmt(ratios.s1.p50VsDurable)}x, ${fmt(ratios.s1.p50VsPlain)}x; p99 ${fmt(ratios.s1.p99VsDurable)}x, ${fmt(ratios.s1.p99VsPlain)}x.`);
   }
   if (s.s2) {
     lines.push("", `## 2. One conversation, ${r.params.s2.senders} concurrent senders: persisted + acked messages/s`, "");
@@ -47,7 +109,7 @@ export function markdown(r: BenchResults): string {
         const x = s.s2[v]?.[n];
         if (x) lines.push(`| ${v} | ${n} | ${fmt(x.messagesPerSecond, 0)} | ${fmt(x.framesPerSecond, 0)} | ${lat(x.ack)} | ${x.delivered}/${x.expectedDeliveries} |`);
       }
-    if (r.ratios.s2) lines.push("", `Ratios edgechat / durable, edgechat / plain (msg/s): single ${fmt(r.ratios.s2.singleVsDurable)}x, ${fmt(r.ratios.s2.singleVsPlain)}x; batched ${fmt(r.ratios.s2.batchedVsDurable)}x, ${fmt(r.ratios.s2.batchedVsPlain)}x.`);
+    if (ratios.s2) lines.push("", `Ratios edgechat / durable, edgechat / plain (msg/s): single ${fmt(ratios.s2.singleVsDurable)}x, ${fmt(ratios.s2.singleVsPlain)}x; batched ${fmt(ratios.s2.batchedVsDurable)}x, ${fmt(ratios.s2.batchedVsPlain)}x.`);
   }
   if (s.s3) {
     lines.push("", "## 3. Fan-out: one message to every member (ms, p50 / p95 / p99 / max over all deliveries)", "");
@@ -86,17 +148,34 @@ export function markdown(r: BenchResults): string {
     if (!x.available) lines.push(x.note);
     else lines.push(`User in ${x.conversations} conversations: ${lat(x.firstPage)} ms (p50 / p95 / p99 / max), ${x.firstPageSize} entries in the first page; paging with cursor lists ${x.listed} of ${x.conversations}.`);
   }
-  if (Object.keys(r.cpu).length) {
-    lines.push("", "## Machine load during each scenario", "", "Average cores busy: this benchmark (load generator + runtime + relays) vs every other process on the machine (other sessions' tests share these cores).", "");
-    lines.push("| scenario | seconds | bench cores | other cores | load avg (1 min, at end) |", "|---|---|---|---|---|");
-    for (const [k, c] of Object.entries(r.cpu)) lines.push(`| ${k} | ${c.seconds} | ${c.benchCores} | ${c.otherCores} | ${c.loadavg1} |`);
+  if (s.s8) {
+    const p8 = r.params.s8;
+    lines.push("", "## 8. Live notifications on the user socket (ms, p50 / p95 / p99 / max over recipients x messages)", "");
+    lines.push(
+      `Recipients connected only on their user socket; one member sends. Latency = first \`inbox_update\` of the conversation covering the message's seq, minus its send time. ` +
+        `Per case: ${p8.warmup} warm-up message(s), then ${p8.gaps.map((g) => `${g.messages} messages ${g.gapMs} ms apart`).join(", then ")} (quiet >= ${p8.quietMs} ms before each block). ` +
+        `Missed: not heard within ${p8.deadlineMs / 1000} s. Updates per message: distinct updates that first covered a message, per recipient and message (1 = one update per message; less = coalesced).`,
+      "",
+    );
+    lines.push("| case | gap | system | latency | missed | heard/expected | updates per message |", "|---|---|---|---|---|---|---|");
+    for (const [c, by] of Object.entries(s.s8))
+      for (const n of SYSTEMS) {
+        const x = by[n];
+        if (!x) continue;
+        if (x.error) {
+          lines.push(`| ${c} | - | ${n} | **failed**: ${x.error} | - | - | - |`);
+          continue;
+        }
+        for (const [gap, b] of Object.entries(x.blocks)) lines.push(`| ${c} | ${gap} | ${n} | ${lat(b.latency)} | ${b.missed} | ${b.heard}/${b.expected} | ${fmt(b.updatesPerMessage, 3)} |`);
+      }
+    if (ratios.s8) {
+      const parts: string[] = [];
+      for (const [c, byGap] of Object.entries(ratios.s8)) for (const [gap, x] of Object.entries(byGap)) parts.push(`${c} @${gap}: p50 ${fmt(x.p50VsDurable)}x, p99 ${fmt(x.p99VsDurable)}x`);
+      lines.push("", `Ratios edgechat / durable relay: ${parts.join("; ")}.`);
+    }
+    const bad = Object.entries(s.s8).flatMap(([c, by]) => SYSTEMS.filter((n) => by[n] && (by[n].malformed || by[n].mismatched || by[n].unacked || by[n].recipientsClosed)).map((n) => `${c} ${n}: malformed ${by[n].malformed}, mismatched ${by[n].mismatched}, unacked ${by[n].unacked}, recipient sockets closed ${by[n].recipientsClosed}`));
+    if (bad.length) lines.push("", `Problems: ${bad.join("; ")}.`);
   }
-  if (Object.keys(r.errors).length) {
-    lines.push("", "## Errors", "");
-    for (const [k, v] of Object.entries(r.errors)) lines.push(`- ${k}: ${v}`);
-  }
-  lines.push("", `Verification (every message counted): ${r.verification.ok ? "ok" : `FAILED: ${r.verification.problems.join("; ")}`}`, "");
-  return lines.join("\n");
 }
 
 export async function chartSvg(r: BenchResults): Promise<string> {
@@ -109,6 +188,8 @@ export async function chartSvg(r: BenchResults): Promise<string> {
   for (const n of SYSTEMS) push("1: 1:1 @100/s", n, sc.s1?.[n]?.delivery);
   for (const [size, bySys] of Object.entries(sc.s3 ?? {})) for (const n of SYSTEMS) push(`3: fan-out ${size}`, n, bySys[n]?.delivery);
   if (sc.s4) push("4: 1:1 with 10k open", "edgechat", sc.s4.latencyWhileOpen.delivery);
+  for (const [c, by] of Object.entries(sc.s8 ?? {}))
+    for (const n of SYSTEMS) for (const [gap, b] of Object.entries(by[n]?.error ? {} : (by[n]?.blocks ?? {}))) push(`8: ${c} @${gap}`, n, b.latency);
   if (sc.s6) {
     push("6: history hot", "edgechat", sc.s6.hot);
     push("6: history archived", "edgechat", sc.s6.archived);

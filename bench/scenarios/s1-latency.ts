@@ -1,6 +1,6 @@
 // Scenario 1: 1:1 send -> deliver latency at a steady ~100 msg/s. Measured at the receiving client.
 import { performance } from "node:perf_hooks";
-import { closeAll, frameType, makeBody, openSockets, parseMessageFrame } from "../lib/client.ts";
+import { closeAll, frameType, makeBody, openSockets, parseMessageFrame, uniqueTag } from "../lib/client.ts";
 import { Latency, type LatencySummary } from "../lib/stats.ts";
 import { systemsOf, SYSTEMS, type BenchContext, type SystemName } from "../lib/systems.ts";
 import { sleepUntil, waitFor } from "../lib/wait.ts";
@@ -51,12 +51,13 @@ export async function pacedPair(urls: [string, string], rate: number, messages: 
     acked++;
     if (n >= warmup) ack.record(at - sentAt[n]!);
   };
+  const tag = uniqueTag();
   const start = performance.now();
   for (let i = 0; i < total; i++) {
     await sleepUntil(start + (i * 1000) / rate);
     const body = makeBody(0, i, bodyBytes);
     sentAt[i] = performance.now();
-    a!.send(JSON.stringify({ type: "send", clientMsgId: `p-${i}`, body }));
+    a!.send(JSON.stringify({ type: "send", clientMsgId: `p${tag}-${i}`, body }));
   }
   const elapsed = performance.now() - start;
   await waitFor(() => delivered >= total && acked >= total, 20_000, `all ${total} messages delivered and acked`).catch(() => undefined);
