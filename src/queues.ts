@@ -22,16 +22,30 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
 /** Fan-out retries after the 1st, 2nd, 3rd ... delivery (Queues counts attempts from 1): 2, 4, 8 ... 60 s. */
 const FANOUT_RETRY = { base: 2, cap: 60 };
 
+/** User objects one consumer invocation updates at once (a batch holds max_batch_size x 100 targets). */
+const FANOUT_CONCURRENCY = 50;
+
 /** Apply a conversation update to up to 100 user objects per message. Updates only move forward, so retries are safe. */
 async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<void> {
-  await Promise.all(
-    batch.messages.map(async (message) => {
-      const { summary, targets } = message.body;
-      const results = await Promise.allSettled(targets.map((t) => userStub(env, t.userId).conversationUpdate(summary, t)));
-      if (results.some((r) => r.status === "rejected")) message.retry({ delaySeconds: backoffDelay(message.attempts, FANOUT_RETRY) });
-      else message.ack();
-    }),
-  );
+  const work = batch.messages.flatMap((message) => message.body.targets.map((target) => ({ message, target })));
+  const failed = new Set<Message<FanoutJob>>();
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const { message, target } = work[next++]!;
+      try {
+        await userStub(env, target.userId).conversationUpdate(message.body.summary, target);
+      } catch (err) {
+        if (failed.size === 0) console.warn(JSON.stringify({ at: "fanout", error: String(err) }));
+        failed.add(message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FANOUT_CONCURRENCY, work.length) }, worker));
+  for (const message of batch.messages) {
+    if (failed.has(message)) message.retry({ delaySeconds: backoffDelay(message.attempts, FANOUT_RETRY) });
+    else message.ack();
+  }
 }
 
 const SIGNATURE_HEADER = "X-Edgechat-Signature";
