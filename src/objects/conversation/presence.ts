@@ -8,6 +8,7 @@
 // - "presence": the heartbeat sweep, which closes sockets that stopped heartbeating (local, no requests).
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
+import { sweepIsLate } from "../shared/sockets";
 import type { ConversationSocket, Sockets } from "./connections";
 import type { Job } from "./index";
 import type { Meta } from "./meta";
@@ -57,6 +58,8 @@ export class Presence {
   /** Close sockets without a heartbeat (their leases are released by `released`). Runs only while sockets are open. */
   async #sweep(): Promise<JobOutcome> {
     const now = Date.now();
+    // Held up by a busy runtime: pings may be waiting to be recorded. Judge silence on the next, punctual run.
+    if (sweepIsLate(this.#jobs.dueAt("presence"), now)) return { at: now + 1_000 };
     this.#sockets.sweep(this.#ttl, now);
     return this.#sockets.size > 0 ? { at: now + this.#ttl / 2 } : "done";
   }

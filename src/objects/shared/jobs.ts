@@ -43,6 +43,11 @@ export class JobRunner<Kind extends string> {
     return this.#wanted.has(kind);
   }
 
+  /** When `kind` is wanted (during its run: when this run was due). */
+  dueAt(kind: Kind): number | undefined {
+    return this.#wanted.get(kind);
+  }
+
   /** Make sure `kind` runs no later than `at` (an earlier wish is kept). Costs nothing when already scheduled earlier. */
   ensure(kind: Kind, at: number): void {
     if (this.#running.has(kind)) this.#rerun.set(kind, Math.min(at, this.#rerun.get(kind) ?? Infinity));

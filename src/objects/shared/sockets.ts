@@ -108,6 +108,12 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
   }
 
   /**
+   * A heartbeat sweep that runs this late was held up by a busy runtime: pings that arrived meanwhile may
+   * not be recorded yet, so it must not judge silence (see `sweepIsLate`).
+   */
+  static readonly LATE_SWEEP_MS = 2_000;
+
+  /**
    * Close sockets that stopped heartbeating (a closed tab can leave a hibernated socket open with no
    * close event, workerd#1187; the runtime records the last auto-answered ping) or whose token expired:
    * idle sockets that only ping never reach the object otherwise. Returns the sockets that remain.
@@ -135,4 +141,13 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
     this.#map = map;
     return map;
   }
+}
+
+/**
+ * True when a sweep due at `dueAt` runs more than LATE_SWEEP_MS late. The runtime timestamps pings when it
+ * processes them, on the same thread that was busy; closing on a late sweep would cut off healthy clients
+ * because the server was slow. The caller skips closing and sweeps again shortly.
+ */
+export function sweepIsLate(dueAt: number | undefined, now: number): boolean {
+  return dueAt !== undefined && now - dueAt > SocketRegistry.LATE_SWEEP_MS;
 }

@@ -11,6 +11,7 @@ import type { RpcResult } from "../../lib/errors";
 import { sharedConversationUsers } from "../../db/memberships";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
+import { sweepIsLate } from "../shared/sockets";
 import type { SocketState, UserSockets } from "./connection";
 import type { UserJob } from "./index";
 import type { Meta } from "./meta";
@@ -149,12 +150,15 @@ export class UserPresence {
   async #sweep(): Promise<JobOutcome> {
     const { sockets } = this.#deps;
     const now = Date.now();
-    sockets.sweep(this.#ttl, now);
+    // Held up by a busy runtime: pings may be waiting to be recorded. Judge silence on the next, punctual run.
+    const late = sweepIsLate(this.#deps.jobs.dueAt("presence_sweep"), now);
+    if (!late) sockets.sweep(this.#ttl, now);
     this.#sql.exec("DELETE FROM leases WHERE expires_at <= ?", now);
     this.#sql.exec("DELETE FROM subscribers WHERE expires_at <= ?", now);
     await this.#renewWatches(now);
     await this.maybeChanged();
     const nextLease = this.#sql.exec<{ at: number | null }>("SELECT min(expires_at) AS at FROM leases").one().at;
+    if (late && sockets.size > 0) return { at: now + 1_000 };
     if (sockets.size > 0) return { at: now + this.#ttl / 2 };
     if (nextLease !== null) return { at: nextLease + 1 };
     return "done";
