@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["e2e/**/*.test.ts"],
-    exclude: ["e2e/browser/**", "node_modules/**"],
+    exclude: ["e2e/browser/**", "e2e/large/**", "node_modules/**"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     fileParallelism: false,

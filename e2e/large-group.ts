@@ -4,7 +4,7 @@
 // with no device connected get one push (collapsed until they read); and an unrelated conversation keeps
 // answering meanwhile. The local server runs behind wrangler's dev proxy, which cannot hold thousands of
 // sockets (bench/README.md), so a few hundred members connect here; scenario 3 of the benchmark connects all
-// 5,000 to one runtime.
+// 5,000 to one runtime. Test files: e2e/large-group-3000.test.ts (npm test), e2e/large/ (npm run test:large).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -18,24 +18,6 @@ const INBOX_SAMPLE = 300;
 let server: LocalServer;
 let receiver: Server;
 const pushes: { userId: string; conversationId: string; seq: number; unread: number }[] = [];
-
-beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let raw = "";
-    req.on("data", (c) => (raw += c));
-    req.on("end", () => {
-      pushes.push(JSON.parse(raw));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-  const port = (receiver.address() as AddressInfo).port;
-  server = await startLocalServer({ vars: { PUSH_WEBHOOK_URL: `http://127.0.0.1:${port}/push`, PUSH_WEBHOOK_SECRET: "large-groups" } });
-});
-afterAll(async () => {
-  await server?.stop();
-  await new Promise((r) => receiver?.close(r));
-});
 
 interface Minted {
   user: { id: string };
@@ -193,5 +175,24 @@ async function largeGroup(size: number) {
   await Promise.all([...convSockets, ...userSockets].map((s) => s.close()));
 }
 
-it("a 3,000-member group: delivery, live inbox events, inboxes, pushes", () => largeGroup(3_000), 300_000);
-it("a 5,000-member group: delivery, live inbox events, inboxes, pushes", () => largeGroup(5_000), 400_000);
+/** The test for one group size, on its own local server (call at the top level of a test file). */
+export function largeGroupTest(size: number, timeoutMs: number): void {
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let raw = "";
+      req.on("data", (c) => (raw += c));
+      req.on("end", () => {
+        pushes.push(JSON.parse(raw));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const port = (receiver.address() as AddressInfo).port;
+    server = await startLocalServer({ vars: { PUSH_WEBHOOK_URL: `http://127.0.0.1:${port}/push`, PUSH_WEBHOOK_SECRET: "large-groups" } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await new Promise((r) => receiver?.close(r));
+  });
+  it(`a ${size.toLocaleString("en")}-member group: delivery, live inbox events, inboxes, pushes`, () => largeGroup(size), timeoutMs);
+}
