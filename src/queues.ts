@@ -2,6 +2,7 @@
 import type { FanoutJob, PushJob } from "./objects/shared/updates";
 import { userStub } from "./objects/shared/stubs";
 import { backoffDelay } from "./lib/backoff";
+import { mapLimit } from "./lib/concurrency";
 import { readConfig } from "./lib/config";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -29,19 +30,14 @@ const FANOUT_CONCURRENCY = 50;
 async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<void> {
   const work = batch.messages.flatMap((message) => message.body.targets.map((target) => ({ message, target })));
   const failed = new Set<Message<FanoutJob>>();
-  let next = 0;
-  const worker = async () => {
-    while (next < work.length) {
-      const { message, target } = work[next++]!;
-      try {
-        await userStub(env, target.userId).conversationUpdate(message.body.summary, target);
-      } catch (err) {
-        if (failed.size === 0) console.warn(JSON.stringify({ at: "fanout", error: String(err) }));
-        failed.add(message);
-      }
+  await mapLimit(work, FANOUT_CONCURRENCY, async ({ message, target }) => {
+    try {
+      await userStub(env, target.userId).conversationUpdate(message.body.summary, target);
+    } catch (err) {
+      if (failed.size === 0) console.warn(JSON.stringify({ at: "fanout", error: String(err) }));
+      failed.add(message);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(FANOUT_CONCURRENCY, work.length) }, worker));
+  });
   for (const message of batch.messages) {
     if (failed.has(message)) message.retry({ delaySeconds: backoffDelay(message.attempts, FANOUT_RETRY) });
     else message.ack();

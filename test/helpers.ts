@@ -228,3 +228,23 @@ export async function restartConversation(conversationId: string): Promise<void>
   const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
   await runInDurableObject(stub, (_o, state) => state.abort("test: restart")).catch(() => undefined);
 }
+
+/** Record every statement a Durable Object runs on its SQLite until the returned `stop()` is called. */
+export async function recordSql<T extends Rpc.DurableObjectBranded | undefined>(stub: DurableObjectStub<T>): Promise<() => Promise<string[]>> {
+  type Logged = SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
+  await runInDurableObject(stub, (_o, state) => {
+    const sql = state.storage.sql as Logged;
+    sql.__log = [];
+    sql.__exec = sql.exec;
+    sql.exec = ((query: string, ...bindings: unknown[]) => {
+      sql.__log!.push(query.replace(/\s+/g, " ").trim());
+      return sql.__exec!.call(sql, query, ...(bindings as SqlStorageValue[]));
+    }) as SqlStorage["exec"];
+  });
+  return () =>
+    runInDurableObject(stub, (_o, state) => {
+      const sql = state.storage.sql as Logged;
+      sql.exec = sql.__exec!;
+      return sql.__log!;
+    });
+}

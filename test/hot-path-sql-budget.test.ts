@@ -5,26 +5,7 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
-import { TestSocket, createGroup, mintUser } from "./helpers";
-
-/** Record every statement the object runs on its SQLite until `stop()` is called. */
-async function recordSql(stub: DurableObjectStub<ConversationObject>) {
-  await runInDurableObject(stub, (_o: ConversationObject, state) => {
-    const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
-    sql.__log = [];
-    sql.__exec = sql.exec;
-    sql.exec = ((query: string, ...bindings: unknown[]) => {
-      sql.__log!.push(query.replace(/\s+/g, " ").trim());
-      return sql.__exec!.call(sql, query, ...(bindings as SqlStorageValue[]));
-    }) as SqlStorage["exec"];
-  });
-  return () =>
-    runInDurableObject(stub, (_o: ConversationObject, state) => {
-      const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
-      sql.exec = sql.__exec!;
-      return sql.__log!;
-    });
-}
+import { TestSocket, createGroup, mintUser, recordSql } from "./helpers";
 
 it("one socket send runs exactly these statements: membership, idempotency, insert, sender cursor", async () => {
   const [a, b] = [await mintUser(), await mintUser()];

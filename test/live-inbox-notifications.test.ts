@@ -2,33 +2,13 @@
 // message at once, as an inbox_update, without the user object storing anything per message. Large
 // groups are fanned out on read: the inbox is right whenever it is read, and listeners hear live events.
 import { expect, it } from "vitest";
-import { env, runInDurableObject } from "cloudflare:test";
-import { TestSocket, api, createDirect, createGroup, mintUser, sendRest, type TestUser } from "./helpers";
-import type { UserObject } from "../src/objects/user";
+import { env } from "cloudflare:test";
+import { TestSocket, api, createDirect, createGroup, mintUser, recordSql, sendRest, type TestUser } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const userStub = (u: TestUser) => env.USERS.get(env.USERS.idFromName(u.id));
 const lastSeqs = (s: TestSocket, conversationId: string) =>
   s.frames.filter((f: any) => f.type === "inbox_update" && f.entry.conversationId === conversationId).map((f: any) => f.entry.lastSeq as number);
-
-/** Record the statements the user object runs on its SQLite until `stop()`. */
-async function recordSql(stub: DurableObjectStub<UserObject>) {
-  await runInDurableObject(stub, (_o: UserObject, state) => {
-    const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
-    sql.__log = [];
-    sql.__exec = sql.exec;
-    sql.exec = ((query: string, ...bindings: unknown[]) => {
-      sql.__log!.push(query.replace(/\s+/g, " ").trim());
-      return sql.__exec!.call(sql, query, ...(bindings as SqlStorageValue[]));
-    }) as SqlStorage["exec"];
-  });
-  return () =>
-    runInDurableObject(stub, (_o: UserObject, state) => {
-      const sql = state.storage.sql as SqlStorage & { __log?: string[]; __exec?: SqlStorage["exec"] };
-      sql.exec = sql.__exec!;
-      return sql.__log!;
-    });
-}
 
 it("direct: a member on the user socket only gets one inbox_update per message, 20 ms apart, and stores at most one per second", async () => {
   const [alice, bob] = [await mintUser(), await mintUser()];

@@ -6,6 +6,7 @@
 //   number of requests per run, so a burst of thousands of connects becomes a steady trickle of one
 //   request per user, never one per socket and never thousands at once;
 // - "presence": the heartbeat sweep, which closes sockets that stopped heartbeating (local, no requests).
+import { mapLimit } from "../../lib/concurrency";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import { sweepIsLate } from "../shared/sockets";
@@ -114,13 +115,4 @@ export class Presence {
     for (const r of this.#sql.exec<{ userId: string; at: number }>("SELECT user_id AS userId, renewed_at AS at FROM presence_held")) map.set(r.userId, r.at);
     return (this.#held = map);
   }
-}
-
-/** Run `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
