@@ -110,7 +110,7 @@ export class ConversationObject extends DurableObject<Env> {
     const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
-    const live = (this.#live = new LiveFeed(env, storage.sql, members, () => this.#fanout.isLarge()));
+    const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
     const history = (this.#history = new History(meta, stream, d1));
     const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
