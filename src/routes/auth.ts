@@ -1,7 +1,7 @@
 // Sign up, log in, refresh. Passwords: PBKDF2-SHA256 (lib/passwords). Refresh tokens rotate (db/refresh-tokens).
 import { Hono } from "hono";
 import { LoginBodySchema, RefreshBodySchema, SignupBodySchema, type AuthResponse, type PublicUser } from "../protocol/api";
-import { consumeRefreshToken, issueRefreshToken } from "../db/refresh-tokens";
+import { findRefreshToken, issueRefreshToken, rotateRefreshToken } from "../db/refresh-tokens";
 import { findUserById, findUserByUsername, insertUser } from "../db/users";
 import { AppError } from "../lib/errors";
 import { readJson, type AppContext, type AppEnv } from "../lib/http";
@@ -9,10 +9,11 @@ import { newId } from "../lib/ids";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords";
 import { mintAccessToken } from "../lib/tokens";
 
-async function issueSession(c: AppContext, user: PublicUser, familyId?: string): Promise<AuthResponse> {
+/** A session for `user`: a new access token, and `refreshToken` if given (a rotation), else a new family. */
+async function issueSession(c: AppContext, user: PublicUser, refreshToken?: string): Promise<AuthResponse> {
   const { accessTokenTtl, refreshTokenTtl } = c.var.config;
   const accessToken = await mintAccessToken(c.env.AUTH_SECRET, user, accessTokenTtl);
-  const { token } = await issueRefreshToken(c.env.DB, user.id, refreshTokenTtl, familyId);
+  const token = refreshToken ?? (await issueRefreshToken(c.env.DB, user.id, refreshTokenTtl)).token;
   return { user: { id: user.id, username: user.username }, accessToken, refreshToken: token, expiresIn: accessTokenTtl };
 }
 
@@ -43,12 +44,14 @@ export const authRoutes = new Hono<AppEnv>()
   })
   .post("/refresh", async (c) => {
     const { refreshToken } = await readJson(c, RefreshBodySchema);
-    const result = await consumeRefreshToken(c.env.DB, refreshToken);
+    const stored = await findRefreshToken(c.env.DB, refreshToken);
+    if (!stored) throw new AppError("invalid_refresh_token", "invalid or expired refresh token");
+    const result = await rotateRefreshToken(c.env.DB, stored, c.var.config.refreshTokenTtl);
     if (!result.ok) {
       const message = result.reason === "reused" ? "refresh token was already used; every session of this login is revoked" : "invalid or expired refresh token";
       throw new AppError("invalid_refresh_token", message);
     }
     const user = await findUserById(c.env.DB, result.userId);
     if (!user) throw new AppError("invalid_refresh_token", "invalid or expired refresh token");
-    return c.json(await issueSession(c, user, result.familyId), 200);
+    return c.json(await issueSession(c, user, result.token), 200);
   });
