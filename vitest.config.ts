@@ -15,7 +15,8 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
           bindings: {
             TEST_MIGRATIONS: migrations,
             AUTH_SECRET: "test-auth-secret-0123456789",
-            ADMIN_SECRET: "test-admin-secret",
+            // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
+            ADMIN_SECRET: "test-admin-secret-0123456789abcdef",
             // A small hot tail so that tests cross from the object's SQLite into the D1 archive.
             HOT_TAIL_MESSAGES: "20",
             CORS_ORIGINS: "https://app.example.test",
@@ -25,6 +26,9 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
             // Small enough that the quota test reaches it with a few declared sizes.
             ATTACHMENT_QUOTA_BYTES: String(64 * 1024 * 1024),
           },
+          // The per-address admin budget is 6,000 a minute in wrangler.toml; 200 here so that one test can spend
+          // it (test/admin-api-long-secret-and-rate-limits.test.ts). Other tests mint from random addresses.
+          ratelimits: { ADMIN_LIMITER: { simple: { limit: 200, period: 60 } } },
         },
       }),
     ],

@@ -27,7 +27,8 @@ export async function startLocalServer(options: { vars?: Record<string, string>;
     stdio: "pipe",
     env: { ...process.env, CI: "1" },
   });
-  const adminSecret = "e2e-admin-secret";
+  // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
+  const adminSecret = "e2e-admin-secret-0123456789abcdef";
   const vars: Record<string, string> = {
     AUTH_SECRET: "e2e-auth-secret-0123456789",
     ADMIN_SECRET: adminSecret,
@@ -42,6 +43,9 @@ export async function startLocalServer(options: { vars?: Record<string, string>;
   const worker = await unstable_startWorker({
     config: join(ROOT, "wrangler.toml"),
     envFiles: [envFile],
+    // Load generators mint thousands of users from one address: lift the per-address admin budget
+    // (6,000 a minute in wrangler.toml), as the send rate is lifted above.
+    bindings: { ADMIN_LIMITER: { type: "ratelimit", namespace_id: "1102", simple: { limit: 1_000_000, period: 60 } } },
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
   });
   await worker.ready;

@@ -8,7 +8,8 @@ import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { BENCH_DIR, HOST, ROOT } from "./env.ts";
 
-export const ADMIN_SECRET = "bench-admin-secret";
+// At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
+export const ADMIN_SECRET = "bench-admin-secret-0123456789abcdef";
 const AUTH_SECRET = "bench-auth-secret-0123456789abcdef0123456789";
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
 
@@ -152,6 +153,8 @@ export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string
       scriptPath: opts.bundle.script,
       modulesRoot: dirname(opts.bundle.script),
       bindings,
+      // The benchmarks mint thousands of users from one address: lift the per-address admin budget.
+      ratelimits: { ...(workerOptions.ratelimits ?? {}), ADMIN_LIMITER: { simple: { limit: 1_000_000, period: 60 } } },
       d1Persist: join(persist, "v3", "d1"),
       durableObjectsPersist: join(persist, "v3", "do"),
       log: undefined,

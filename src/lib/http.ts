@@ -81,11 +81,12 @@ export const withConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** Constant-time string comparison for shared secrets. */
-export function safeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+/**
+ * Compare a presented secret with the real one in constant time. Both are hashed first, so the time taken
+ * depends on neither their contents nor their lengths; the runtime's timingSafeEqual compares the digests.
+ */
+export async function secretEquals(presented: string, secret: string): Promise<boolean> {
+  const digest = (s: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
+  const [a, b] = await Promise.all([digest(presented), digest(secret)]);
+  return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -2,7 +2,7 @@
 // over (attachment id, user id, expiry) with a key derived from AUTH_SECRET, so checking one needs no D1
 // read and no call to the conversation object.
 import { base64url } from "./ids";
-import { safeEqual } from "./http";
+import { secretEquals } from "./http";
 
 async function key(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(`edgechat attachment urls\u0000${secret}`), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -27,7 +27,7 @@ export async function verifyAttachmentSignature(secret: string, attachmentId: st
   const sig = query.get("sig") ?? "";
   if (!userId || !/^\d{1,12}$/.test(expText) || !sig) return { ok: false, reason: "invalid" };
   const exp = Number(expText);
-  if (!safeEqual(sig, await signature(secret, attachmentId, userId, exp))) return { ok: false, reason: "invalid" };
+  if (!(await secretEquals(sig, await signature(secret, attachmentId, userId, exp)))) return { ok: false, reason: "invalid" };
   if (exp <= nowSeconds) return { ok: false, reason: "expired" };
   return { ok: true, userId };
 }

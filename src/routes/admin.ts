@@ -2,15 +2,36 @@
 import { Hono } from "hono";
 import { AdminTokenBodySchema } from "../protocol/api";
 import { findUserById, insertUser } from "../db/users";
+import { addressKey } from "../lib/client-address";
 import { AppError } from "../lib/errors";
-import { readJson, safeEqual, type AppEnv } from "../lib/http";
+import { readJson, secretEquals, type AppEnv } from "../lib/http";
+import { spend } from "../lib/request-limits";
 import { mintAccessToken } from "../lib/tokens";
+
+/** A shorter ADMIN_SECRET is refused: it would be a password anyone could try guessing at 100 a second. */
+export const MIN_ADMIN_SECRET_LENGTH = 32;
+
+/** The misconfiguration is logged once per isolate, not once per request. */
+let shortSecretLogged = false;
 
 export const adminRoutes = new Hono<AppEnv>()
   .use(async (c, next) => {
+    const secret = c.env.ADMIN_SECRET ?? "";
+    // No secret: the admin API is simply off (a deployment without an app backend). 401, as documented.
+    if (secret && secret.length < MIN_ADMIN_SECRET_LENGTH) {
+      if (!shortSecretLogged) {
+        shortSecretLogged = true;
+        console.error(JSON.stringify({ at: "admin_disabled", reason: `ADMIN_SECRET is shorter than ${MIN_ADMIN_SECRET_LENGTH} characters` }));
+      }
+      throw new AppError("unavailable", `admin API disabled: the server's ADMIN_SECRET is shorter than ${MIN_ADMIN_SECRET_LENGTH} characters`);
+    }
+    // Every call counts against the caller's address (this also bounds secret guessing), and each wrong or
+    // missing secret against a much smaller budget of failures.
+    const address = addressKey(c.req.header("CF-Connecting-IP"));
+    await spend(c.env.ADMIN_LIMITER, `admin:${address}`, "too many admin calls from this address; wait a minute");
     const auth = c.req.header("Authorization") ?? "";
-    const secret = c.env.ADMIN_SECRET;
-    if (!secret || !auth.startsWith("Bearer ") || !safeEqual(auth.slice(7), secret)) {
+    if (!secret || !auth.startsWith("Bearer ") || !(await secretEquals(auth.slice(7), secret))) {
+      await spend(c.env.ADMIN_FAIL_LIMITER, `admin-fail:${address}`, "too many wrong admin secrets from this address; wait a minute");
       throw new AppError("unauthorized", "admin secret required");
     }
     await next();

@@ -18,6 +18,7 @@ import { CONVERSATION_ID_RE } from "../protocol/api";
 import { parseWith } from "../protocol/frames";
 import { AppError, unwrap } from "../lib/errors";
 import { readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
+import { spend } from "../lib/request-limits";
 import { bytesMatchType, checkedBody, servedType } from "../lib/media";
 import { signAttachment, verifyAttachmentSignature } from "../lib/signed-urls";
 import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
@@ -54,9 +55,8 @@ function declaredLength(c: AppContext, max: number, tooLarge: string): number {
   return n;
 }
 
-async function limitUploads(c: AppContext): Promise<void> {
-  const { success } = await c.env.UPLOAD_LIMITER.limit({ key: `upload:${c.var.user.userId}` });
-  if (!success) throw new AppError("rate_limited", "too many uploads; wait a minute", { retryAfterMs: 60_000 });
+function limitUploads(c: AppContext): Promise<void> {
+  return spend(c.env.UPLOAD_LIMITER, `upload:${c.var.user.userId}`, "too many uploads; wait a minute");
 }
 
 /** The metadata of a one-request upload travels in headers (the body is the file). */
