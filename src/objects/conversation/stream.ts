@@ -114,6 +114,11 @@ export class MessageStream {
     return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray();
   }
 
+  /** The same rows, read lazily (a backlog page stops reading once it is full). */
+  hotCursor(after: number, limit: number): Iterable<ChatMessage> {
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit);
+  }
+
   /** The newest message, if it is still hot. */
   newest(): ChatMessage | null {
     return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0] ?? null;
