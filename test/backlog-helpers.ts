@@ -1,4 +1,4 @@
-// Shared by the backlog tests: a D1 archive that is down (so every message stays in the object's hot tail,
+// Shared by the backlog and storage tests: a D1 archive that is down (so every message stays in the object's hot tail,
 // the case where a whole backlog could be read at once), seeding large messages, and instrumentation that
 // counts what the object hands to sockets in each synchronous step.
 import { env, runInDurableObject } from "cloudflare:test";
@@ -65,4 +65,19 @@ export function recordBacklogSteps(): { steps: { messages: number; bytes: number
     return original.call(this, message);
   };
   return { steps, stop: () => void (proto.send = original) };
+}
+
+/** Capture console.error/warn lines (objects and tests share the isolate's console) until stop(). */
+export function captureLogs(): { lines: string[]; stop(): void } {
+  const lines: string[] = [];
+  const { error, warn } = console;
+  console.error = (...args: unknown[]) => {
+    lines.push(args.map(String).join(" "));
+    error(...args);
+  };
+  console.warn = (...args: unknown[]) => {
+    lines.push(args.map(String).join(" "));
+    warn(...args);
+  };
+  return { lines, stop: () => void Object.assign(console, { error, warn }) };
 }

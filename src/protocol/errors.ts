@@ -26,6 +26,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal_error: 500,
   unavailable: 503,
+  conversation_storage_full: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

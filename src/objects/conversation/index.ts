@@ -8,6 +8,7 @@
 //   fanout.ts       inboxes of members              presence.ts  device leases in user objects
 //   live.ts         live inbox events to user objects of online members
 //   typing.ts       typing indicators               connections.ts  the connect flow, socket state
+//   capacity.ts     the storage ceiling
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../protocol/errors";
@@ -26,6 +27,7 @@ import { userStub } from "../shared/stubs";
 import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { readUpgrade, refuse } from "../shared/upgrade";
 import { Archiver } from "./archive";
+import { Capacity } from "./capacity";
 import { CommitPath } from "./commit";
 import { Connections, type ConversationSocket, type Sockets } from "./connections";
 import { Cursors } from "./cursors";
@@ -114,13 +116,14 @@ export class ConversationObject extends DurableObject<Env> {
       { markDirty: (userId) => this.#cursors.markDirty(userId), enqueueD1: (s) => outbox.enqueue(s) },
       this.limits.maxGroupMembers,
     ));
-    const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter));
+    const capacity = new Capacity(storage, this.limits, () => ({ conversation: meta.id }));
+    const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
     const live = (this.#live = new LiveFeed(env, storage.sql, members, () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
     const history = (this.#history = new History(meta, stream, d1, this.limits));
-    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits.hotTailMessages));
+    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity));
     const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.limits.presenceTtlMs));
     this.#typing = new Typing(sockets);
     this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });

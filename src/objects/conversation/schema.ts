@@ -53,4 +53,8 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   -- Members whose presence lease this object holds in their user object (one per user, not per socket).
   CREATE TABLE presence_held (user_id TEXT PRIMARY KEY, renewed_at INTEGER NOT NULL) WITHOUT ROWID;
   `,
+  `
+  -- pruned_client_ids keeps only the newest IDEMPOTENCY_KEYS_KEPT keys: this index finds the oldest to drop.
+  CREATE INDEX pruned_client_ids_seq ON pruned_client_ids (seq);
+  `,
 ];
