@@ -145,7 +145,7 @@ export class MessageStream {
 
   /**
    * Drop hot messages up to `to` (already archived). Their idempotency keys move to `pruned_client_ids`, which
-   * keeps the keys of the newest `idempotencyKeysKept` pruned messages: bounded space (about 120 B a key).
+   * keeps the keys of the newest `idempotencyKeysKept` pruned messages: bounded space (about 190 B a key with its index).
    */
   prune(to: number): void {
     this.#storage.transactionSync(() => {
