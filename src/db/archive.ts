@@ -10,10 +10,26 @@ export interface D1Statement {
 /** D1 allows 100 bound parameters per statement: 7 columns x 10 rows stays well inside. */
 const ROWS_PER_INSERT = 10;
 
+/**
+ * D1 already holds a different message at a seq being archived (e.g. the object's storage was restored from
+ * an older point and its seqs were reused). `INSERT OR IGNORE` kept D1's row; pruning the object's copy would
+ * lose it. `seqs` are the conflicting seqs, ascending.
+ */
+export class ArchiveConflict extends Error {
+  constructor(readonly seqs: number[]) {
+    super(`D1 holds other messages at seq ${seqs.slice(0, 10).join(", ")}${seqs.length > 10 ? ", ..." : ""}`);
+    this.name = "ArchiveConflict";
+  }
+}
+
 export class HistoryArchive {
   constructor(private readonly db: D1Database) {}
 
-  /** Idempotent: rows already archived (same conversation and seq) are left as they are. */
+  /**
+   * Idempotent: rows already archived (same conversation and seq) are left as they are. Then, in the same
+   * batch, reads back the ids at those seqs: if any differs from the message written, throws ArchiveConflict
+   * (the rows that matched are in D1; nothing was overwritten).
+   */
   async writeMessages(conversationId: string, messages: ChatMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const statements: D1PreparedStatement[] = [];
@@ -29,7 +45,15 @@ export class HistoryArchive {
           .bind(...params),
       );
     }
-    await this.db.batch(statements);
+    const first = messages[0]!.seq;
+    const last = messages[messages.length - 1]!.seq;
+    statements.push(
+      this.db.prepare("SELECT seq, id FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ?").bind(conversationId, first, last),
+    );
+    const results = await this.db.batch<{ seq: number; id: string }>(statements);
+    const stored = new Map((results[results.length - 1]?.results ?? []).map((r) => [r.seq, r.id]));
+    const conflicts = messages.filter((m) => stored.get(m.seq) !== m.id).map((m) => m.seq);
+    if (conflicts.length > 0) throw new ArchiveConflict(conflicts);
   }
 
   /** Messages with `from <= seq <= to`, ascending. */

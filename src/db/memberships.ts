@@ -19,3 +19,12 @@ export async function sharedConversationUsers(db: D1Database, userId: string, ot
   }
   return out;
 }
+
+/** Whether the directory lists `userId` in `conversationId` (one primary-key lookup). */
+export async function isListedMember(db: D1Database, conversationId: string, userId: string): Promise<boolean> {
+  const row = await db
+    .prepare("SELECT 1 AS one FROM conversation_members WHERE conversation_id = ? AND user_id = ?")
+    .bind(conversationId, userId)
+    .first<{ one: number }>();
+  return row !== null;
+}

@@ -1,4 +1,6 @@
 // Settings from wrangler.toml [vars] (strings), parsed once with defaults and bounds.
+const MIB = 1024 * 1024;
+
 function intVar(value: string | undefined, fallback: number, min: number, max: number): number {
   const n = Number(value);
   return Number.isInteger(n) && n >= min && n <= max ? n : fallback;
@@ -23,6 +25,14 @@ export interface Config {
   attachmentQuotaBytes: number;
   /** Lifetime of a signed download URL, seconds. */
   attachmentUrlTtl: number;
+
+  /** Backlog pacing: bytes per second one socket is handed while it catches up, and all sockets of one object together. */
+  backlogSocketBytesPerSecond: number;
+  backlogObjectBytesPerSecond: number;
+  /** A conversation object refuses new messages (conversation_storage_full) once its SQLite database is this big. */
+  storageCeilingBytes: number;
+  /** Idempotency keys of pruned messages kept (the newest ones): a resend is recognised while its key is kept. */
+  idempotencyKeysKept: number;
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -42,5 +52,12 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     maxAttachmentBytes: intVar(s(env.MAX_ATTACHMENT_BYTES), 25 * 1024 * 1024, 1, 5 * 1024 ** 4),
     attachmentQuotaBytes: intVar(s(env.ATTACHMENT_QUOTA_BYTES), 5 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
     attachmentUrlTtl: intVar(s(env.ATTACHMENT_URL_TTL_SECONDS), 600, 10, 7 * 86_400),
+
+    backlogSocketBytesPerSecond: intVar(s(env.BACKLOG_SOCKET_BYTES_PER_SECOND), 2 * MIB, 64 * 1024, 1024 * MIB),
+    backlogObjectBytesPerSecond: intVar(s(env.BACKLOG_OBJECT_BYTES_PER_SECOND), 8 * MIB, 64 * 1024, 4096 * MIB),
+    // The platform's hard limit is 10 GB per object: the default leaves 2 GiB of headroom for everything the
+    // ceiling does not stop (cursors, membership, the archive catching up).
+    storageCeilingBytes: intVar(s(env.STORAGE_CEILING_BYTES), 8 * 1024 * MIB, MIB, 10 * 1000 * 1000 * 1000),
+    idempotencyKeysKept: intVar(s(env.IDEMPOTENCY_KEYS_KEPT), 1_000_000, 0, 100_000_000),
   };
 }

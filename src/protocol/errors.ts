@@ -32,6 +32,7 @@ export const ERROR_STATUS = {
   too_many_uploads: 429,
   internal_error: 500,
   unavailable: 503,
+  conversation_storage_full: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -4,6 +4,7 @@
 import { CloseCode } from "../../protocol/errors";
 import { PROTOCOL_VERSION, type ServerFrame } from "../../protocol/frames";
 import type { Config } from "../../lib/config";
+import { trySend } from "../../lib/sockets";
 import type { SocketIdentity, SocketRegistry } from "../shared/sockets";
 import { refuse, upgraded, type Upgrade } from "../shared/upgrade";
 import type { Cursors } from "./cursors";
@@ -16,7 +17,10 @@ import type { MessageStream } from "./stream";
 /** Identity and stream state of a socket. Stored in the socket attachment so it survives hibernation. */
 export interface ConversationSocket extends SocketIdentity {
   username: string;
-  /** False while the backlog is being sent; live messages are only pushed to live sockets. */
+  /**
+   * False while the backlog is being sent ("catching up"); live messages are only pushed to live sockets. The
+   * pager that sends the backlog lives in memory: a socket found not live after a wake has lost it.
+   */
   live: boolean;
 }
 
@@ -50,6 +54,11 @@ export class Connections {
     this.#cursors = parts.cursors;
     this.#history = parts.history;
     this.#presence = parts.presence;
+    // The constructor runs on every wake. A socket still catching up has lost its pager (it lived in memory)
+    // and would never go live: close it, and the client resumes with `since` from what it holds.
+    for (const [ws, state] of this.#sockets.entries()) {
+      if (!state.live) this.#sockets.close(ws, CloseCode.InternalError, "could not load history; reconnect");
+    }
   }
 
   /** A member opens a socket, optionally resuming after `since` (in stream `epoch`). */
@@ -98,7 +107,7 @@ export class Connections {
     try {
       await this.#history.streamBacklog(since, {
         isOpen: () => ws.readyState === WebSocket.OPEN,
-        send: (frame) => this.#sockets.send(ws, frame),
+        sendText: (text) => trySend(ws, text),
         goLive: () => this.#goLive(ws, state),
       });
     } catch (err) {

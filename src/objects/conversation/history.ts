@@ -1,7 +1,7 @@
 // Reading the stream across both tiers: the hot tail in this object's SQLite and the D1 archive for
 // everything older. History pages (REST), single messages (receipts) and the backlog a resuming socket
 // is sent before it goes live all read through here, so the tier boundary is handled in one place.
-import { BACKLOG_PAGE_SIZE, type ChatMessage, type ServerFrame } from "../../protocol/frames";
+import { BACKLOG_PAGE_SIZE, type ChatMessage } from "../../protocol/frames";
 import type { HistoryPage, HistoryQuery } from "../../protocol/api";
 import type { HistoryArchive } from "../../db/archive";
 import { AppError } from "../../lib/errors";
@@ -11,20 +11,66 @@ import type { MessageStream } from "./stream";
 /** Where a backlog goes: one socket, which may close while the backlog is read. */
 export interface BacklogSink {
   isOpen(): boolean;
-  send(frame: ServerFrame): void;
-  /** Called in the same synchronous step as the last read: from here on the socket gets live broadcasts. */
+  /** One `backlog` frame, already serialised (its length is what the pacing counts). */
+  sendText(text: string): void;
+  /** Called in the same synchronous step as the read that reached the newest seq: from here on the socket gets live broadcasts. */
   goLive(): void;
+}
+
+/** What bounds a backlog page and paces the pages (ConversationObject.limits: read at use, so tests can lower them). */
+export interface BacklogLimits {
+  /** Serialised bytes per `backlog` frame (a page always carries at least one message). */
+  backlogPageBytes: number;
+  backlogSocketBytesPerSecond: number;
+  backlogObjectBytesPerSecond: number;
+}
+
+/** Default bytes per backlog page: ~8 maximal (8 KB) messages, or 100 short ones. */
+export const BACKLOG_PAGE_BYTES = 64 * 1024;
+
+const FRAME_HEAD = '{"type":"backlog","messages":[';
+const FRAME_TAIL = "]}";
+
+/**
+ * Paces the backlog pages of every socket of one object. workerd's server-side WebSocket has no
+ * `bufferedAmount` (and send() never blocks), so the object cannot see how much a reader has not read yet;
+ * instead each page reserves its bytes on two clocks, the socket's and the object's, and the next page waits
+ * until both budgets allow it. A socket's unsent data can therefore grow at most at the socket rate, and all
+ * backlogs of one object together at most at the object rate, however many readers there are.
+ */
+export class BacklogPacer {
+  readonly #limits: BacklogLimits;
+  /** When the object's budget allows the next page (ms). */
+  #objectNextAt = 0;
+
+  constructor(limits: BacklogLimits) {
+    this.#limits = limits;
+  }
+
+  /** A page of `bytes` went to the socket whose clock is `socket`: wait until its next page may go. Always yields. */
+  async spent(socket: { nextAt: number }, bytes: number): Promise<void> {
+    const now = Date.now();
+    socket.nextAt = Math.max(now, socket.nextAt) + (bytes * 1000) / this.#limits.backlogSocketBytesPerSecond;
+    this.#objectNextAt = Math.max(now, this.#objectNextAt) + (bytes * 1000) / this.#limits.backlogObjectBytesPerSecond;
+    const wait = Math.max(socket.nextAt, this.#objectNextAt) - now;
+    // A timer, even of 0 ms, ends this step: sends and other sockets' pages run before the next page.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(wait))));
+  }
 }
 
 export class History {
   readonly #meta: Meta;
   readonly #stream: MessageStream;
   readonly #d1: () => HistoryArchive;
+  readonly #limits: BacklogLimits;
+  readonly #pacer: BacklogPacer;
 
-  constructor(meta: Meta, stream: MessageStream, d1: () => HistoryArchive) {
+  constructor(meta: Meta, stream: MessageStream, d1: () => HistoryArchive, limits: BacklogLimits) {
     this.#meta = meta;
     this.#stream = stream;
     this.#d1 = d1;
+    this.#limits = limits;
+    this.#pacer = new BacklogPacer(limits);
   }
 
   /** A page of history, ascending by seq. */
@@ -63,33 +109,61 @@ export class History {
   }
 
   /**
-   * Send every message after `since`, then let the socket go live. While a socket is not live,
-   * broadcasts skip it and its backlog read picks the new messages up from storage instead; the final
-   * read and the switch to live happen in one synchronous step, so there is no gap and no duplicate
-   * between backlog and live. Throws if the archive cannot be read (the caller closes the socket).
+   * Send every message after `since` in bounded pages, then let the socket go live. Each page is at most
+   * BACKLOG_PAGE_SIZE messages and `backlogPageBytes` bytes, and the pages are paced (BacklogPacer): between
+   * two pages this yields, so sends and other sockets run, and no socket is handed its whole backlog at once.
+   * While a socket is not live, broadcasts skip it and the pager picks new messages up from storage instead;
+   * the read that reaches the newest seq and the switch to live happen in one synchronous step, so there is
+   * no gap and no duplicate between backlog and live. Throws if the archive cannot be read (the caller closes
+   * the socket).
    */
   async streamBacklog(since: number, sink: BacklogSink): Promise<void> {
+    const clock = { nextAt: 0 };
     let sent = since;
+    /** Messages read from D1 and not sent yet (at most one D1 page). */
+    let cold: ChatMessage[] = [];
     while (sink.isOpen()) {
-      const oldestHot = this.#stream.oldestHotSeq() ?? this.#stream.lastSeq + 1;
-      if (sent + 1 < oldestHot) {
-        // Older than the hot tail: page from D1 (awaits, so live sends may interleave; they are in storage).
-        const to = Math.min(sent + BACKLOG_PAGE_SIZE, oldestHot - 1);
-        const page = await this.#d1().readMessages(this.#meta.id, sent + 1, to);
-        if (page.length !== to - sent) throw new Error(`archive returned ${page.length} of ${to - sent} messages`);
-        sink.send({ type: "backlog", messages: page });
-        sent = to;
-        continue;
+      let source: Iterable<ChatMessage>;
+      if (cold.length > 0) source = cold;
+      else {
+        const oldestHot = this.#stream.oldestHotSeq() ?? this.#stream.lastSeq + 1;
+        if (sent + 1 < oldestHot) {
+          // Older than the hot tail: a page from D1 (awaits, so live sends may interleave; they are in storage).
+          const to = Math.min(sent + BACKLOG_PAGE_SIZE, oldestHot - 1);
+          cold = await this.#d1().readMessages(this.#meta.id, sent + 1, to);
+          if (cold.length !== to - sent) throw new Error(`archive returned ${cold.length} of ${to - sent} messages`);
+          if (!sink.isOpen()) return;
+          source = cold;
+        } else source = this.#stream.hotCursor(sent, BACKLOG_PAGE_SIZE);
       }
-      // The rest is in SQLite: read synchronously to the end, then go live without yielding.
-      while (sent < this.#stream.lastSeq) {
-        const page = this.#stream.hotAfter(sent, BACKLOG_PAGE_SIZE);
-        if (page.length === 0) break;
-        sink.send({ type: "backlog", messages: page });
-        sent = page[page.length - 1]!.seq;
+      const page = this.#page(source);
+      if (page.count > 0) {
+        sink.sendText(page.text);
+        sent = page.lastSeq;
+        if (source === cold) cold = cold.slice(page.count);
       }
-      sink.goLive();
-      return;
+      if (cold.length === 0 && sent >= this.#stream.lastSeq) {
+        // Caught up: nothing newer is stored, and nothing can be stored before the socket is live.
+        sink.goLive();
+        return;
+      }
+      await this.#pacer.spent(clock, page.text.length);
     }
+  }
+
+  /** Serialise messages from `source` (ascending) into one backlog frame of at most BACKLOG_PAGE_SIZE messages and about backlogPageBytes. */
+  #page(source: Iterable<ChatMessage>): { text: string; count: number; lastSeq: number } {
+    const parts: string[] = [];
+    let bytes = FRAME_HEAD.length + FRAME_TAIL.length;
+    let lastSeq = 0;
+    for (const m of source) {
+      const part = JSON.stringify(m);
+      // Always at least one message, so a page moves forward whatever the limit.
+      if (parts.length > 0 && (parts.length >= BACKLOG_PAGE_SIZE || bytes + part.length + 1 > this.#limits.backlogPageBytes)) break;
+      parts.push(part);
+      bytes += part.length + 1;
+      lastSeq = m.seq;
+    }
+    return { text: FRAME_HEAD + parts.join(",") + FRAME_TAIL, count: parts.length, lastSeq };
   }
 }

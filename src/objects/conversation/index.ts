@@ -9,6 +9,7 @@
 //   live.ts         live inbox events to user objects of online members
 //   typing.ts       typing indicators               connections.ts  the connect flow, socket state
 //   attachments.ts  uploads: state, quota, expiry (the bytes are in R2, streamed by the Worker)
+//   capacity.ts     the storage ceiling
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../protocol/errors";
@@ -29,12 +30,13 @@ import { readUpgrade, refuse } from "../shared/upgrade";
 import type { AttachmentMeta, UploadedAttachment } from "../../protocol/attachments";
 import { Archiver } from "./archive";
 import { Attachments } from "./attachments";
+import { Capacity } from "./capacity";
 import { CommitPath } from "./commit";
 import { Connections, type ConversationSocket, type Sockets } from "./connections";
 import { Cursors } from "./cursors";
 import { Fanout } from "./fanout";
 import { LiveFeed } from "./live";
-import { History } from "./history";
+import { BACKLOG_PAGE_BYTES, History, type BacklogLimits } from "./history";
 import { Members, type MemberRow } from "./members";
 import { Meta } from "./meta";
 import { DirectoryOutbox } from "./outbox";
@@ -45,6 +47,9 @@ import { Typing } from "./typing";
 
 /** The jobs on this object's alarm. */
 export type Job = "archive" | "d1_outbox" | "notify" | "presence" | "leases" | "attachments";
+
+/** Everything a conversation object enforces: the configured limits and the backlog page size. */
+export type ConversationLimits = Config & BacklogLimits;
 
 export interface InitializeInput {
   id: string;
@@ -59,7 +64,11 @@ export class ConversationObject extends DurableObject<Env> {
   archive: HistoryArchive;
   /** Test seam: the per-user send rate limit (in memory; see lib/rate-limit.ts). */
   sendLimiter: TokenBuckets;
-  readonly #config: Config;
+  /**
+   * Test seam: the limits this object enforces (from wrangler.toml [vars], plus the backlog page size). The
+   * modules hold this object and read it when they use a limit, so a test can lower one on a live object.
+   */
+  readonly limits: ConversationLimits;
   readonly #sockets: Sockets;
   /**
    * True until the conversation is created. Any signed-in user can address any object id, so a blank
@@ -85,9 +94,9 @@ export class ConversationObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#config = readConfig(env);
+    this.limits = { ...readConfig(env), backlogPageBytes: BACKLOG_PAGE_BYTES };
     this.archive = new HistoryArchive(env.DB);
-    this.sendLimiter = new TokenBuckets(this.#config.sendRatePerSecond, this.#config.sendBurst);
+    this.sendLimiter = new TokenBuckets(this.limits.sendRatePerSecond, this.limits.sendBurst);
     // Every way a socket goes (closed, errored, expired, no heartbeat) releases its presence lease.
     this.#sockets = new SocketRegistry<ConversationSocket, ServerFrame>(ctx, { forgotten: (s) => this.#presence.released(s) });
     // The constructor re-runs after every hibernation wake: everything is rebuilt from storage.
@@ -109,20 +118,21 @@ export class ConversationObject extends DurableObject<Env> {
       storage,
       meta,
       { markDirty: (userId) => this.#cursors.markDirty(userId), enqueueD1: (s) => outbox.enqueue(s) },
-      this.#config.maxGroupMembers,
+      this.limits.maxGroupMembers,
     ));
-    const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
+    const capacity = new Capacity(storage, this.limits, () => ({ conversation: meta.id }));
+    const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
     const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
-    const history = (this.#history = new History(meta, stream, d1));
-    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
-    const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.#config.presenceTtlMs));
+    const history = (this.#history = new History(meta, stream, d1, this.limits));
+    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity));
+    const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.limits.presenceTtlMs));
     this.#typing = new Typing(sockets);
-    this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.#config.attachmentQuotaBytes);
+    this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.limits.attachmentQuotaBytes);
     this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
-    this.#connections = new Connections(ctx, this.#config, { sockets, meta, members, stream, cursors, history, presence });
+    this.#connections = new Connections(ctx, this.limits, { sockets, meta, members, stream, cursors, history, presence });
     this.#blank = false;
   }
 

@@ -28,6 +28,16 @@ export class Meta {
     this.#values.set(key, value);
   }
 
+  /** Raise a numeric key to `value`; never lowers it, in storage or in the cache, whatever order writers run in. */
+  advance(key: "archived_seq" | "notified_seq", value: number): void {
+    this.#sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
+      key,
+      String(value),
+    );
+    this.#values.set(key, String(Math.max(Number(this.get(key) ?? "0"), value)));
+  }
+
   /** Write the metadata of a new conversation (inside the creating transaction). */
   create(input: { id: string; type: ConversationType; title: string | null; createdBy: string }, now: number): void {
     this.set("id", input.id);

@@ -54,6 +54,10 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   CREATE TABLE presence_held (user_id TEXT PRIMARY KEY, renewed_at INTEGER NOT NULL) WITHOUT ROWID;
   `,
   `
+  -- pruned_client_ids keeps only the newest IDEMPOTENCY_KEYS_KEPT keys: this index finds the oldest to drop.
+  CREATE INDEX pruned_client_ids_seq ON pruned_client_ids (seq);
+  `,
+  `
   -- Attachments (attachments.ts): metadata and state; the bytes are in R2 under c/<conversation>/<id>.
   CREATE TABLE attachments (
     id           TEXT PRIMARY KEY,

@@ -6,6 +6,7 @@ import type { SendResult } from "../../protocol/api";
 import { newId } from "../../lib/ids";
 import type { Config } from "../../lib/config";
 import type { TokenBuckets } from "../../lib/rate-limit";
+import type { Capacity } from "./capacity";
 import type { Meta } from "./meta";
 
 /** A row of `messages`, selected with MESSAGE_COLUMNS: exactly the wire shape. */
@@ -13,7 +14,10 @@ type MessageRow = ChatMessage & Record<string, SqlStorageValue>;
 
 export type AppendResult =
   | { ack: SendResult; fresh: ChatMessage[] }
-  | { error: { code: "body_too_large" | "rate_limited"; message: string; clientMsgId: string; retryAfterMs?: number } };
+  | { error: { code: "body_too_large" | "rate_limited" | "conversation_storage_full"; message: string; clientMsgId: string; retryAfterMs?: number } };
+
+/** How long a client is told to wait before resending into a conversation at its storage ceiling. */
+const STORAGE_FULL_RETRY_MS = 60_000;
 
 const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt";
 
@@ -23,14 +27,16 @@ export class MessageStream {
   readonly #config: Config;
   /** The send rate limiter (an accessor: tests replace the object's limiter). */
   readonly #limiter: () => TokenBuckets;
+  readonly #capacity: Capacity;
   /** Highest seq assigned. Rebuilt from storage on every wake, so never stale. */
   #lastSeq: number;
 
-  constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets) {
+  constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets, capacity: Capacity) {
     this.#sql = storage.sql;
     this.#storage = storage;
     this.#config = config;
     this.#limiter = limiter;
+    this.#capacity = capacity;
     const hot = this.#sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages").one().s;
     this.#lastSeq = hot ?? meta.archivedSeq;
   }
@@ -62,12 +68,24 @@ export class MessageStream {
       // A retry is answered with the original ack even if the limits changed since.
       const existing = this.#findByClientMsgId(senderId, item.clientMsgId);
       if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
-      if (utf8Length(item.body) > this.#config.maxBodyBytes) {
+      const bodyBytes = utf8Length(item.body);
+      if (bodyBytes > this.#config.maxBodyBytes) {
         return {
           error: {
             code: "body_too_large" as const,
             message: `message body is limited to ${this.#config.maxBodyBytes} bytes of UTF-8`,
             clientMsgId: item.clientMsgId,
+          },
+        };
+      }
+      // At the storage ceiling nothing new is stored (a memory check; capacity.ts measures off the hot path).
+      if (this.#capacity.full) {
+        return {
+          error: {
+            code: "conversation_storage_full" as const,
+            message: "this conversation's storage is full until its archive catches up; resend later",
+            clientMsgId: item.clientMsgId,
+            retryAfterMs: STORAGE_FULL_RETRY_MS,
           },
         };
       }
@@ -94,6 +112,7 @@ export class MessageStream {
         message.createdAt,
       );
       this.#lastSeq = message.seq;
+      this.#capacity.stored(bodyBytes);
       const ack: SendResult = { clientMsgId: item.clientMsgId, seq: message.seq, id: message.id, createdAt: now, duplicate: false };
       return { ack, fresh: [message] };
     });
@@ -114,12 +133,20 @@ export class MessageStream {
     return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray();
   }
 
+  /** The same rows, read lazily (a backlog page stops reading once it is full). */
+  hotCursor(after: number, limit: number): Iterable<ChatMessage> {
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit);
+  }
+
   /** The newest message, if it is still hot. */
   newest(): ChatMessage | null {
     return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0] ?? null;
   }
 
-  /** Drop hot messages up to `to` (already archived), keeping their idempotency keys forever. */
+  /**
+   * Drop hot messages up to `to` (already archived). Their idempotency keys move to `pruned_client_ids`, which
+   * keeps the keys of the newest `idempotencyKeysKept` pruned messages: bounded space (about 190 B a key with its index).
+   */
   prune(to: number): void {
     this.#storage.transactionSync(() => {
       this.#sql.exec(
@@ -127,6 +154,7 @@ export class MessageStream {
         to,
       );
       this.#sql.exec("DELETE FROM messages WHERE seq <= ?", to);
+      this.#sql.exec("DELETE FROM pruned_client_ids WHERE seq <= ?", to - this.#config.idempotencyKeysKept);
     });
   }
 

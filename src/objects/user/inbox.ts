@@ -12,6 +12,7 @@
 // so a burst of messages costs no storage write here.
 import type { InboxEntry, InboxPage } from "../../protocol/user";
 import { AppError, rpcResult, type RpcResult } from "../../lib/errors";
+import { isListedMember } from "../../db/memberships";
 import { conversationStub } from "../shared/stubs";
 import type { ConversationSummary, FanoutTarget, PushJob } from "../shared/updates";
 import type { UserSockets } from "./connection";
@@ -264,8 +265,15 @@ export class Inbox {
     });
   }
 
-  /** A receipt reported on the user socket or over REST: forwarded to the conversation, which is authoritative. */
+  /**
+   * A receipt reported on the user socket or over REST: forwarded to the conversation, which is authoritative.
+   * The id comes from the client: only a conversation in this inbox, or listed for this user in the D1
+   * directory (a new one whose inbox row has not arrived yet), is asked, so made-up ids wake no object.
+   */
   async reportReceipt(userId: string, conversationId: string, delivered?: number, read?: number): Promise<RpcResult<null>> {
+    if (!this.#row(conversationId) && !(await isListedMember(this.#deps.env.DB, conversationId, userId))) {
+      return { ok: false, error: { code: "not_a_member", message: "you are not a member of this conversation" } };
+    }
     const result = await conversationStub(this.#deps.env, conversationId).applyReceipt(userId, delivered, read);
     if (!result.ok) return result;
     // Apply locally at once so the unread badge moves without waiting for the fan-out.
