@@ -8,7 +8,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { expect, it } from "vitest";
 import { MULTIPART_PART_BYTES } from "../src/protocol/attachments";
 import { signAttachment } from "../src/lib/signed-urls";
-import { api, createGroup, mintUser, restartConversation, type TestUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, restartConversation, type TestUser } from "./helpers";
 
 const BASE = "http://chat.test";
 const worker = () => (exports as unknown as { default: Fetcher }).default;
@@ -31,6 +31,9 @@ function upload(user: TestUser, conversationId: string, bytes: Uint8Array | Read
 }
 
 const sha256 = async (b: Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", b))].map((x) => x.toString(16).padStart(2, "0")).join("");
+/** POST a message over REST, with attachments. */
+const sendRest = (user: TestUser, conversationId: string, clientMsgId: string, body: string, attachments?: string[]) =>
+  api("POST", `/v1/conversations/${conversationId}/messages`, { token: user.token, body: { clientMsgId, body, ...(attachments ? { attachments } : {}) } });
 const get = (path: string, headers: Record<string, string> = {}) => worker().fetch(`${BASE}${path}`, { headers });
 const objects = async (conversationId: string) => (await env.ATTACHMENTS.list({ prefix: `c/${conversationId}/` })).objects.map((o) => o.key);
 
@@ -246,4 +249,65 @@ it("uploads no message referenced are deleted from R2 and the conversation after
   expect(await objects(id)).toEqual([`c/${id}/${kept.attachment.id}`]);
   expect((await get(`/v1/attachments/${stale.attachment.id}`, { Authorization: `Bearer ${owner.token}` })).status).toBe(404);
   expect((await get(`/v1/attachments/${kept.attachment.id}`, { Authorization: `Bearer ${owner.token}` })).status).toBe(200);
+});
+
+it("a message references attachments: members get them live, in history from both tiers, and may download them; misuse is refused", async () => {
+  const { owner, other, id } = await group(3);
+  const photo = ((await (await upload(owner, id, PNG, { "X-Attachment-Width": "2", "X-Attachment-Height": "3" })).json()) as any).attachment;
+  const doc = ((await (await upload(owner, id, new TextEncoder().encode("%PDF-1.7 x"), { "Content-Type": "application/pdf", "X-Attachment-Name": "report.pdf" })).json()) as any).attachment;
+  const watcher = await TestSocket.conversation(id, other);
+  await watcher.next("caught_up");
+
+  // Attachments only, no text: allowed. Over the socket, like any send.
+  const sender = await TestSocket.conversation(id, owner);
+  await sender.next("caught_up");
+  sender.send({ type: "send", clientMsgId: "with-files", body: "", attachments: [photo.id, doc.id] });
+  const ack = await sender.nextAny((f) => f.type === "ack" || f.type === "error");
+  expect(ack).toMatchObject({ type: "ack", seq: 1 });
+  const live = (await watcher.nextAny((f) => f.type === "message")) as any;
+  expect(live.message.attachments).toEqual([
+    { id: photo.id, name: "café photo.png", size: PNG.byteLength, contentType: "image/png", width: 2, height: 3 },
+    { id: doc.id, name: "report.pdf", size: 10, contentType: "application/pdf" },
+  ]);
+  // Every member may read them now (before, only the uploader).
+  const dl = await get(`/v1/attachments/${doc.id}`, { Authorization: `Bearer ${other.token}` });
+  expect(dl.status).toBe(200);
+  expect(dl.headers.get("Content-Disposition")).toMatch(/^attachment; filename="report.pdf"/);
+  await dl.arrayBuffer();
+  // The resend of the same clientMsgId is the same message, not a second use.
+  sender.send({ type: "send", clientMsgId: "with-files", body: "", attachments: [photo.id, doc.id] });
+  expect(await sender.nextAny((f) => f.type === "ack")).toMatchObject({ seq: 1, duplicate: true });
+
+  // Misuse: one already used, someone else's, one still uploading, one of another conversation.
+  const again = await sendRest(owner, id, "reuse", "again", [photo.id]);
+  expect(again.status).toBe(409);
+  expect(again.body.error.code).toBe("attachment_unavailable");
+  const theirs = await sendRest(other, id, "not-mine", "mine?", [doc.id]);
+  expect(theirs.body.error.code).toBe("attachment_unavailable");
+  const half = (await api("POST", `/v1/conversations/${id}/attachments/multipart`, { token: owner.token, body: { name: "h.bin", size: 10, contentType: "application/octet-stream" } })).body.attachment;
+  expect((await sendRest(owner, id, "half", "half", [half.id])).body.error.message).toMatch(/still uploading/);
+  const elsewhere = await group();
+  const foreign = ((await (await upload(elsewhere.owner, elsewhere.id, PNG)).json()) as any).attachment;
+  expect((await sendRest(owner, id, "foreign", "x", [foreign.id])).body.error.code).toBe("attachment_unavailable");
+  expect((await sendRest(owner, id, "empty", "", [])).status).toBe(400); // no body and no attachments
+
+  // The inbox previews a message of files by its first file's name.
+  let entry: any;
+  for (let i = 0; i < 50 && entry?.lastSeq !== 1; i++) {
+    entry = (await api("GET", "/v1/me/conversations", { token: other.token })).body.conversations.find((c: any) => c.conversationId === id);
+    if (entry?.lastSeq !== 1) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(entry.lastMessage.preview).toBe("📎 café photo.png +1");
+
+  // History, hot and then from D1 once the message is archived and pruned (the test server keeps 20 hot).
+  const hot = await api("GET", `/v1/conversations/${id}/messages?after=0&limit=1`, { token: other.token });
+  expect(hot.body.messages[0].attachments).toHaveLength(2);
+  for (let i = 0; i < 30; i++) await sendRest(owner, id, `fill-${i}`, `fill ${i}`);
+  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
+  await stub.flushArchive();
+  const archived = await env.DB.prepare("SELECT attachments FROM messages WHERE conversation_id = ? AND seq = 1").bind(id).first<{ attachments: string }>();
+  expect(JSON.parse(archived!.attachments)).toHaveLength(2);
+  const cold = await api("GET", `/v1/conversations/${id}/messages?after=0&limit=1`, { token: other.token });
+  expect(cold.body.messages[0]).toMatchObject({ seq: 1, body: "", attachments: live.message.attachments });
+  [watcher, sender].forEach((s) => s.close());
 });

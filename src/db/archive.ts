@@ -8,7 +8,7 @@ export interface D1Statement {
 }
 
 /** D1 allows 100 bound parameters per statement: 7 columns x 10 rows stays well inside. */
-const ROWS_PER_INSERT = 10;
+const ROWS_PER_INSERT = 10; // 8 bound parameters a row: 80, under D1's 100
 
 /**
  * D1 already holds a different message at a seq being archived (e.g. the object's storage was restored from
@@ -35,12 +35,12 @@ export class HistoryArchive {
     const statements: D1PreparedStatement[] = [];
     for (let i = 0; i < messages.length; i += ROWS_PER_INSERT) {
       const chunk = messages.slice(i, i + ROWS_PER_INSERT);
-      const placeholders = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ");
-      const params = chunk.flatMap((m) => [conversationId, m.seq, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt]);
+      const placeholders = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+      const params = chunk.flatMap((m) => [conversationId, m.seq, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt, m.attachments ? JSON.stringify(m.attachments) : null]);
       statements.push(
         this.db
           .prepare(
-            `INSERT OR IGNORE INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at) VALUES ${placeholders}`,
+            `INSERT OR IGNORE INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at, attachments) VALUES ${placeholders}`,
           )
           .bind(...params),
       );
@@ -61,11 +61,11 @@ export class HistoryArchive {
     if (to < from) return [];
     const { results } = await this.db
       .prepare(
-        "SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+        "SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
       )
       .bind(conversationId, from, to)
-      .all<ChatMessage>();
-    return results;
+      .all<Omit<ChatMessage, "attachments"> & { attachments: string | null }>();
+    return results.map(({ attachments, ...m }) => (attachments ? { ...m, attachments: JSON.parse(attachments) } : m));
   }
 
   /** Run queued directory writes (conversation rows, membership) in order, in one batch. */

@@ -1,6 +1,6 @@
 // REST request schemas and response shapes, shared by the Worker's routes and the client SDK.
 import * as v from "valibot";
-import { BodySchema, ClientMsgIdSchema, LONE_SURROGATE, type ChatMessage } from "./frames";
+import { ClientMsgIdSchema, LONE_SURROGATE, OutgoingMessageSchema, type ChatMessage } from "./frames";
 
 export const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 /** Ids minted by this server are `u_...`; ids passed by an app's backend via /v1/admin/tokens must match this. */
@@ -48,7 +48,8 @@ export const AddMembersBodySchema = v.object({
   userIds: v.pipe(v.array(UserIdSchema), v.minLength(1, "userIds must not be empty"), v.maxLength(1000, "at most 1000 userIds per call")),
 });
 export const SetRoleBodySchema = v.object({ role: v.picklist(["admin", "member"], 'role must be "admin" or "member"') });
-export const PostMessageBodySchema = v.object({ clientMsgId: ClientMsgIdSchema, body: BodySchema });
+/** Same fields and rules as the `send` frame (body, attachments or both). */
+export const PostMessageBodySchema = OutgoingMessageSchema;
 
 const SeqParam = v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a non-negative integer"), v.transform(Number));
 export const HistoryQuerySchema = v.pipe(

@@ -1,10 +1,10 @@
 // Attachments (images, files) on R2: request schemas and response shapes, shared by the Worker's routes
 // and the client SDK. Bytes never pass through a Durable Object; metadata lives in the conversation object.
 import * as v from "valibot";
-import { LONE_SURROGATE } from "./frames";
+import { LONE_SURROGATE, type MessageAttachment } from "./frames";
 
 /** `at_<time+random>.<conversationId>`: the conversation is part of the id, so a download is routed without a lookup. */
-export const ATTACHMENT_ID_RE = /^at_[0-9a-z]{26}\.[A-Za-z0-9_-]{1,64}$/;
+export { ATTACHMENT_ID_RE, MAX_MESSAGE_ATTACHMENTS } from "./frames";
 
 /** Image types shown inline (in `<img>`), and only after their bytes were checked to be that type. */
 export const INLINE_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
@@ -21,17 +21,9 @@ export const UNREFERENCED_TTL_MS = 24 * 3600_000;
 /** Multipart part size (R2: every part but the last is the same size, at least 5 MiB). */
 export const MULTIPART_PART_BYTES = 10 * 1024 * 1024;
 
-/** What a message (and every route) says about an attachment. */
-export interface AttachmentInfo {
-  id: string;
-  name: string;
-  size: number;
-  contentType: string;
-  width?: number;
-  height?: number;
-  /** `data:` URL of a small JPEG/WebP/PNG preview made by the uploader's client. */
-  preview?: string;
-}
+/** What a message (and every route) says about an attachment; `preview` is a `data:` URL made by the uploader's client. */
+export type AttachmentInfo = MessageAttachment;
+export type { MessageAttachment };
 
 export interface UploadedAttachment extends AttachmentInfo {
   conversationId: string;

@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   conversation_not_found: 404,
   username_taken: 409,
   conflict: 409,
+  attachment_unavailable: 409,
   length_required: 411,
   payload_too_large: 413,
   attachment_too_large: 413,

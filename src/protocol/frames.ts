@@ -36,17 +36,45 @@ export const BodySchema = v.pipe(
   v.maxLength(256 * 1024, "body is too large"),
   v.check((s) => !LONE_SURROGATE.test(s), "body must be well-formed Unicode (no lone surrogates)"),
 );
+/** The body of a message with attachments may be empty. */
+const BodyOrEmptySchema = v.pipe(
+  v.string("body must be a string"),
+  v.maxLength(256 * 1024, "body is too large"),
+  v.check((s) => !LONE_SURROGATE.test(s), "body must be well-formed Unicode (no lone surrogates)"),
+);
 
-export const OutgoingMessageSchema = v.object({ clientMsgId: ClientMsgIdSchema, body: BodySchema });
+/** `at_<time+random>.<conversationId>` (protocol 13). Defined here, where messages reference attachments. */
+export const ATTACHMENT_ID_RE = /^at_[0-9a-z]{26}\.[A-Za-z0-9_-]{1,64}$/;
+/** Attachments one message may reference. */
+export const MAX_MESSAGE_ATTACHMENTS = 10;
+export const AttachmentIdsSchema = v.pipe(
+  v.array(v.pipe(v.string("attachment ids are strings"), v.regex(ATTACHMENT_ID_RE, "not an attachment id")), "attachments must be an array of ids"),
+  v.maxLength(MAX_MESSAGE_ATTACHMENTS, `at most ${MAX_MESSAGE_ATTACHMENTS} attachments per message`),
+  v.check((ids) => new Set(ids).size === ids.length, "an attachment can be referenced once per message"),
+);
+
+const MESSAGE_FIELDS = { clientMsgId: ClientMsgIdSchema, body: BodyOrEmptySchema, attachments: v.optional(AttachmentIdsSchema) };
+/** A message needs a body, attachments, or both. */
+const hasContent = (m: { body: string; attachments?: string[] }) => m.body.length > 0 || (m.attachments?.length ?? 0) > 0;
+
+export const OutgoingMessageSchema = v.pipe(
+  v.object(MESSAGE_FIELDS),
+  v.forward(
+    v.check((m) => hasContent(m), "body must not be empty"),
+    ["body"],
+  ),
+);
 export type OutgoingMessage = v.InferOutput<typeof OutgoingMessageSchema>;
 
 // ---------------------------------------------------------------- client -> server
 
-export const SendFrameSchema = v.object({
-  type: v.literal("send"),
-  clientMsgId: ClientMsgIdSchema,
-  body: BodySchema,
-});
+export const SendFrameSchema = v.pipe(
+  v.object({ type: v.literal("send"), ...MESSAGE_FIELDS }),
+  v.forward(
+    v.check((m) => hasContent(m), "body must not be empty"),
+    ["body"],
+  ),
+);
 
 /** Several messages in one frame: one storage commit for all of them (group commit). */
 export const SendBatchFrameSchema = v.object({
@@ -84,6 +112,19 @@ export interface ChatMessage {
   body: string;
   /** Milliseconds since the Unix epoch, assigned by the server. */
   createdAt: number;
+  /** Files and images (protocol 13); absent when there are none. */
+  attachments?: MessageAttachment[];
+}
+
+/** An attachment as a message carries it (protocol 13.1). */
+export interface MessageAttachment {
+  id: string;
+  name: string;
+  size: number;
+  contentType: string;
+  width?: number;
+  height?: number;
+  preview?: string;
 }
 
 export const ChatMessageSchema = v.object({
@@ -93,6 +134,19 @@ export const ChatMessageSchema = v.object({
   clientMsgId: v.string(),
   body: v.string(),
   createdAt: v.number(),
+  attachments: v.optional(
+    v.array(
+      v.object({
+        id: v.string(),
+        name: v.string(),
+        size: v.number(),
+        contentType: v.string(),
+        width: v.optional(v.number()),
+        height: v.optional(v.number()),
+        preview: v.optional(v.string()),
+      }),
+    ),
+  ),
 });
 
 const WelcomeFrameSchema = v.object({

@@ -10,6 +10,7 @@ import {
   UNREFERENCED_TTL_MS,
   type AttachmentInfo,
   type AttachmentMeta,
+  type MessageAttachment,
   type UploadedAttachment,
 } from "../../protocol/attachments";
 import { AppError } from "../../lib/errors";
@@ -122,6 +123,25 @@ export class Attachments {
     if (row.state === "used") throw new AppError("conflict", "a message references this attachment; delete the message instead");
     this.#sql.exec("DELETE FROM attachments WHERE id = ?", id);
     return { key: attachmentKey(this.#meta.id, id), uploadId: row.uploadId };
+  }
+
+  /**
+   * A new message (seq `seq`) by `senderId` references `ids`: each must be this sender's upload in this
+   * conversation, completely uploaded and not used by another message. Called inside the message's
+   * transaction, so the claim and the message commit together. Returns their metadata in the given order.
+   */
+  claim(senderId: string, ids: string[], seq: number): { attachments: MessageAttachment[] } | { refused: string } {
+    const attachments: MessageAttachment[] = [];
+    for (const id of ids) {
+      const row = this.#get(id);
+      if (!row || row.uploaderId !== senderId || row.state === "expiring") return { refused: `attachment ${id} is not one of your uploads in this conversation` };
+      if (row.state === "uploading") return { refused: `attachment ${id} is still uploading; complete it first` };
+      if (row.state === "used") return { refused: `attachment ${id} is already in another message; upload it again` };
+      const { state: _state, conversationId: _c, uploaderId: _u, createdAt: _t, ...info } = this.#describe(row);
+      attachments.push(info);
+    }
+    this.#sql.exec("UPDATE attachments SET state = 'used', message_seq = ? WHERE id IN (SELECT value FROM json_each(?))", seq, JSON.stringify(ids));
+    return { attachments };
   }
 
   /** Who may read an attachment: any member once a message references it; before that, its uploader only. */

@@ -178,7 +178,7 @@ export class Fanout {
 }
 
 function lastMessageOf(m: ChatMessage): NonNullable<ConversationSummary["lastMessage"]> {
-  return { seq: m.seq, senderId: m.senderId, preview: previewOf(m.body), createdAt: m.createdAt };
+  return { seq: m.seq, senderId: m.senderId, preview: previewOf(m), createdAt: m.createdAt };
 }
 
 function targetOf(m: MemberRow): FanoutTarget {
@@ -186,7 +186,10 @@ function targetOf(m: MemberRow): FanoutTarget {
 }
 
 /** The first 140 characters on one line; cut on code points so an emoji is never split in half. */
-function previewOf(body: string): string {
+function previewOf(m: ChatMessage): string {
+  const files = m.attachments ?? [];
+  // A message of attachments only is previewed by its first file's name.
+  const body = m.body.trim() === "" && files.length > 0 ? `📎 ${files[0]!.name}${files.length > 1 ? ` +${files.length - 1}` : ""}` : m.body;
   const chars = Array.from(body.replace(/\s+/g, " ").trim());
   return chars.length > 140 ? `${chars.slice(0, 139).join("")}…` : chars.join("");
 }

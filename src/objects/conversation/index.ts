@@ -121,7 +121,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.limits.maxGroupMembers,
     ));
     const capacity = new Capacity(storage, this.limits, () => ({ conversation: meta.id }));
-    const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity));
+    const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity, (sender, ids, seq) => this.#attachments.claim(sender, ids, seq)));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
     const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
@@ -345,7 +345,7 @@ export class ConversationObject extends DurableObject<Env> {
       case "send":
       case "send_batch":
         this.#typing.sent(state.userId);
-        return this.#commit.enqueue(ws, state.userId, frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages);
+        return this.#commit.enqueue(ws, state.userId, frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body, attachments: frame.attachments }] : frame.messages);
       case "typing":
         return this.#typing.typed(state, frame.active);
       case "receipt":

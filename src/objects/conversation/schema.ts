@@ -74,4 +74,9 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX attachments_by_uploader ON attachments (uploader_id, state);
   `,
+  `
+  -- Attachments a message references (JSON array of protocol 13.1 objects, without state), null when none.
+  ALTER TABLE messages ADD COLUMN attachments TEXT;
+  ALTER TABLE attachments ADD COLUMN message_seq INTEGER;
+  `,
 ];

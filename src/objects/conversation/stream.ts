@@ -1,7 +1,7 @@
 // The message stream: the hot tail (`messages`) and the idempotency keys of pruned messages
 // (`pruned_client_ids`). Owns seq assignment, idempotency and the per-message limits (body size, send
 // rate). Everything here is synchronous SQL: no await, so nothing interleaves with an append.
-import { utf8Length, type ChatMessage, type OutgoingMessage } from "../../protocol/frames";
+import { utf8Length, type ChatMessage, type MessageAttachment, type OutgoingMessage } from "../../protocol/frames";
 import type { SendResult } from "../../protocol/api";
 import { newId } from "../../lib/ids";
 import type { Config } from "../../lib/config";
@@ -9,17 +9,33 @@ import type { TokenBuckets } from "../../lib/rate-limit";
 import type { Capacity } from "./capacity";
 import type { Meta } from "./meta";
 
-/** A row of `messages`, selected with MESSAGE_COLUMNS: exactly the wire shape. */
-type MessageRow = ChatMessage & Record<string, SqlStorageValue>;
+/** A row of `messages`, selected with MESSAGE_COLUMNS: the wire shape, attachments as JSON (or null). */
+type MessageRow = Omit<ChatMessage, "attachments"> & { attachments: string | null } & Record<string, SqlStorageValue>;
 
-export type AppendResult =
-  | { ack: SendResult; fresh: ChatMessage[] }
-  | { error: { code: "body_too_large" | "rate_limited" | "conversation_storage_full"; message: string; clientMsgId: string; retryAfterMs?: number } };
+export type AppendError = {
+  code: "body_too_large" | "rate_limited" | "conversation_storage_full" | "attachment_unavailable";
+  message: string;
+  clientMsgId: string;
+  retryAfterMs?: number;
+};
+export type AppendResult = { ack: SendResult; fresh: ChatMessage[] } | { error: AppendError };
+
+/**
+ * Takes the attachments a new message references for it (conversation/attachments.ts), inside the
+ * message's transaction: their metadata, or why one cannot be used.
+ */
+export type ClaimAttachments = (senderId: string, ids: string[], seq: number) => { attachments: MessageAttachment[] } | { refused: string };
 
 /** How long a client is told to wait before resending into a conversation at its storage ceiling. */
 const STORAGE_FULL_RETRY_MS = 60_000;
 
-const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt";
+const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments";
+
+/** A stored row as the wire shape: `attachments` only when there are some. */
+export function toMessage(row: MessageRow): ChatMessage {
+  const { attachments, ...message } = row;
+  return attachments ? { ...message, attachments: JSON.parse(attachments) as MessageAttachment[] } : message;
+}
 
 export class MessageStream {
   readonly #sql: SqlStorage;
@@ -28,11 +44,13 @@ export class MessageStream {
   /** The send rate limiter (an accessor: tests replace the object's limiter). */
   readonly #limiter: () => TokenBuckets;
   readonly #capacity: Capacity;
+  readonly #claim: ClaimAttachments;
   /** Highest seq assigned. Rebuilt from storage on every wake, so never stale. */
   #lastSeq: number;
 
-  constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets, capacity: Capacity) {
+  constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets, capacity: Capacity, claim: ClaimAttachments) {
     this.#sql = storage.sql;
+    this.#claim = claim;
     this.#storage = storage;
     this.#config = config;
     this.#limiter = limiter;
@@ -102,14 +120,21 @@ export class MessageStream {
         };
       }
       const message: ChatMessage = { seq: this.#lastSeq + 1, id: newId("m", now), senderId, clientMsgId: item.clientMsgId, body: item.body, createdAt: now };
+      if (item.attachments?.length) {
+        // Checked after the rate limit (a refused message takes its token too: an abuser cannot probe for free).
+        const claimed = this.#claim(senderId, item.attachments, message.seq);
+        if ("refused" in claimed) return { error: { code: "attachment_unavailable" as const, message: claimed.refused, clientMsgId: item.clientMsgId } };
+        message.attachments = claimed.attachments;
+      }
       this.#sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?)",
         message.seq,
         message.id,
         message.senderId,
         message.clientMsgId,
         message.body,
         message.createdAt,
+        message.attachments ? JSON.stringify(message.attachments) : null,
       );
       this.#lastSeq = message.seq;
       this.#capacity.stored(bodyBytes);
@@ -125,22 +150,23 @@ export class MessageStream {
 
   /** Hot messages with lo <= seq <= hi, ascending. */
   hotRange(lo: number, hi: number): ChatMessage[] {
-    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq`, lo, hi).toArray();
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq`, lo, hi).toArray().map(toMessage);
   }
 
   /** Up to `limit` hot messages after `after`, ascending. */
   hotAfter(after: number, limit: number): ChatMessage[] {
-    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray();
+    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray().map(toMessage);
   }
 
   /** The same rows, read lazily (a backlog page stops reading once it is full). */
-  hotCursor(after: number, limit: number): Iterable<ChatMessage> {
-    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit);
+  *hotCursor(after: number, limit: number): Iterable<ChatMessage> {
+    for (const row of this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)) yield toMessage(row);
   }
 
   /** The newest message, if it is still hot. */
   newest(): ChatMessage | null {
-    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0] ?? null;
+    const row = this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0];
+    return row ? toMessage(row) : null;
   }
 
   /**
