@@ -7,6 +7,7 @@ import type { BackoffOptions } from "./backoff";
 import { Conversation } from "./conversation";
 import { Emitter } from "./emitter";
 import { parseUserFrame } from "./frames";
+import { isRetryableError } from "../../src/protocol/errors";
 import { ApiError, type FetchLike, Http } from "./http";
 import { IndexedDBOutboxStorage, MemoryOutboxStorage, Outbox, type OutboxStorage } from "./outbox";
 import {
@@ -171,23 +172,34 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /**
    * Send outbox items of conversations that are not open, over REST (same clientMsgId, so a message
    * that already arrived is not stored twice). Call after start-up and when the network returns.
+   * Each conversation's items go one at a time, oldest first (protocol.md 10): `rate_limited` is waited
+   * out and the same item resent; any other retryable failure stops that conversation's flush, so a
+   * later item is never stored before an earlier one.
    */
   async flushOutbox(): Promise<number> {
     await this.outbox.load();
     const me = await this.me();
     let sent = 0;
+    const stopped = new Set<string>();
     for (const item of this.outbox.pending(me.id)) {
-      if (this.conversations.has(item.conversationId)) continue;
-      try {
-        await this.http.request("POST", `/v1/conversations/${encodeURIComponent(item.conversationId)}/messages`, {
-          body: { clientMsgId: item.clientMsgId, body: item.body },
-        });
-        await this.outbox.remove(item.clientMsgId);
-        sent++;
-      } catch (err) {
-        if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.code !== "rate_limited" && err.status !== 401) {
-          await this.outbox.remove(item.clientMsgId); // never going to be accepted
+      if (this.conversations.has(item.conversationId) || stopped.has(item.conversationId)) continue;
+      for (;;) {
+        try {
+          await this.http.request("POST", `/v1/conversations/${encodeURIComponent(item.conversationId)}/messages`, {
+            body: { clientMsgId: item.clientMsgId, body: item.body },
+          });
+          await this.outbox.remove(item.clientMsgId);
+          sent++;
+        } catch (err) {
+          const apiError = err instanceof ApiError ? err : null;
+          if (apiError?.code === "rate_limited" && apiError.retryAfterMs !== undefined) {
+            await new Promise((r) => setTimeout(r, apiError.retryAfterMs));
+            continue;
+          }
+          if (!apiError || apiError.status === 401 || isRetryableError(apiError)) stopped.add(item.conversationId);
+          else await this.outbox.remove(item.clientMsgId); // a final refusal: never going to be accepted
         }
+        break;
       }
     }
     return sent;

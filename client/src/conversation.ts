@@ -86,13 +86,18 @@ export class Conversation extends Emitter<ConversationEvents> {
       url: (token) => this.socketUrl(token),
     });
     this.socket.on("state", (s) => {
-      if (s !== "open") this.caughtUp = false;
+      if (s !== "open") {
+        this.caughtUp = false;
+        this.sender.disconnected();
+      }
       this.emit("state", s);
       this.emit("change", undefined);
     });
     this.socket.on("error", (e) => this.emit("error", e));
     this.sender = new MessageSender({
       outbox: options.outbox,
+      pending: () => this.pending,
+      ready: () => this.caughtUp,
       send: (frame) => this.socket.send(frame),
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
       onStatus: (change) => this.emit("status", change),
@@ -128,9 +133,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.info = conversation;
       this.applyLatestPage(page);
       this.socket.start();
-      this.resendTimer = setInterval(() => {
-        if (this.caughtUp) this.sender.resendStale(this.pending);
-      }, 2_000);
+      this.resendTimer = setInterval(() => this.sender.checkTimeout(), 2_000);
       this.emit("change", undefined);
       return this;
     })();
@@ -144,6 +147,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.socket.stop();
     if (this.resendTimer !== null) clearInterval(this.resendTimer);
     this.resendTimer = null;
+    this.sender.stop();
     this.receipts.stop();
     this.typingIn.stop();
     this.typingOut.stop();
@@ -159,14 +163,17 @@ export class Conversation extends Emitter<ConversationEvents> {
     return this.typingIn.users;
   }
 
-  /** Queue a message; it is sent now if connected, else when the connection returns. */
+  /**
+   * Queue a message; it is sent when the messages queued before it are stored (at once if none are
+   * waiting and the socket is live), so this sender's messages keep the order of the send() calls.
+   */
   async send(body: string): Promise<OutboxItem> {
-    const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: Date.now() };
+    const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: this.options.outbox.stamp() };
     await this.options.outbox.add(item);
     this.typingOut.messageSent();
     this.emit("status", { clientMsgId: item.clientMsgId, status: "pending" });
     this.emit("change", undefined);
-    if (this.caughtUp) this.sender.transmit([item]);
+    this.sender.pump();
     return item;
   }
 
@@ -177,7 +184,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.failed.delete(clientMsgId);
     await this.options.outbox.add(f.item);
     this.emit("status", { clientMsgId, status: "pending" });
-    if (this.caughtUp) this.sender.transmit([f.item]);
+    this.sender.pump();
   }
 
   discardFailed(clientMsgId: string): void {
@@ -265,6 +272,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       case "welcome":
         this.resyncing = false;
         this.caughtUp = false;
+        this.sender.disconnected(); // a new socket: nothing of ours is in flight on it
         // On reset the server sends no backlog, only `caught_up`: reload the newest page over REST first.
         if (frame.reset) await this.reload();
         else this.epoch = frame.epoch;
@@ -369,7 +377,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   private onCaughtUp(): void {
     this.caughtUp = true;
-    this.sender.transmit(this.pending);
+    this.sender.pump();
     this.receipts.flush();
     void this.refreshReceipts();
     this.emit("synced", { lastSeq: this.lastSeq });

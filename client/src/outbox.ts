@@ -9,7 +9,7 @@ export interface OutboxItem {
   /** The sender: an outbox shared by several accounts on one device only flushes the signed-in user's items. */
   userId: string;
   body: string;
-  /** Local time of the send() call, ms. */
+  /** Local time of the send() call, ms; strictly increasing per device (Outbox.stamp), so it is the send order. */
   createdAt: number;
 }
 
@@ -90,14 +90,27 @@ export function newClientMsgId(): string {
 export class Outbox {
   private readonly items = new Map<string, OutboxItem>();
   private loaded: Promise<void> | null = null;
+  private lastStamp = 0;
 
   constructor(readonly storage: OutboxStorage) {}
 
   load(): Promise<void> {
     this.loaded ??= this.storage.getAll().then((all) => {
-      for (const item of all) this.items.set(item.clientMsgId, item);
+      for (const item of all) {
+        this.items.set(item.clientMsgId, item);
+        this.lastStamp = Math.max(this.lastStamp, item.createdAt);
+      }
     });
     return this.loaded;
+  }
+
+  /**
+   * A createdAt for a new item: the time, but always above the previous one, so that items written in
+   * the same millisecond keep their order after a reload (storages return them in any order).
+   */
+  stamp(): number {
+    this.lastStamp = Math.max(Date.now(), this.lastStamp + 1);
+    return this.lastStamp;
   }
 
   async add(item: OutboxItem): Promise<void> {
@@ -120,7 +133,7 @@ export class Outbox {
     return this.items.get(clientMsgId);
   }
 
-  /** Pending items of one user, optionally one conversation, oldest first. */
+  /** Pending items of one user, optionally one conversation, oldest first (the order they were written). */
   pending(userId: string, conversationId?: string): OutboxItem[] {
     return [...this.items.values()]
       .filter((i) => i.userId === userId && (conversationId === undefined || i.conversationId === conversationId))

@@ -1,7 +1,18 @@
-// This user's messages between the outbox and the server: MessageSender owns the send frames (batched),
-// the ack timeout that resends them, settling on an ack (or the message's echo in the stream), the
-// messages the server refused for good (`failed`), and the status last reported for each message.
-import { MAX_BATCH_MESSAGES, type ClientFrame, type ServerFrame } from "../../src/protocol/frames";
+// This user's messages between the outbox and the server: MessageSender owns the send frames, the
+// ordering rule that keeps this sender's messages in the order they were written, the ack timeout that
+// resends, settling on an ack (or the message's echo in the stream), the messages the server refused
+// for good (`failed`), and the status last reported for each message.
+//
+// The ordering rule (docs/protocol.md section 10): at most one send frame is on the wire at a time. The
+// next frame (the oldest outbox entries, batched) leaves only once every entry of the previous one was
+// answered. An entry refused with a retryable error (`rate_limited` ...) pauses the outbox for the
+// server's `retryAfterMs`, then sending resumes from the oldest entry, so nothing sent later can be
+// stored before it. The server stores a batch's entries in order and, once it refuses one for the
+// rate, refuses every later new entry of that frame too, so a frame never leaves a hole.
+import * as v from "valibot";
+import { MAX_BATCH_MESSAGES, MAX_FRAME_BYTES, OutgoingMessageSchema, utf8Length, type ClientFrame, type ServerFrame } from "../../src/protocol/frames";
+import { isRetryableError } from "../../src/protocol/errors";
+import { backoffDelay } from "./backoff";
 import type { Outbox, OutboxItem } from "./outbox";
 
 export type MessageStatus = "pending" | "sent" | "delivered" | "read" | "failed";
@@ -15,6 +26,10 @@ export interface StatusChange {
 
 interface MessageSenderOptions {
   outbox: Outbox;
+  /** This conversation's unacknowledged items, oldest first. */
+  pending: () => OutboxItem[];
+  /** True while the socket is live (past `caught_up`): frames may be sent. */
+  ready: () => boolean;
   /** False when the socket could not take the frame: the items stay unsent, in the outbox. */
   send: (frame: string) => boolean;
   ackTimeoutMs: number;
@@ -24,44 +39,72 @@ interface MessageSenderOptions {
 export class MessageSender {
   readonly failed = new Map<string, { item: OutboxItem; error: { code: string; message: string } }>();
   readonly #options: MessageSenderOptions;
-  /** When each unacknowledged item was last sent. */
-  readonly #sentAt = new Map<string, number>();
+  /** Entries of the send frame on the wire that are not answered yet. Empty: the next frame may go. */
+  readonly #inFlight = new Set<string>();
+  #sentAt = 0;
+  /** No frame leaves before this time (the server asked us to wait). */
+  #pausedUntil = 0;
+  #resumeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Retryable refusals in a row without `retryAfterMs` (server errors): the backoff's attempt. */
+  #serverErrors = 0;
   readonly #reported = new Map<string, MessageStatus>();
 
   constructor(options: MessageSenderOptions) {
     this.#options = options;
   }
 
-  /** Send items (one frame, or a batch frame for several). Unsent items stay in the outbox. */
-  transmit(items: OutboxItem[]): void {
-    for (let i = 0; i < items.length; i += MAX_BATCH_MESSAGES) {
-      const chunk = items.slice(i, i + MAX_BATCH_MESSAGES);
-      const frame: ClientFrame =
-        chunk.length === 1
-          ? { type: "send", clientMsgId: chunk[0]!.clientMsgId, body: chunk[0]!.body }
-          : { type: "send_batch", messages: chunk.map((m) => ({ clientMsgId: m.clientMsgId, body: m.body })) };
-      if (!this.#options.send(JSON.stringify(frame))) return;
-      const now = Date.now();
-      for (const m of chunk) this.#sentAt.set(m.clientMsgId, now);
+  /** Send the next frame if the rule allows it: live, nothing in flight, not paused. Call after any change. */
+  pump(): void {
+    const { ready, pending, send } = this.#options;
+    if (!ready() || this.#inFlight.size > 0) return;
+    const wait = this.#pausedUntil - Date.now();
+    if (wait > 0) {
+      this.#resumeTimer ??= setTimeout(() => {
+        this.#resumeTimer = null;
+        this.pump();
+      }, wait);
+      return;
     }
+    const { chunk, invalid } = nextFrame(pending());
+    // The server would refuse these for good, some without naming them (a whole batch): fail them here.
+    for (const { item, error } of invalid) this.#fail(item, error);
+    if (chunk.length === 0) return;
+    const frame: ClientFrame =
+      chunk.length === 1
+        ? { type: "send", clientMsgId: chunk[0]!.clientMsgId, body: chunk[0]!.body }
+        : { type: "send_batch", messages: chunk.map((m) => ({ clientMsgId: m.clientMsgId, body: m.body })) };
+    if (!send(JSON.stringify(frame))) return;
+    this.#sentAt = Date.now();
+    for (const m of chunk) this.#inFlight.add(m.clientMsgId);
   }
 
-  /** Resend the pending items whose ack is overdue. */
-  resendStale(pending: OutboxItem[]): void {
-    const now = Date.now();
-    this.transmit(pending.filter((i) => now - (this.#sentAt.get(i.clientMsgId) ?? 0) >= this.#options.ackTimeoutMs));
+  /** The socket went away: whatever was in flight is resent, from the oldest entry, once live again. */
+  disconnected(): void {
+    this.#inFlight.clear();
+  }
+
+  /** Called periodically: an answer overdue on a live socket means it was lost; resend from the oldest. */
+  checkTimeout(): void {
+    if (this.#inFlight.size > 0 && Date.now() - this.#sentAt >= this.#options.ackTimeoutMs) this.#inFlight.clear();
+    this.pump();
+  }
+
+  stop(): void {
+    if (this.#resumeTimer !== null) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = null;
   }
 
   /** The server holds this message: leave the outbox, report "sent". Idempotent. */
   settle(clientMsgId: string, seq: number): void {
     const { outbox } = this.#options;
-    this.#sentAt.delete(clientMsgId);
     const wasPending = outbox.has(clientMsgId);
     if (wasPending) void outbox.remove(clientMsgId);
     if (!this.#reported.has(clientMsgId)) {
       this.#reported.set(clientMsgId, "sent");
       if (wasPending) this.#options.onStatus({ clientMsgId, status: "sent", seq });
     }
+    this.#serverErrors = 0;
+    this.#answered(clientMsgId);
   }
 
   /** A stored message's status as the receipts now say; reported when it changed. */
@@ -72,22 +115,67 @@ export class MessageSender {
   }
 
   /**
-   * An error frame: "unrelated" when it is not about a pending message, "retry" when the message will be
-   * resent after the server's wait, "failed" when the server will never accept it (now in `failed`).
+   * An error frame: "unrelated" when it is not about a pending message, "retry" when the message stays
+   * in the outbox and is resent after the wait, "failed" when the server will never accept it (now in
+   * `failed`). Which codes are retryable is the protocol's rule, `isRetryableError`.
    */
   refused(frame: Extract<ServerFrame, { type: "error" }>): "unrelated" | "retry" | "failed" {
-    const item = frame.clientMsgId ? this.#options.outbox.get(frame.clientMsgId) : undefined;
-    if (!item) return "unrelated";
-    if (frame.code === "rate_limited" || frame.code === "unavailable" || frame.code === "internal_error") {
-      // Retry later: pretend it was sent so that the resend timer picks it up after the wait.
-      this.#sentAt.set(item.clientMsgId, Date.now() - this.#options.ackTimeoutMs + (frame.retryAfterMs ?? 1_000));
+    const id = frame.clientMsgId;
+    const item = id ? this.#options.outbox.get(id) : undefined;
+    if (!id || !item) {
+      if (id) this.#answered(id);
+      return "unrelated";
+    }
+    if (isRetryableError(frame)) {
+      // Keep it, pause the outbox: nothing later may be sent before it is stored.
+      const wait = frame.retryAfterMs ?? backoffDelay(this.#serverErrors++, { baseMs: 1_000, capMs: 30_000 });
+      this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + wait);
+      this.#answered(id);
       return "retry";
     }
-    // Too large, invalid...: stop retrying, tell the app.
-    void this.#options.outbox.remove(item.clientMsgId);
-    const error = { code: frame.code, message: frame.message };
-    this.failed.set(item.clientMsgId, { item, error });
-    this.#options.onStatus({ clientMsgId: item.clientMsgId, status: "failed", error });
+    // Too large, invalid...: stop retrying, tell the app; the entries after it go on.
+    this.#fail(item, { code: frame.code, message: frame.message });
+    this.#answered(id);
     return "failed";
   }
+
+  #fail(item: OutboxItem, error: { code: string; message: string }): void {
+    void this.#options.outbox.remove(item.clientMsgId);
+    this.failed.set(item.clientMsgId, { item, error });
+    this.#options.onStatus({ clientMsgId: item.clientMsgId, status: "failed", error });
+  }
+
+  #answered(clientMsgId: string): void {
+    if (this.#inFlight.delete(clientMsgId) && this.#inFlight.size === 0) this.pump();
+  }
+}
+
+type Refusal = { item: OutboxItem; error: { code: string; message: string } };
+
+/**
+ * The oldest entries that fit one frame (at most MAX_BATCH_MESSAGES, within MAX_FRAME_BYTES), and the
+ * entries before the frame's end that no server would ever take (6.1 field rules, or too big for a frame).
+ */
+function nextFrame(pending: OutboxItem[]): { chunk: OutboxItem[]; invalid: Refusal[] } {
+  const chunk: OutboxItem[] = [];
+  const invalid: Refusal[] = [];
+  let bytes = 40; // {"type":"send_batch","messages":[]}
+  for (const item of pending) {
+    const entry = { clientMsgId: item.clientMsgId, body: item.body };
+    const parsed = v.safeParse(OutgoingMessageSchema, entry);
+    if (!parsed.success) {
+      invalid.push({ item, error: { code: "validation_failed", message: parsed.issues[0].message } });
+      continue;
+    }
+    // JSON escapes can grow a body (a quote takes two bytes, a control character six): count the encoding.
+    const size = utf8Length(JSON.stringify(entry)) + 1;
+    if (size + 30 > MAX_FRAME_BYTES) {
+      invalid.push({ item, error: { code: "frame_too_large", message: `a message must fit one ${MAX_FRAME_BYTES}-byte frame` } });
+      continue;
+    }
+    if (chunk.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_FRAME_BYTES) break;
+    chunk.push(item);
+    bytes += size;
+  }
+  return { chunk, invalid };
 }

@@ -106,7 +106,7 @@ export interface HistoryPage {
   messages: ChatMessage[];
   /** Pass as `before` to get the next older page; null when the first message is in this page. */
   nextBefore: number | null;
-  /** Pass as `after` to get the next newer page; null when the newest message is in this page. */
+  /** Pass as `after` to get the next newer page; null when no message lies above this page (docs/protocol.md 4.6). */
   nextAfter: number | null;
   lastSeq: number;
   epoch: string;

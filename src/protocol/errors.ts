@@ -38,6 +38,18 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * Codes after which a refused message is kept and sent again, with the same clientMsgId, after a wait
+ * (`retryAfterMs` when given, else backoff): nothing was stored, and a later attempt can succeed. Every
+ * other code that names a clientMsgId is final for that message. docs/protocol.md 3.2 and 10.
+ */
+export const RETRYABLE_ERROR_CODES: readonly ErrorCode[] = ["rate_limited", "internal_error", "unavailable"];
+
+/** The protocol's retry rule: a retryable code, or any error that says when to retry (`retryAfterMs`). */
+export function isRetryableError(error: { code: string; retryAfterMs?: number }): boolean {
+  return error.retryAfterMs !== undefined || (RETRYABLE_ERROR_CODES as readonly string[]).includes(error.code);
+}
+
 /** The JSON body of every HTTP error: `{ error: { code, message } }`. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; retryAfterMs?: number };

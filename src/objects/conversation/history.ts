@@ -87,10 +87,12 @@ export class History {
       lo = Math.max(1, hi - limit + 1);
     }
     const messages = hi >= lo ? await this.range(lo, hi) : [];
+    // Where the page ends: its highest seq, or for an empty page the seq just below where it would start.
+    const end = Math.max(hi, lo - 1);
     return {
       messages,
       nextBefore: hi >= lo && lo > 1 ? lo : null,
-      nextAfter: hi < last ? Math.max(hi, lo - 1) : null,
+      nextAfter: end < last ? end : null,
       lastSeq: last,
       epoch: this.#meta.epoch,
     };
