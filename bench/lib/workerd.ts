@@ -130,8 +130,8 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
 }
 
 /**
- * The real edgechat Worker with its Durable Objects and a migrated D1, persisted to disk
- * (so every commit really fsyncs, as in production-like local runs).
+ * The real edgechat Worker with its Durable Objects, a migrated D1 and the local R2 bucket, persisted to
+ * disk (so every commit really fsyncs, as in production-like local runs).
  */
 export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string, string> }): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
@@ -154,6 +154,9 @@ export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string
       bindings,
       d1Persist: join(persist, "v3", "d1"),
       durableObjectsPersist: join(persist, "v3", "do"),
+      // Miniflare's local R2 (scenario 9) runs inside this same workerd process (a Durable Object of its
+      // own service, metadata in SQLite) and keeps object bytes as files through workerd's disk service.
+      r2Persist: join(persist, "v3", "r2"),
       log: undefined,
     } as ConstructorParameters<typeof Miniflare>[0],
     persist,
