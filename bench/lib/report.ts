@@ -176,6 +176,44 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
     const bad = Object.entries(s.s8).flatMap(([c, by]) => SYSTEMS.filter((n) => by[n] && (by[n].malformed || by[n].mismatched || by[n].unacked || by[n].recipientsClosed)).map((n) => `${c} ${n}: malformed ${by[n].malformed}, mismatched ${by[n].mismatched}, unacked ${by[n].unacked}, recipient sockets closed ${by[n].recipientsClosed}`));
     if (bad.length) lines.push("", `Problems: ${bad.join("; ")}.`);
   }
+  if (s.s9) {
+    const x = s.s9;
+    const mbps = (t: { median: number; min: number; max: number }) => `${fmt(t.median, 1)} (${fmt(t.min, 1)}-${fmt(t.max, 1)})`;
+    lines.push("", "## 9. Attachments: upload and download throughput, and the server's memory while streaming", "");
+    lines.push(
+      `Each case ${x.reps} time(s) per system, interleaved; each time uploaded, then downloaded and checked (size + sha256), then deleted. MB = 1,000,000 bytes; ` +
+        `MB/s median (min-max) over the reps; upload time = first byte sent to the answer (multipart: create, parts, complete), download time = request to last byte. Same client code (node:http) for both.`,
+      "",
+    );
+    lines.push("| case | system | upload MB/s | download MB/s | verified |", "|---|---|---|---|---|");
+    for (const c of x.cases)
+      for (const n of ["baseline", "edgechat"] as const) {
+        const y = c[n];
+        lines.push(`| ${c.name} | ${n} | ${mbps(y.upload)} | ${mbps(y.download)} | ${y.verified}/${y.verified + y.mismatches} |`);
+      }
+    lines.push("", `Ratios edgechat / baseline (median MB/s): ${x.cases.map((c) => `${c.name}: upload ${fmt(c.uploadVsBaseline)}x, download ${fmt(c.downloadVsBaseline)}x`).join("; ")}.`);
+    lines.push(
+      "",
+      `RSS of the serving process, sampled every ${r.params.s9.sampleEveryMs} ms during each transfer: before (first transfer of the kind), peak (any), and the largest growth (peak during one transfer minus RSS right before it). ` +
+        `Flat = growth under 20% of the file. workerd at start ${fmt(x.rss.edgechat.startMiB, 1)} MiB, after warm-up ${fmt(x.rss.edgechat.afterWarmupMiB, 1)}, at the end ${fmt(x.rss.edgechat.endMiB, 1)}; ` +
+        `baseline process ${fmt(x.rss.baseline.startMiB, 1)} / ${fmt(x.rss.baseline.afterWarmupMiB, 1)} / ${fmt(x.rss.baseline.endMiB, 1)} MiB.`,
+      "",
+    );
+    lines.push("| case | transfer | system | RSS before (MiB) | peak (MiB) | growth (MiB) | % of file | KiB per MB of file | growth per run (MiB) | samples |", "|---|---|---|---|---|---|---|---|---|---|");
+    for (const c of x.cases)
+      for (const dir of ["upload", "download"] as const)
+        for (const n of ["baseline", "edgechat"] as const) {
+          const m = c[n].memory[dir];
+          lines.push(`| ${c.name} | ${dir} | ${n} | ${fmt(m.rssBeforeMiB, 1)} | ${fmt(m.peakMiB, 1)} | ${fmt(m.growthMiB, 1)} | ${fmt(m.growthPercentOfFile, 1)} | ${fmt(m.growthKibPerFileMB, 1)} | ${m.growthPerRunMiB.map((g) => fmt(g, 1)).join(", ")} | ${m.samples} |`);
+        }
+    const rf = x.refuse;
+    lines.push(
+      "",
+      `Oversized upload: ${rf.requests} uploads declaring ${fmt(rf.declaredBytes, 0)} bytes sent their headers and 64 KiB, then nothing; ${rf.answered} answered 413 (${rf.codes.join(", ") || "-"}) after ${lat(rf.ms)} ms (p50 / p95 / p99 / max). Statuses: ${rf.statuses.join(", ")}.`,
+    );
+    lines.push("", `What each system does: edgechat: ${x.notes.edgechat} Baseline: ${x.notes.baseline}`);
+    if (x.problems.length) lines.push("", `Problems: ${x.problems.join("; ")}.`);
+  }
 }
 
 export async function chartSvg(r: BenchResults): Promise<string> {
