@@ -185,11 +185,11 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
         `MB/s median (min-max) over the reps; upload time = first byte sent to the answer (multipart: create, parts, complete), download time = request to last byte. Same client code (node:http) for both.`,
       "",
     );
-    lines.push("| case | system | upload MB/s | download MB/s | verified |", "|---|---|---|---|---|");
+    lines.push("| case | system | upload MB/s | download MB/s | verified | upload requests dropped by the server (sent again) |", "|---|---|---|---|---|---|");
     for (const c of x.cases)
       for (const n of ["baseline", "edgechat"] as const) {
         const y = c[n];
-        lines.push(`| ${c.name} | ${n} | ${mbps(y.upload)} | ${mbps(y.download)} | ${y.verified}/${y.verified + y.mismatches} |`);
+        lines.push(`| ${c.name} | ${n} | ${mbps(y.upload)} | ${mbps(y.download)} | ${y.verified}/${y.verified + y.mismatches} | ${y.dropped}${y.dropped ? ` (${y.droppedSample.join("; ")})` : ""} |`);
       }
     lines.push("", `Ratios edgechat / baseline (median MB/s): ${x.cases.map((c) => `${c.name}: upload ${fmt(c.uploadVsBaseline)}x, download ${fmt(c.downloadVsBaseline)}x`).join("; ")}.`);
     lines.push(

@@ -58,6 +58,9 @@ export interface CaseOnSystem {
   /** Downloads whose bytes had the file's size and sha256. */
   verified: number;
   mismatches: number;
+  /** Upload requests (or parts) whose connection the server dropped (ECONNRESET, ...); each was sent again. */
+  dropped: number;
+  droppedSample: string[];
 }
 
 export interface AttachmentCase {
@@ -280,8 +283,12 @@ function rssSampler(pid: number, everyMs: number): () => { before: number; peak:
     const now = performance.now();
     maxGapMs = Math.max(maxGapMs, now - last);
     last = now;
-    samples++;
-    peak = Math.max(peak, rssBytes(pid));
+    try {
+      peak = Math.max(peak, rssBytes(pid));
+      samples++;
+    } catch {
+      // The process is gone; the transfer fails on its own and says why.
+    }
   };
   const timer = setInterval(take, everyMs);
   return () => {
@@ -289,6 +296,20 @@ function rssSampler(pid: number, everyMs: number): () => { before: number; peak:
     take();
     return { before, peak, samples, maxGapMs };
   };
+}
+
+/** Run `fn` while sampling `pid`'s RSS into `tally` (the sampler stops whatever happens). */
+async function sampled<T>(pid: number, everyMs: number, tally: MemoryTally, fn: () => Promise<T>): Promise<T> {
+  const stop = rssSampler(pid, everyMs);
+  let ok = false;
+  try {
+    const r = await fn();
+    ok = true;
+    return r;
+  } finally {
+    const w = stop();
+    if (ok) tally.add(w);
+  }
 }
 
 class MemoryTally {
@@ -338,16 +359,43 @@ function makeFile(bytes: number): TestFile {
 }
 
 /** Upload `file` (one request, or multipart with `concurrency` parts in flight); returns the id and seconds. */
-async function upload(api: FileApi, user: BenchUser, file: TestFile, mode: "one request" | "multipart", concurrency: number): Promise<{ id: string; seconds: number; parts?: number }> {
+/** A connection the server dropped (reset, closed mid-request), as opposed to an HTTP error answer. */
+function isDropped(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "ECONNRESET" || code === "EPIPE" || /socket hang up/.test(String(err));
+}
+
+const MAX_RETRIES = 3;
+
+/**
+ * Send again when the connection was dropped, as the protocol tells clients to (13.2: "upload again";
+ * 13.3: "send only the parts you have no answer for"), at most `MAX_RETRIES` times; every drop is
+ * counted in `drops` (and reported): the time of the retried request stays in the measurement.
+ */
+async function retried<T>(what: string, drops: string[], fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isDropped(err) || attempt >= MAX_RETRIES) throw err;
+      drops.push(`${what}: ${(err as { code?: string }).code ?? String(err)}`);
+    }
+  }
+}
+
+/** Upload `file` (one request, or multipart with `concurrency` parts in flight); returns the id and seconds. */
+async function upload(api: FileApi, user: BenchUser, file: TestFile, mode: "one request" | "multipart", concurrency: number, drops: string[]): Promise<{ id: string; seconds: number; parts?: number }> {
   const name = `bench ${file.label} ${mode}.bin`;
   const t0 = performance.now();
   if (mode === "one request") {
-    const id = await api.single(user, name, file.data);
+    const id = await retried(`${name}`, drops, () => api.single(user, name, file.data));
     return { id, seconds: (performance.now() - t0) / 1000 };
   }
   const { id, partSize, partCount } = await api.multipart(user, name, file.data.length);
   const numbers = Array.from({ length: partCount }, (_, i) => i + 1);
-  const parts = await pMap(numbers, concurrency, (n) => api.part(user, id, n, file.data.subarray((n - 1) * partSize, Math.min(n * partSize, file.data.length))));
+  const parts = await pMap(numbers, concurrency, (n) =>
+    retried(`${name} part ${n}`, drops, () => api.part(user, id, n, file.data.subarray((n - 1) * partSize, Math.min(n * partSize, file.data.length)))),
+  );
   await api.complete(user, id, parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
   return { id, seconds: (performance.now() - t0) / 1000, parts: partCount };
 }
@@ -422,7 +470,7 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
     // not pay for compiling the routes or opening the R2 bucket's database.
     const warm = makeFile(Math.min(1 * MB, p.smallBytes));
     for (const s of FILE_SYSTEMS) {
-      const { id } = await upload(apis[s], users[0]!, warm, "one request", 1);
+      const { id } = await upload(apis[s], users[0]!, warm, "one request", 1, []);
       const d = await apis[s].download(users[0]!, id);
       if (d.sha256 !== warm.sha256) problems.push(`${s} warm-up download differs from the upload`);
       await apis[s].remove(users[0]!, id);
@@ -438,23 +486,19 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
     const cases: AttachmentCase[] = [];
     for (const c of plan) {
       const acc = Object.fromEntries(
-        FILE_SYSTEMS.map((s) => [s, { up: [] as number[], down: [] as number[], memUp: new MemoryTally(), memDown: new MemoryTally(), verified: 0, mismatches: 0, parts: 0 }]),
-      ) as Record<FileSystemName, { up: number[]; down: number[]; memUp: MemoryTally; memDown: MemoryTally; verified: number; mismatches: number; parts: number }>;
+        FILE_SYSTEMS.map((s) => [s, { up: [] as number[], down: [] as number[], memUp: new MemoryTally(), memDown: new MemoryTally(), verified: 0, mismatches: 0, parts: 0, drops: [] as string[] }]),
+      ) as Record<FileSystemName, { up: number[]; down: number[]; memUp: MemoryTally; memDown: MemoryTally; verified: number; mismatches: number; parts: number; drops: string[] }>;
       // Reps interleave the systems (baseline, edgechat, baseline, ...) so both see the same minutes.
       for (let rep = 0; rep < p.reps; rep++) {
         for (const s of FILE_SYSTEMS) {
           const api = apis[s];
           const a = acc[s];
           const user = users[rep + 1]!;
-          let stop = rssSampler(api.pid, p.sampleEveryMs);
-          const up = await upload(api, user, c.file, c.mode, p.partConcurrency);
-          a.memUp.add(stop());
+          const up = await sampled(api.pid, p.sampleEveryMs, a.memUp, () => upload(api, user, c.file, c.mode, p.partConcurrency, a.drops));
           a.up.push(c.file.data.length / MB / up.seconds);
           a.parts = up.parts ?? 0;
           await sleep(200);
-          stop = rssSampler(api.pid, p.sampleEveryMs);
-          const down = await api.download(user, up.id);
-          a.memDown.add(stop());
+          const down = await sampled(api.pid, p.sampleEveryMs, a.memDown, () => api.download(user, up.id));
           a.down.push(down.bytes / MB / down.seconds);
           if (down.status === 200 && down.bytes === c.file.data.length && down.sha256 === c.file.sha256) a.verified++;
           else {
@@ -471,6 +515,8 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
         memory: { upload: acc[s].memUp.summary(c.file.data.length), download: acc[s].memDown.summary(c.file.data.length) },
         verified: acc[s].verified,
         mismatches: acc[s].mismatches,
+        dropped: acc[s].drops.length,
+        droppedSample: acc[s].drops.slice(0, 5),
       });
       const e = sys("edgechat");
       const b = sys("baseline");
@@ -487,7 +533,7 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
       cases.push(x);
       log(
         `s9 ${c.name}: upload ${e.upload.median} MB/s (baseline ${b.upload.median}, ${x.uploadVsBaseline}x), download ${e.download.median} MB/s (baseline ${b.download.median}, ${x.downloadVsBaseline}x); ` +
-          `workerd RSS growth up ${e.memory.upload.growthMiB} MiB, down ${e.memory.download.growthMiB} MiB`,
+          `workerd RSS growth up ${e.memory.upload.growthMiB} MiB, down ${e.memory.download.growthMiB} MiB; dropped upload connections: edgechat ${e.dropped}, baseline ${b.dropped}`,
       );
     }
 
