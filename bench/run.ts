@@ -56,8 +56,8 @@ export interface Ratios {
   s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
   /** By case, then by gap (ms). */
   s8?: Record<string, Record<string, { p50VsDurable: number; p99VsDurable: number; p50VsPlain: number; p99VsPlain: number }>>;
-  /** By case: edgechat / baseline file server, median MB/s. */
-  s9?: Record<string, { uploadVsBaseline: number; downloadVsBaseline: number }>;
+  /** By case: edgechat / baseline file server, and edgechat / bare R2 Worker, median MB/s. */
+  s9?: Record<string, { uploadVsBaseline: number; downloadVsBaseline: number; uploadVsBareR2: number; downloadVsBareR2: number }>;
 }
 
 /** What one pass over the scenarios produced (the normal pass is the top level of BenchResults). */
@@ -236,11 +236,12 @@ function evaluate(r: BenchResults): void {
   if (s.s9) {
     r.ratios.s9 = {};
     for (const c of s.s9.cases) {
-      r.ratios.s9[c.name] = { uploadVsBaseline: c.uploadVsBaseline, downloadVsBaseline: c.downloadVsBaseline };
+      r.ratios.s9[c.name] = { uploadVsBaseline: c.uploadVsBaseline, downloadVsBaseline: c.downloadVsBaseline, uploadVsBareR2: c.uploadVsBareR2, downloadVsBareR2: c.downloadVsBareR2 };
       for (const dir of ["upload", "download"] as const) {
         const e = c.edgechat[dir];
         const ratioNow = dir === "upload" ? c.uploadVsBaseline : c.downloadVsBaseline;
-        t.push({ scenario: "9 attachments", metric: `${dir} MB/s, ${c.name}`, target: "reported (vs Node file server)", value: e.median, unit: "MB/s", pass: null, note: `${ratioNow}x the baseline's ${c.baseline[dir].median} MB/s` });
+        const bareNow = dir === "upload" ? c.uploadVsBareR2 : c.downloadVsBareR2;
+        t.push({ scenario: "9 attachments", metric: `${dir} MB/s, ${c.name}`, target: "reported (vs Node file server)", value: e.median, unit: "MB/s", pass: null, note: `${ratioNow}x the baseline's ${c.baseline[dir].median} MB/s; ${bareNow}x the bare R2 Worker's ${c["bare-r2"][dir].median}` });
       }
     }
     // Flat memory: the 100 MB transfers must not grow workerd's RSS by more than a fifth of the file.
@@ -248,7 +249,11 @@ function evaluate(r: BenchResults): void {
     for (const c of large)
       for (const dir of ["upload", "download"] as const) {
         const m = c.edgechat.memory[dir];
-        t.push(checkMax("9 attachments", `workerd RSS growth during ${dir}, ${c.name}`, m.growthPercentOfFile, 20, "% of file", "< 20% of the file (flat)"));
+        const bare = c["bare-r2"].memory[dir];
+        t.push({
+          ...checkMax("9 attachments", `workerd RSS growth during ${dir}, ${c.name}`, m.growthPercentOfFile, 20, "% of file", "< 20% of the file (flat)"),
+          note: `largest of ${m.growthPerRunMiB.length}: ${m.growthPerRunMiB.join(" / ")} MiB; bare R2 Worker ${bare.growthPerRunMiB.join(" / ")} MiB`,
+        });
       }
     const dropped = s.s9.cases.reduce((n, c) => n + c.edgechat.dropped, 0);
     t.push({ scenario: "9 attachments", metric: "upload requests/parts whose connection edgechat dropped (sent again)", target: "0", value: dropped, unit: "", pass: dropped === 0, ...(dropped ? { miss: `${dropped} dropped` } : {}) });

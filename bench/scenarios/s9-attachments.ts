@@ -8,21 +8,24 @@
 //
 // edgechat runs on a fresh runtime of its own (like scenario 4: memory is measured per process, and the
 // main runtime carries the other scenarios' heaps); except in --tiny mode (the CI proof that the harness
-// works), which uses the main runtime to stay short: its memory figures mean nothing. Miniflare's local R2 is part of that workerd process
-// (lib/workerd.ts), so its RSS counts the Worker AND the R2 simulator; the bytes themselves go to files.
+// works), which uses the main runtime to stay short: its memory figures mean nothing. Miniflare's local
+// R2 is part of that workerd process (lib/workerd.ts), so its RSS counts the Worker AND the R2 simulator;
+// the bytes themselves go to files. To tell the two apart, a third system runs the same transfers: a bare
+// Worker on its own runtime with the same local R2 (bare/r2/worker.js: body straight into R2, nothing else).
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { createGroup, createUsers, pMap, uniqueTag, type BenchUser } from "../lib/client.ts";
 import { log, sleep } from "../lib/env.ts";
-import { startFileServer, type FileServer } from "../lib/relays.ts";
+import { startFileServer } from "../lib/relays.ts";
 import { Latency, round, type LatencySummary } from "../lib/stats.ts";
 import type { BenchContext } from "../lib/systems.ts";
-import { rssBytes, startEdgechat, type RuntimeServer } from "../lib/workerd.ts";
+import { rssBreakdown, rssBytes, startBareR2, startEdgechat, type RuntimeServer } from "../lib/workerd.ts";
 
-export type FileSystemName = "edgechat" | "baseline";
-export const FILE_SYSTEMS: FileSystemName[] = ["baseline", "edgechat"];
+/** baseline: Node file server; bare-r2: a Worker that only moves bodies to the local R2 and back; edgechat. */
+export type FileSystemName = "baseline" | "bare-r2" | "edgechat";
+export const FILE_SYSTEMS: FileSystemName[] = ["baseline", "bare-r2", "edgechat"];
 
 /** MB/s (1 MB = 1,000,000 bytes) of each run, and their median / min / max. */
 export interface Throughput {
@@ -46,6 +49,9 @@ export interface MemoryWindow {
   growthPercentOfFile: number;
   /** That growth per MB of file. */
   growthKibPerFileMB: number;
+  /** The same for anonymous memory only (RssAnon: heaps and buffers, not mapped files): the largest, and per transfer. */
+  anonGrowthMiB: number;
+  anonGrowthPerRunMiB: number[];
   /** RSS samples taken (every `sampleEveryMs`, plus one at the end of each transfer) and the longest gap between two. */
   samples: number;
   maxSampleGapMs: number;
@@ -72,15 +78,19 @@ export interface AttachmentCase {
   partConcurrency?: number;
   edgechat: CaseOnSystem;
   baseline: CaseOnSystem;
+  "bare-r2": CaseOnSystem;
   /** edgechat median MB/s / baseline median MB/s. */
   uploadVsBaseline: number;
   downloadVsBaseline: number;
+  /** edgechat median MB/s / bare R2 Worker median MB/s (same local R2: edgechat's own share). */
+  uploadVsBareR2: number;
+  downloadVsBareR2: number;
 }
 
 export interface AttachmentsResult {
   reps: number;
   cases: AttachmentCase[];
-  /** RSS of workerd at start, after a warm-up upload, and at the end; of the baseline process the same. */
+  /** RSS of each serving process (edgechat's workerd, the bare R2 Worker's workerd, the Node baseline) at start, after a warm-up upload, and at the end. */
   rss: Record<FileSystemName, { startMiB: number; afterWarmupMiB: number; endMiB: number }>;
   /** Time to the 413 answer for uploads declaring `declaredBytes` whose body never comes. */
   refuse: { declaredBytes: number; requests: number; answered: number; statuses: number[]; ms: LatencySummary; codes: string[] };
@@ -246,9 +256,10 @@ function edgechatApi(agent: http.Agent, edge: RuntimeServer, conversationId: str
   };
 }
 
-function baselineApi(agent: http.Agent, files: FileServer): FileApi {
+/** The Node file server and the bare R2 Worker have the same routes (baselines/files.ts, bare/r2/worker.js). */
+function plainApi(name: FileSystemName, agent: http.Agent, files: { url: string; pid: number }): FileApi {
   return {
-    name: "baseline",
+    name,
     pid: files.pid,
     single: async (_u, _name, data) => (await rawJson<{ id: string }>(agent, `${files.url}/files`, "POST", { "Content-Type": CONTENT_TYPE }, data)).id,
     multipart: (_u, _name, size) => sendJson(agent, `${files.url}/files/multipart`, "POST", {}, { size }),
@@ -273,9 +284,21 @@ async function rawJson<T>(agent: http.Agent, url: string, method: string, header
 // ---------------------------------------------------------------------------------------------------
 
 /** Sample a process's RSS every `everyMs` until the returned function is called. */
-function rssSampler(pid: number, everyMs: number): () => { before: number; peak: number; samples: number; maxGapMs: number } {
-  const before = rssBytes(pid);
+interface SamplerWindow {
+  before: number;
+  peak: number;
+  anonBefore: number;
+  anonPeak: number;
+  samples: number;
+  maxGapMs: number;
+}
+
+function rssSampler(pid: number, everyMs: number): () => SamplerWindow {
+  const first = rssBreakdown(pid);
+  const before = first.rss;
+  const anonBefore = first.anon;
   let peak = before;
+  let anonPeak = anonBefore;
   let samples = 0;
   let last = performance.now();
   let maxGapMs = 0;
@@ -284,7 +307,9 @@ function rssSampler(pid: number, everyMs: number): () => { before: number; peak:
     maxGapMs = Math.max(maxGapMs, now - last);
     last = now;
     try {
-      peak = Math.max(peak, rssBytes(pid));
+      const m = rssBreakdown(pid);
+      peak = Math.max(peak, m.rss);
+      anonPeak = Math.max(anonPeak, m.anon);
       samples++;
     } catch {
       // The process is gone; the transfer fails on its own and says why.
@@ -294,7 +319,7 @@ function rssSampler(pid: number, everyMs: number): () => { before: number; peak:
   return () => {
     clearInterval(timer);
     take();
-    return { before, peak, samples, maxGapMs };
+    return { before, peak, anonBefore, anonPeak, samples, maxGapMs };
   };
 }
 
@@ -317,13 +342,15 @@ class MemoryTally {
   private peak = 0;
   private growth = 0;
   private runs: number[] = [];
+  private anonRuns: number[] = [];
   private samples = 0;
   private maxGap = 0;
-  add(w: { before: number; peak: number; samples: number; maxGapMs: number }): void {
+  add(w: SamplerWindow): void {
     this.first ??= w.before;
     this.peak = Math.max(this.peak, w.peak);
     this.growth = Math.max(this.growth, w.peak - w.before);
     this.runs.push(w.peak - w.before);
+    this.anonRuns.push(w.anonPeak - w.anonBefore);
     this.samples += w.samples;
     this.maxGap = Math.max(this.maxGap, w.maxGapMs);
   }
@@ -335,6 +362,8 @@ class MemoryTally {
       growthPerRunMiB: this.runs.map((x) => round(x / MiB, 1)),
       growthPercentOfFile: round((100 * this.growth) / fileBytes, 1),
       growthKibPerFileMB: round(this.growth / 1024 / (fileBytes / MB), 1),
+      anonGrowthMiB: round(Math.max(0, ...this.anonRuns) / MiB, 1),
+      anonGrowthPerRunMiB: this.anonRuns.map((x) => round(x / MiB, 1)),
       samples: this.samples,
       maxSampleGapMs: round(this.maxGap, 0),
     };
@@ -457,14 +486,17 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
   const large = makeFile(p.largeBytes);
   const edge = p.ownRuntime ? await startEdgechat({ bundle: ctx.bundle, vars: ctx.params.serverVars }) : ctx.edge;
   const files = await startFileServer();
+  const bare = await startBareR2();
   const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(4, p.partConcurrency) });
+  const pids: Record<FileSystemName, number> = { baseline: files.pid, "bare-r2": bare.pid, edgechat: edge.pid };
+  const rssNow = () => Object.fromEntries(FILE_SYSTEMS.map((s) => [s, rssBytes(pids[s])])) as Record<FileSystemName, number>;
   try {
-    const startRss = { edgechat: rssBytes(edge.pid), baseline: rssBytes(files.pid) };
+    const startRss = rssNow();
     // One uploader per rep: each part counts against the per-user upload limit (60 requests a minute),
     // which is policy and stays on. users[0] owns the conversation and does the warm-up and the 413s.
     const users = await createUsers(edge.url, p.reps + 1, `s9${uniqueTag()}`);
     const conversationId = await createGroup(edge.url, users[0]!, users, "s9 attachments");
-    const apis: Record<FileSystemName, FileApi> = { edgechat: edgechatApi(agent, edge, conversationId), baseline: baselineApi(agent, files) };
+    const apis: Record<FileSystemName, FileApi> = { baseline: plainApi("baseline", agent, files), "bare-r2": plainApi("bare-r2", agent, bare), edgechat: edgechatApi(agent, edge, conversationId) };
 
     // Warm-up (not recorded): one small upload + download on each, so the first measured transfer does
     // not pay for compiling the routes or opening the R2 bucket's database.
@@ -476,7 +508,7 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
       await apis[s].remove(users[0]!, id);
     }
     await sleep(500);
-    const warmRss = { edgechat: rssBytes(edge.pid), baseline: rssBytes(files.pid) };
+    const warmRss = rssNow();
 
     const plan: { name: string; file: TestFile; mode: "one request" | "multipart" }[] = [
       { name: `${small.label}, one request`, file: small, mode: "one request" },
@@ -520,6 +552,7 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
       });
       const e = sys("edgechat");
       const b = sys("baseline");
+      const r2 = sys("bare-r2");
       const x: AttachmentCase = {
         name: c.name,
         bytes: c.file.data.length,
@@ -527,13 +560,18 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
         ...(c.mode === "multipart" ? { parts: acc.edgechat.parts, partConcurrency: p.partConcurrency } : {}),
         edgechat: e,
         baseline: b,
+        "bare-r2": r2,
         uploadVsBaseline: round(e.upload.median / b.upload.median, 2),
         downloadVsBaseline: round(e.download.median / b.download.median, 2),
+        uploadVsBareR2: round(e.upload.median / r2.upload.median, 2),
+        downloadVsBareR2: round(e.download.median / r2.download.median, 2),
       };
       cases.push(x);
       log(
-        `s9 ${c.name}: upload ${e.upload.median} MB/s (baseline ${b.upload.median}, ${x.uploadVsBaseline}x), download ${e.download.median} MB/s (baseline ${b.download.median}, ${x.downloadVsBaseline}x); ` +
-          `workerd RSS growth up ${e.memory.upload.growthMiB} MiB, down ${e.memory.download.growthMiB} MiB; dropped upload connections: edgechat ${e.dropped}, baseline ${b.dropped}`,
+        `s9 ${c.name}: upload ${e.upload.median} MB/s (baseline ${b.upload.median}, ${x.uploadVsBaseline}x; bare R2 Worker ${r2.upload.median}), ` +
+          `download ${e.download.median} MB/s (baseline ${b.download.median}, ${x.downloadVsBaseline}x; bare R2 Worker ${r2.download.median}); ` +
+          `workerd RSS growth up ${e.memory.upload.growthMiB} MiB (bare R2 ${r2.memory.upload.growthMiB}), down ${e.memory.download.growthMiB} MiB (bare R2 ${r2.memory.download.growthMiB}); ` +
+          `dropped upload connections: edgechat ${e.dropped}, bare R2 ${r2.dropped}, baseline ${b.dropped}`,
       );
     }
 
@@ -556,19 +594,18 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
     const refuse = { declaredBytes: p.refuseDeclaredBytes, requests: p.refuseRequests, answered: refuseMs.count, statuses, ms: refuseMs.summary(), codes: [...new Set(codes)] };
     log(`s9 413 for a declared ${p.refuseDeclaredBytes / MB} MB body that never comes: p50 ${refuse.ms.p50} ms, max ${refuse.ms.max} ms (${refuse.answered}/${refuse.requests})`);
     await sleep(200);
-    const end = { edgechat: rssBytes(edge.pid), baseline: rssBytes(files.pid) };
+    const end = rssNow();
     const mib = (x: number) => round(x / MiB, 1);
     return {
       reps: p.reps,
       cases,
-      rss: {
-        edgechat: { startMiB: mib(startRss.edgechat), afterWarmupMiB: mib(warmRss.edgechat), endMiB: mib(end.edgechat) },
-        baseline: { startMiB: mib(startRss.baseline), afterWarmupMiB: mib(warmRss.baseline), endMiB: mib(end.baseline) },
-      },
+      rss: Object.fromEntries(FILE_SYSTEMS.map((s) => [s, { startMiB: mib(startRss[s]), afterWarmupMiB: mib(warmRss[s]), endMiB: mib(end[s]) }])) as AttachmentsResult["rss"],
       refuse,
       notes: {
         edgechat:
           "Worker -> R2 binding -> Miniflare's local R2 (a Durable Object in the same workerd process; metadata in its SQLite, bytes written as files by workerd's disk service); an upload is answered after R2's put (or complete) returns. RSS = the whole workerd process: Worker, conversation object and R2 simulator.",
+        "bare-r2":
+          "a Worker on its own workerd process with the same local R2 (bare/r2/worker.js): request.body straight into put / uploadPart, object.body straight out; no auth, no Durable Object, no JS stream; same routes as the baseline. What any Worker pays for the local R2.",
         baseline:
           "plain Node http server (baselines/files.ts, own process): the body piped to fs.createWriteStream (flush: true), answered after 'finish', fsync and close; downloads via fs.createReadStream. Multipart: parts written at their offset in one file, each fsynced. No auth, no metadata.",
       },
@@ -576,6 +613,6 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
     };
   } finally {
     agent.destroy();
-    await Promise.all([p.ownRuntime ? edge.stop() : undefined, files.stop()]);
+    await Promise.all([p.ownRuntime ? edge.stop() : undefined, files.stop(), bare.stop()]);
   }
 }
