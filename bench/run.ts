@@ -256,7 +256,7 @@ function evaluate(r: BenchResults): void {
         });
       }
     const dropped = s.s9.cases.reduce((n, c) => n + c.edgechat.dropped, 0);
-    t.push({ scenario: "9 attachments", metric: "upload requests/parts whose connection edgechat dropped (sent again)", target: "0", value: dropped, unit: "", pass: dropped === 0, ...(dropped ? { miss: `${dropped} dropped` } : {}) });
+    t.push({ scenario: "9 attachments", metric: "requests whose connection edgechat dropped (sent again)", target: "0", value: dropped, unit: "", pass: dropped === 0, ...(dropped ? { miss: `${dropped} dropped` } : {}) });
     const rf = s.s9.refuse;
     t.push(checkMax("9 attachments", `413 for a declared ${rf.declaredBytes / 1e6} MB upload, body stalled (max of ${rf.requests})`, rf.answered === rf.requests ? rf.ms.max : null, 100, "ms", "<= 100 ms (body never read)"));
   }

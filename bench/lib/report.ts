@@ -186,7 +186,7 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
         `MB/s median (min-max) over the reps; upload time = first byte sent to the answer (multipart: create, parts, complete), download time = request to last byte. Same client code (node:http) for both.`,
       "",
     );
-    lines.push("| case | system | upload MB/s | download MB/s | verified | upload requests dropped by the server (sent again) |", "|---|---|---|---|---|---|");
+    lines.push("| case | system | upload MB/s | download MB/s | verified | requests whose connection the server dropped (sent again) |", "|---|---|---|---|---|---|");
     for (const c of x.cases)
       for (const n of FILE_SYSTEMS) {
         const y = c[n];

@@ -64,7 +64,7 @@ export interface CaseOnSystem {
   /** Downloads whose bytes had the file's size and sha256. */
   verified: number;
   mismatches: number;
-  /** Upload requests (or parts) whose connection the server dropped (ECONNRESET, ...); each was sent again. */
+  /** Requests (upload, part, create, complete, download, delete) whose connection the server dropped (ECONNRESET, socket hang up); each was sent again. */
   dropped: number;
   droppedSample: string[];
 }
@@ -141,7 +141,7 @@ function send(agent: http.Agent, url: string, method: string, headers: Record<st
       });
       res.on("error", (e) => finish(e));
     });
-    req.on("error", (e) => finish(e));
+    req.on("error", (e) => finish(annotate(e, req)));
     if (!body) {
       ended = true;
       req.end();
@@ -159,6 +159,12 @@ function send(agent: http.Agent, url: string, method: string, headers: Record<st
       }
     })();
   });
+}
+
+/** Whether the failed request went out on a kept-alive connection that had carried an earlier request. */
+function annotate(e: Error, req: http.ClientRequest): Error {
+  (e as Error & { reusedSocket?: boolean }).reusedSocket = req.reusedSocket;
+  return e;
 }
 
 /** Until the request can take more body (or is gone). */
@@ -208,7 +214,7 @@ function download(agent: http.Agent, url: string, headers: Record<string, string
     });
     req.on("error", (e) => {
       clearTimeout(timer);
-      reject(e);
+      reject(annotate(e, req));
     });
     req.end();
   });
@@ -323,6 +329,11 @@ function rssSampler(pid: number, everyMs: number): () => SamplerWindow {
   };
 }
 
+function rethrow(where: string, err: unknown): never {
+  const e = err as { code?: string; reusedSocket?: boolean; message?: string };
+  throw new Error(`${where}: ${e.message ?? String(err)}${e.code ? ` (${e.code}${e.reusedSocket === undefined ? "" : e.reusedSocket ? ", reused connection" : ", new connection"})` : ""}`);
+}
+
 /** Run `fn` while sampling `pid`'s RSS into `tally` (the sampler stops whatever happens). */
 async function sampled<T>(pid: number, everyMs: number, tally: MemoryTally, fn: () => Promise<T>): Promise<T> {
   const stop = rssSampler(pid, everyMs);
@@ -398,8 +409,9 @@ const MAX_RETRIES = 3;
 
 /**
  * Send again when the connection was dropped, as the protocol tells clients to (13.2: "upload again";
- * 13.3: "send only the parts you have no answer for"), at most `MAX_RETRIES` times; every drop is
- * counted in `drops` (and reported): the time of the retried request stays in the measurement.
+ * 13.3: "send only the parts you have no answer for"; and as browsers do for a request whose kept-alive
+ * connection closes before any answer), at most `MAX_RETRIES` times; every drop is counted in `drops`
+ * (and reported): the time of the retried request stays in the measurement.
  */
 async function retried<T>(what: string, drops: string[], fn: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -407,7 +419,8 @@ async function retried<T>(what: string, drops: string[], fn: () => Promise<T>): 
       return await fn();
     } catch (err) {
       if (!isDropped(err) || attempt >= MAX_RETRIES) throw err;
-      drops.push(`${what}: ${(err as { code?: string }).code ?? String(err)}`);
+      const e = err as { code?: string; reusedSocket?: boolean };
+      drops.push(`${what}: ${e.code ?? String(err)}${e.reusedSocket ? " (reused connection)" : " (new connection)"}`);
     }
   }
 }
@@ -420,12 +433,12 @@ async function upload(api: FileApi, user: BenchUser, file: TestFile, mode: "one 
     const id = await retried(`${name}`, drops, () => api.single(user, name, file.data));
     return { id, seconds: (performance.now() - t0) / 1000 };
   }
-  const { id, partSize, partCount } = await api.multipart(user, name, file.data.length);
+  const { id, partSize, partCount } = await retried(`${name} create`, drops, () => api.multipart(user, name, file.data.length));
   const numbers = Array.from({ length: partCount }, (_, i) => i + 1);
   const parts = await pMap(numbers, concurrency, (n) =>
     retried(`${name} part ${n}`, drops, () => api.part(user, id, n, file.data.subarray((n - 1) * partSize, Math.min(n * partSize, file.data.length)))),
   );
-  await api.complete(user, id, parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })));
+  await retried(`${name} complete`, drops, () => api.complete(user, id, parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))));
   return { id, seconds: (performance.now() - t0) / 1000, parts: partCount };
 }
 
@@ -526,18 +539,19 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
           const api = apis[s];
           const a = acc[s];
           const user = users[rep + 1]!;
-          const up = await sampled(api.pid, p.sampleEveryMs, a.memUp, () => upload(api, user, c.file, c.mode, p.partConcurrency, a.drops));
+          const where = `${s}, ${c.name}, rep ${rep + 1}`;
+          const up = await sampled(api.pid, p.sampleEveryMs, a.memUp, () => upload(api, user, c.file, c.mode, p.partConcurrency, a.drops)).catch((e: unknown) => rethrow(`${where}, upload`, e));
           a.up.push(c.file.data.length / MB / up.seconds);
           a.parts = up.parts ?? 0;
           await sleep(200);
-          const down = await sampled(api.pid, p.sampleEveryMs, a.memDown, () => api.download(user, up.id));
+          const down = await sampled(api.pid, p.sampleEveryMs, a.memDown, () => retried(`download`, a.drops, () => api.download(user, up.id))).catch((e: unknown) => rethrow(`${where}, download`, e));
           a.down.push(down.bytes / MB / down.seconds);
           if (down.status === 200 && down.bytes === c.file.data.length && down.sha256 === c.file.sha256) a.verified++;
           else {
             a.mismatches++;
             problems.push(`${s} ${c.name} rep ${rep + 1}: download status ${down.status}, ${down.bytes} bytes of ${c.file.data.length}, sha256 ${down.sha256 === c.file.sha256 ? "equal" : "differs"}`);
           }
-          await api.remove(user, up.id);
+          await retried(`delete`, a.drops, () => api.remove(user, up.id)).catch((e: unknown) => rethrow(`${where}, delete`, e));
           await sleep(200);
         }
       }
@@ -571,7 +585,7 @@ export async function runAttachments(ctx: BenchContext): Promise<AttachmentsResu
         `s9 ${c.name}: upload ${e.upload.median} MB/s (baseline ${b.upload.median}, ${x.uploadVsBaseline}x; bare R2 Worker ${r2.upload.median}), ` +
           `download ${e.download.median} MB/s (baseline ${b.download.median}, ${x.downloadVsBaseline}x; bare R2 Worker ${r2.download.median}); ` +
           `workerd RSS growth up ${e.memory.upload.growthMiB} MiB (bare R2 ${r2.memory.upload.growthMiB}), down ${e.memory.download.growthMiB} MiB (bare R2 ${r2.memory.download.growthMiB}); ` +
-          `dropped upload connections: edgechat ${e.dropped}, bare R2 ${r2.dropped}, baseline ${b.dropped}`,
+          `dropped connections: edgechat ${e.dropped}, bare R2 ${r2.dropped}, baseline ${b.dropped}`,
       );
     }
 
