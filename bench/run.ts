@@ -31,6 +31,7 @@ import { runReconnect, type ReconnectResult } from "./scenarios/s5-reconnect.ts"
 import { runHistory, type HistoryResult } from "./scenarios/s6-history.ts";
 import { runInbox, type InboxResult } from "./scenarios/s7-inbox.ts";
 import { runNotify, type NotifyResult } from "./scenarios/s8-notify.ts";
+import { runAttachments, type AttachmentsResult } from "./scenarios/s9-attachments.ts";
 import { compareHog, type HogComparison } from "./lib/compare.ts";
 import { healthMeter, type HealthWindow } from "./lib/health.ts";
 import { startHog } from "./lib/hog.ts";
@@ -46,6 +47,7 @@ export interface Scenarios {
   s6?: HistoryResult;
   s7?: InboxResult;
   s8?: NotifyResult;
+  s9?: AttachmentsResult;
 }
 
 export interface Ratios {
@@ -54,6 +56,8 @@ export interface Ratios {
   s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
   /** By case, then by gap (ms). */
   s8?: Record<string, Record<string, { p50VsDurable: number; p99VsDurable: number; p50VsPlain: number; p99VsPlain: number }>>;
+  /** By case: edgechat / baseline file server, and edgechat / bare R2 Worker, median MB/s. */
+  s9?: Record<string, { uploadVsBaseline: number; downloadVsBaseline: number; uploadVsBareR2: number; downloadVsBareR2: number }>;
 }
 
 /** What one pass over the scenarios produced (the normal pass is the top level of BenchResults). */
@@ -229,6 +233,33 @@ function evaluate(r: BenchResults): void {
     }
     t.push({ scenario: "8 notify", metric: `missed notifications (not heard within ${r.params.s8.deadlineMs / 1000} s), of ${expected}`, target: "0", value: missed, unit: "", pass: missed === 0, ...(missed ? { miss: `${missed} missed` } : {}) });
   }
+  if (s.s9) {
+    r.ratios.s9 = {};
+    for (const c of s.s9.cases) {
+      r.ratios.s9[c.name] = { uploadVsBaseline: c.uploadVsBaseline, downloadVsBaseline: c.downloadVsBaseline, uploadVsBareR2: c.uploadVsBareR2, downloadVsBareR2: c.downloadVsBareR2 };
+      for (const dir of ["upload", "download"] as const) {
+        const e = c.edgechat[dir];
+        const ratioNow = dir === "upload" ? c.uploadVsBaseline : c.downloadVsBaseline;
+        const bareNow = dir === "upload" ? c.uploadVsBareR2 : c.downloadVsBareR2;
+        t.push({ scenario: "9 attachments", metric: `${dir} MB/s, ${c.name}`, target: "reported (vs Node file server)", value: e.median, unit: "MB/s", pass: null, note: `${ratioNow}x the baseline's ${c.baseline[dir].median} MB/s; ${bareNow}x the bare R2 Worker's ${c["bare-r2"][dir].median}` });
+      }
+    }
+    // Flat memory: the 100 MB transfers must not grow workerd's RSS by more than a fifth of the file.
+    const large = s.s9.cases.filter((c) => c.bytes === r.params.s9.largeBytes);
+    for (const c of large)
+      for (const dir of ["upload", "download"] as const) {
+        const m = c.edgechat.memory[dir];
+        const bare = c["bare-r2"].memory[dir];
+        t.push({
+          ...checkMax("9 attachments", `workerd RSS growth during ${dir}, ${c.name}`, m.growthPercentOfFile, 20, "% of file", "< 20% of the file (flat)"),
+          note: `largest of ${m.growthPerRunMiB.length}: ${m.growthPerRunMiB.join(" / ")} MiB; bare R2 Worker ${bare.growthPerRunMiB.join(" / ")} MiB`,
+        });
+      }
+    const dropped = s.s9.cases.reduce((n, c) => n + c.edgechat.dropped, 0);
+    t.push({ scenario: "9 attachments", metric: "requests whose connection edgechat dropped (sent again)", target: "0", value: dropped, unit: "", pass: dropped === 0, ...(dropped ? { miss: `${dropped} dropped` } : {}) });
+    const rf = s.s9.refuse;
+    t.push(checkMax("9 attachments", `413 for a declared ${rf.declaredBytes / 1e6} MB upload, body stalled (max of ${rf.requests})`, rf.answered === rf.requests ? rf.ms.max : null, 100, "ms", "<= 100 ms (body never read)"));
+  }
   const hb = Object.values(r.health ?? {}).reduce((a, h) => a + h.heartbeatCloses, 0);
   const other = Object.values(r.health ?? {}).reduce((a, h) => a + h.unexpectedCloses - h.heartbeatCloses, 0);
   if (Object.keys(r.health ?? {}).length) {
@@ -280,6 +311,8 @@ function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } 
         else if (x.malformed || x.mismatched || x.unacked)
           p.push(`s8 ${c} ${n}: ${x.malformed} malformed inbox_update frames${x.malformedSample ? ` (e.g. ${x.malformedSample})` : ""}, ${x.mismatched} with a preview/sender not matching their seq, ${x.unacked} messages not acked`);
       }
+  // Scenario 9: every download must be the uploaded bytes (size and sha256), every 413 answered.
+  if (s.s9) for (const x of s.s9.problems) p.push(`s9: ${x}`);
   return { ok: p.length === 0, problems: p };
 }
 
@@ -327,7 +360,8 @@ export async function runBench(argv: string[]): Promise<BenchResults> {
   results.machine.build = bundle.source;
   const ran = new Set<string>();
 
-  const needsMain = ["s1", "s2", "s3", "s5", "s6", "s7", "s8"].some(want);
+  const s9OnMain = !params.s9.ownRuntime;
+  const needsMain = ["s1", "s2", "s3", "s5", "s6", "s7", "s8"].some(want) || (want("s9") && s9OnMain);
   let edge: RuntimeServer | null = null;
   let plain: RelayServer | null = null;
   let durable: RelayServer | null = null;
@@ -350,6 +384,8 @@ export async function runBench(argv: string[]): Promise<BenchResults> {
         ["s6", () => runHistory(ctx)],
         ["s7", () => runInbox(ctx)],
         ["s8", () => runNotify(ctx)],
+        // --tiny only: scenario 9 on this runtime (elsewhere it starts its own, below).
+        ...(s9OnMain ? ([["s9", () => runAttachments(ctx)]] as [string, () => Promise<unknown>][]) : []),
         ["s3", () => runFanout(ctx)],
       ];
       for (const [k, fn] of steps) if (want(k)) await step(k, fn);
@@ -357,8 +393,10 @@ export async function runBench(argv: string[]): Promise<BenchResults> {
   } finally {
     await Promise.all([edge?.stop(), plain?.stop(), durable?.stop()]);
   }
-  // Scenario 4 starts its own fresh runtimes (memory is measured per process).
+  // Scenarios 4 and 9 start their own fresh runtimes (memory is measured per process). Scenario 9 runs
+  // last: it writes ~1 GB to disk, whose writeback must not land in another scenario's fsyncs.
   if (want("s4")) await step("s4", () => runSockets({ params, bundle } as BenchContext));
+  if (want("s9") && !s9OnMain) await step("s9", () => runAttachments({ params, bundle } as BenchContext));
   bundle.cleanup();
   results.wallSeconds = round((performance.now() - started) / 1000, 1);
   evaluate(results);

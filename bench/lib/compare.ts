@@ -68,6 +68,12 @@ export function headlines(s: Scenarios): Headline[] {
         lat("8 notify", `${c} @${gap} p99`, ok ? b.latency.p99 : null);
       }
     }
+  if (s.s9)
+    for (const c of s.s9.cases) {
+      h.push({ scenario: "9 attachments", metric: `upload ${c.name}`, unit: "MB/s", better: "higher", value: c.edgechat.upload.median });
+      h.push({ scenario: "9 attachments", metric: `download ${c.name}`, unit: "MB/s", better: "higher", value: c.edgechat.download.median });
+    }
+  if (s.s9) lat("9 attachments", "413 for an oversized upload, max", s.s9.refuse.answered ? s.s9.refuse.ms.max : null);
   return h;
 }
 

@@ -19,6 +19,27 @@ export interface Params {
   s6: { messages: number; hotTail: number; batchSize: number; requests: number; warmup: number };
   s7: { conversations: number; requests: number; warmup: number };
   s8: NotifyParams;
+  s9: AttachmentParams;
+}
+
+/**
+ * Scenario 9 (attachments). Sizes in bytes (decimal: "10 MB" = 10,000,000). `largeBytes` is uploaded
+ * both in one request (it must stay <= 100 MiB, the one-request limit) and as a multipart upload with
+ * `partConcurrency` parts in flight; `smallBytes` in one request. Each case `reps` times, each time
+ * uploaded then downloaded, on edgechat and on the baseline file server. `refuseRequests` uploads
+ * declare `refuseDeclaredBytes` and stall their body (the time to the 413 is measured). RSS of the
+ * serving process is sampled every `sampleEveryMs` during transfers.
+ */
+export interface AttachmentParams {
+  smallBytes: number;
+  largeBytes: number;
+  reps: number;
+  partConcurrency: number;
+  refuseDeclaredBytes: number;
+  refuseRequests: number;
+  sampleEveryMs: number;
+  /** On a fresh runtime of its own (full, quick), or on the main one (tiny: short, memory not meaningful). */
+  ownRuntime: boolean;
 }
 
 /**
@@ -39,9 +60,15 @@ export interface NotifyParams {
 
 const LIFT_LIMITS = { SEND_RATE_PER_SECOND: "1000000000", SEND_BURST: "1000000000", MAX_SOCKETS_PER_USER: "1000" };
 
+/**
+ * Scenario 9 uploads a 100 MB file; the default attachment limit is 25 MiB (a product setting).
+ * 256 MiB: a 100 MB file passes in one request (the route's own cap is 100 MiB) and as multipart.
+ */
+const ATTACHMENT_LIMIT = { MAX_ATTACHMENT_BYTES: String(256 * 1024 * 1024) };
+
 export function paramsFor(mode: Mode): Params {
   const p = paramsBySize(mode);
-  return { ...p, serverVars: { ...LIFT_LIMITS, HOT_TAIL_MESSAGES: String(p.s6.hotTail) } };
+  return { ...p, serverVars: { ...LIFT_LIMITS, ...ATTACHMENT_LIMIT, HOT_TAIL_MESSAGES: String(p.s6.hotTail) } };
 }
 
 function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
@@ -59,6 +86,7 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s7: { conversations: 1000, requests: 200, warmup: 20 },
       // ~3.5 min: 4 cases x 3 systems x (8 x 1.2 s + 40 x 150 ms + quiet + drain).
       s8: { cases: ["direct", "20", "100", "1000"], gaps: [{ gapMs: 1200, messages: 8 }, { gapMs: 150, messages: 40 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
+      s9: { smallBytes: 10_000_000, largeBytes: 100_000_000, reps: 3, partConcurrency: 4, refuseDeclaredBytes: 1_000_000_000, refuseRequests: 10, sampleEveryMs: 100, ownRuntime: true },
     };
   }
   if (mode === "quick") {
@@ -73,6 +101,8 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s6: { messages: 10_000, hotTail: 2_000, batchSize: 50, requests: 300, warmup: 20 },
       s7: { conversations: 100, requests: 100, warmup: 10 },
       s8: { cases: ["direct", "20", "100"], gaps: [{ gapMs: 1200, messages: 4 }, { gapMs: 150, messages: 20 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
+      // 30 MB: still three multipart parts, a third of the full run's bytes.
+      s9: { smallBytes: 10_000_000, largeBytes: 30_000_000, reps: 2, partConcurrency: 4, refuseDeclaredBytes: 1_000_000_000, refuseRequests: 5, sampleEveryMs: 100, ownRuntime: true },
     };
   }
   return {
@@ -87,5 +117,7 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
     s7: { conversations: 3, requests: 5, warmup: 1 },
     // A few seconds: proves every notification is counted and checked, not how fast it is.
     s8: { cases: ["direct", "20"], gaps: [{ gapMs: 100, messages: 3 }], warmup: 0, quietMs: 0, deadlineMs: 5_000 },
+    // 11 MB: the smallest file with two multipart parts (10 MiB each).
+    s9: { smallBytes: 1_000_000, largeBytes: 11_000_000, reps: 1, partConcurrency: 4, refuseDeclaredBytes: 1_000_000_000, refuseRequests: 2, sampleEveryMs: 100, ownRuntime: false },
   };
 }

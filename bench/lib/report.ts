@@ -7,6 +7,7 @@ import type { BenchResults, Pass, Ratios } from "../run.ts";
 import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
 import { SYSTEMS } from "./systems.ts";
+import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
 
 const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Number(x.toFixed(d)).toLocaleString("en-US"));
 const lat = (s: LatencySummary | undefined) => (s ? `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.p99)} / ${fmt(s.max)}` : "-");
@@ -61,7 +62,7 @@ export function markdown(r: BenchResults): string {
 function targetTable(lines: string[], targets: TargetCheck[]): void {
   lines.push("| scenario | metric | target | measured | verdict |", "|---|---|---|---|---|");
   for (const t of targets) {
-    const verdict = t.pass === null ? `n/a${t.note ? ` (${t.note})` : ""}` : t.pass ? "pass" : `**MISS**: ${t.miss}`;
+    const verdict = t.pass === null ? `n/a${t.note ? ` (${t.note})` : ""}` : `${t.pass ? "pass" : `**MISS**: ${t.miss}`}${t.note ? ` (${t.note})` : ""}`;
     lines.push(`| ${t.scenario} | ${t.metric} | ${t.target} | ${t.value === null ? "-" : `${fmt(t.value)} ${t.unit}`} | ${verdict} |`);
   }
 }
@@ -175,6 +176,47 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
     }
     const bad = Object.entries(s.s8).flatMap(([c, by]) => SYSTEMS.filter((n) => by[n] && (by[n].malformed || by[n].mismatched || by[n].unacked || by[n].recipientsClosed)).map((n) => `${c} ${n}: malformed ${by[n].malformed}, mismatched ${by[n].mismatched}, unacked ${by[n].unacked}, recipient sockets closed ${by[n].recipientsClosed}`));
     if (bad.length) lines.push("", `Problems: ${bad.join("; ")}.`);
+  }
+  if (s.s9) {
+    const x = s.s9;
+    const mbps = (t: { median: number; min: number; max: number }) => `${fmt(t.median, 1)} (${fmt(t.min, 1)}-${fmt(t.max, 1)})`;
+    lines.push("", "## 9. Attachments: upload and download throughput, and the server's memory while streaming", "");
+    lines.push(
+      `Each case ${x.reps} time(s) per system, interleaved; each time uploaded, then downloaded and checked (size + sha256), then deleted. MB = 1,000,000 bytes; ` +
+        `MB/s median (min-max) over the reps; upload time = first byte sent to the answer (multipart: create, parts, complete), download time = request to last byte. Same client code (node:http) for both.`,
+      "",
+    );
+    lines.push("| case | system | upload MB/s | download MB/s | verified | requests whose connection the server dropped (sent again) |", "|---|---|---|---|---|---|");
+    for (const c of x.cases)
+      for (const n of FILE_SYSTEMS) {
+        const y = c[n];
+        lines.push(`| ${c.name} | ${n} | ${mbps(y.upload)} | ${mbps(y.download)} | ${y.verified}/${y.verified + y.mismatches} | ${y.dropped}${y.dropped ? ` (${y.droppedSample.join("; ")})` : ""} |`);
+      }
+    lines.push("", `Ratios edgechat / baseline (median MB/s): ${x.cases.map((c) => `${c.name}: upload ${fmt(c.uploadVsBaseline)}x, download ${fmt(c.downloadVsBaseline)}x`).join("; ")}.`);
+    lines.push("", `Ratios edgechat / bare R2 Worker (same local R2; 1 = edgechat adds nothing): ${x.cases.map((c) => `${c.name}: upload ${fmt(c.uploadVsBareR2)}x, download ${fmt(c.downloadVsBareR2)}x`).join("; ")}.`);
+    lines.push(
+      "",
+      `RSS of the serving process, sampled every ${r.params.s9.sampleEveryMs} ms during each transfer: before (first transfer of the kind), peak (any), and the largest growth (peak during one transfer minus RSS right before it). ` +
+        `Flat = growth under 20% of the file. "anon": the same for anonymous memory only (RssAnon: heaps, buffers; not mapped files). ` +
+        `RSS at start / after warm-up / at the end: ${FILE_SYSTEMS.map((n) => `${n} ${fmt(x.rss[n].startMiB, 1)} / ${fmt(x.rss[n].afterWarmupMiB, 1)} / ${fmt(x.rss[n].endMiB, 1)} MiB`).join("; ")}.`,
+      "",
+    );
+    lines.push("| case | transfer | system | RSS before (MiB) | peak (MiB) | growth (MiB) | % of file | KiB per MB of file | growth per run (MiB) | anon growth per run (MiB) | samples |", "|---|---|---|---|---|---|---|---|---|---|---|");
+    for (const c of x.cases)
+      for (const dir of ["upload", "download"] as const)
+        for (const n of FILE_SYSTEMS) {
+          const m = c[n].memory[dir];
+          lines.push(
+            `| ${c.name} | ${dir} | ${n} | ${fmt(m.rssBeforeMiB, 1)} | ${fmt(m.peakMiB, 1)} | ${fmt(m.growthMiB, 1)} | ${fmt(m.growthPercentOfFile, 1)} | ${fmt(m.growthKibPerFileMB, 1)} | ${m.growthPerRunMiB.map((g) => fmt(g, 1)).join(", ")} | ${m.anonGrowthPerRunMiB.map((g) => fmt(g, 1)).join(", ")} | ${m.samples} |`,
+          );
+        }
+    const rf = x.refuse;
+    lines.push(
+      "",
+      `Oversized upload: ${rf.requests} uploads declaring ${fmt(rf.declaredBytes, 0)} bytes sent their headers and 64 KiB, then nothing; ${rf.answered} answered 413 (${rf.codes.join(", ") || "-"}) after ${lat(rf.ms)} ms (p50 / p95 / p99 / max). Statuses: ${rf.statuses.join(", ")}.`,
+    );
+    lines.push("", "What each system does:", "", ...FILE_SYSTEMS.map((n) => `- ${n}: ${x.notes[n]}`));
+    if (x.problems.length) lines.push("", `Problems: ${x.problems.join("; ")}.`);
   }
 }
 

@@ -107,9 +107,17 @@ function workerdChildren(): number[] {
 
 /** Resident memory of a process in bytes. */
 export function rssBytes(pid: number): number {
+  return rssBreakdown(pid).rss;
+}
+
+/**
+ * Resident memory in bytes (VmRSS, as rssBytes) and its parts: anonymous (heaps, buffers), file-backed
+ * (mapped files and code) and shared memory (/proc/<pid>/status RssAnon, RssFile, RssShmem).
+ */
+export function rssBreakdown(pid: number): { rss: number; anon: number; file: number; shmem: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0");
-  return kb * 1024;
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? "0") * 1024;
+  return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile"), shmem: kb("RssShmem") };
 }
 
 async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0], persist: string): Promise<RuntimeServer> {
@@ -131,8 +139,8 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
 }
 
 /**
- * The real edgechat Worker with its Durable Objects and a migrated D1, persisted to disk
- * (so every commit really fsyncs, as in production-like local runs).
+ * The real edgechat Worker with its Durable Objects, a migrated D1 and the local R2 bucket, persisted to
+ * disk (so every commit really fsyncs, as in production-like local runs).
  */
 export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string, string> }): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
@@ -157,6 +165,9 @@ export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string
       ratelimits: { ...(workerOptions.ratelimits ?? {}), ADMIN_LIMITER: { simple: { limit: 1_000_000, period: 60 } } },
       d1Persist: join(persist, "v3", "d1"),
       durableObjectsPersist: join(persist, "v3", "do"),
+      // Miniflare's local R2 (scenario 9) runs inside this same workerd process (a Durable Object of its
+      // own service, metadata in SQLite) and keeps object bytes as files through workerd's disk service.
+      r2Persist: join(persist, "v3", "r2"),
       log: undefined,
     } as ConstructorParameters<typeof Miniflare>[0],
     persist,
@@ -178,6 +189,26 @@ export async function startBare(): Promise<RuntimeServer> {
       compatibilityDate,
       durableObjects: { BARE: { className: "BareObject", useSQLite: true } },
       durableObjectsPersist: join(persist, "do"),
+    },
+    persist,
+  );
+}
+
+/** Scenario 9's bare comparison: a Worker that only moves bodies into the local R2 bucket and back. */
+export async function startBareR2(): Promise<RuntimeServer> {
+  const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-r2-"));
+  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
+  return startMiniflare(
+    {
+      name: "bare-r2",
+      host: HOST,
+      port: 0,
+      modules: true,
+      scriptPath: join(BENCH_DIR, "bare", "r2", "worker.js"),
+      modulesRoot: join(BENCH_DIR, "bare", "r2"),
+      compatibilityDate,
+      r2Buckets: { B: "bench-bare-r2" },
+      r2Persist: join(persist, "r2"),
     },
     persist,
   );
