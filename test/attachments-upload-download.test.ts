@@ -120,6 +120,12 @@ it("bytes that are not the declared image type are refused and nothing is stored
   expect(res.status).toBe(415);
   expect(((await res.json()) as any).error.code).toBe("unsupported_media_type");
   expect(await objects(id)).toEqual([]);
+  // The same through a multipart upload: checked once its bytes are complete, and deleted.
+  const mp = (await api("POST", `/v1/conversations/${id}/attachments/multipart`, { token: owner.token, body: { name: "x.png", size: html.byteLength, contentType: "image/png" } })).body;
+  const part = await worker().fetch(`${BASE}/v1/attachments/${mp.attachment.id}/parts/1`, { method: "PUT", headers: { Authorization: `Bearer ${owner.token}`, "Content-Length": String(html.byteLength) }, body: html });
+  const done = await api("POST", `/v1/attachments/${mp.attachment.id}/complete`, { token: owner.token, body: { parts: [await part.json()] } });
+  expect(done.status).toBe(415);
+  expect(await objects(id)).toEqual([]);
   // Declared as what it is, HTML is kept but only ever served as a download, never rendered from our origin.
   const honest = await upload(owner, id, html, { "Content-Type": "text/html", "X-Attachment-Name": "page.html" });
   expect(honest.status).toBe(201);
