@@ -5,6 +5,10 @@ import { MAX_PRESENCE_SUBSCRIPTIONS, type InboxEntry, type InboxPage, type Prese
 import { Auth, type Session, type SharedSessionOptions } from "./auth";
 import type { BackoffOptions } from "./backoff";
 import { Conversation } from "./conversation";
+import { uploadItemFiles, Uploads, type FileLike, type UploadOptions, type UploadsOptions } from "./attachments";
+import type { SignedUrl, UploadedAttachment } from "../../src/protocol/attachments";
+import { hasPendingFiles } from "./outbox";
+import { outgoing } from "./sending";
 import { Emitter } from "./emitter";
 import { parseUserFrame } from "./frames";
 import { isRetryableError } from "../../src/protocol/errors";
@@ -39,6 +43,8 @@ export interface ChatClientOptions {
   heartbeat?: HeartbeatOptions;
   /** Messages per history page. Default 50. */
   pageSize?: number;
+  /** Uploads: multipart threshold (default 8 MiB), parts in parallel (default 3), retries per request. */
+  uploads?: UploadsOptions;
 }
 
 export interface ChatClientEvents {
@@ -53,6 +59,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly auth: Auth;
   readonly http: Http;
   readonly outbox: Outbox;
+  readonly uploads: Uploads;
   private readonly getToken: TokenProvider;
   private readonly wsBase: string;
   private readonly conversations = new Map<string, Conversation>();
@@ -72,6 +79,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.wsBase = options.wsUrl ?? options.baseUrl.replace(/^http/, "ws");
     const storage = options.storage ?? (IndexedDBOutboxStorage.isAvailable() ? new IndexedDBOutboxStorage() : new MemoryOutboxStorage());
     this.outbox = new Outbox(storage);
+    this.uploads = new Uploads(this.http, options.uploads);
     this.auth.on("change", (s) => {
       if (s?.user.id !== this.meCache?.id) this.meCache = s?.user ?? null;
     });
@@ -149,6 +157,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         outbox: this.outbox,
         wsBaseUrl: this.wsBase,
         pageSize: this.options.pageSize ?? 50,
+        uploads: this.uploads,
         socket: { getToken: this.getToken, WebSocket: this.options.WebSocket, backoff: this.options.backoff, heartbeat: this.options.heartbeat },
       });
       c.on("read", ({ seq }) => this.onLocalRead(id, seq));
@@ -181,12 +190,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const me = await this.me();
     let sent = 0;
     const stopped = new Set<string>();
-    for (const item of this.outbox.pending(me.id)) {
-      if (this.conversations.has(item.conversationId) || stopped.has(item.conversationId)) continue;
+    for (const queued of this.outbox.pending(me.id)) {
+      if (this.conversations.has(queued.conversationId) || stopped.has(queued.conversationId)) continue;
+      let item = queued;
       for (;;) {
         try {
+          // Its files first (a retryable upload failure stops the conversation like a retryable send does).
+          if (hasPendingFiles(item)) item = await uploadItemFiles(this.uploads, this.outbox, item);
           await this.http.request("POST", `/v1/conversations/${encodeURIComponent(item.conversationId)}/messages`, {
-            body: { clientMsgId: item.clientMsgId, body: item.body },
+            body: outgoing(item),
           });
           await this.outbox.remove(item.clientMsgId);
           sent++;
@@ -196,13 +208,44 @@ export class ChatClient extends Emitter<ChatClientEvents> {
             await new Promise((r) => setTimeout(r, apiError.retryAfterMs));
             continue;
           }
-          if (!apiError || apiError.status === 401 || isRetryableError(apiError)) stopped.add(item.conversationId);
+          if (!apiError || apiError.status === 401 || apiError.code === "network_error" || isRetryableError(apiError)) stopped.add(item.conversationId);
           else await this.outbox.remove(item.clientMsgId); // a final refusal: never going to be accepted
         }
         break;
       }
     }
     return sent;
+  }
+
+  // ------------------------------------------------------------------ attachments (protocol.md 13)
+
+  /**
+   * Upload a file into a conversation: one request up to `uploads.multipartThresholdBytes` (8 MiB), else a
+   * resumable multipart upload. Resolves with the attachment to send (`convo.send("", { attachments: [a] })`).
+   * Rejects with an UploadError (`code` from the server; `resumable` + `attachmentId` for `resumeUpload`).
+   */
+  upload(conversationId: string, file: FileLike, options: UploadOptions): Promise<UploadedAttachment> {
+    return this.uploads.upload(conversationId, file, options);
+  }
+
+  /** Continue a multipart upload that failed or was aborted: sends only the parts the server did not answer. */
+  resumeUpload(attachmentId: string, file: FileLike, options: Pick<UploadOptions, "onProgress" | "signal"> = {}): Promise<UploadedAttachment> {
+    return this.uploads.resume(attachmentId, file, options);
+  }
+
+  /** Take back an upload no message references (aborts an open multipart upload). */
+  deleteUpload(attachmentId: string): Promise<void> {
+    return this.uploads.delete(attachmentId);
+  }
+
+  /** A signed URL for `<img src>` and links (cached until a minute before it expires). */
+  attachmentUrl(attachmentId: string): Promise<SignedUrl> {
+    return this.uploads.url(attachmentId);
+  }
+
+  /** Download with the bearer token; the Response streams the bytes (`Range` with `options.range`). */
+  download(attachmentId: string, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<Response> {
+    return this.uploads.download(attachmentId, options);
   }
 
   // ------------------------------------------------------------------ the user socket

@@ -12,7 +12,10 @@ import { Emitter } from "./emitter";
 import { parseConversationFrame } from "./frames";
 import { ApiError, type Http } from "./http";
 import { applyMembersChanged } from "./members";
-import { newClientMsgId, type Outbox, type OutboxItem } from "./outbox";
+import { hasPendingFiles, newClientMsgId, type Outbox, type OutboxAttachment, type OutboxItem } from "./outbox";
+import { isRetryableUploadError, uploadItemFiles, type FileLike, type Uploads } from "./attachments";
+import { backoffDelay } from "./backoff";
+import type { AttachmentInfo } from "../../src/protocol/attachments";
 import { fetchCursorsAt, ReceiptCursors, ReceiptReporter, type ReceiptCounts } from "./receipts";
 import { MessageSender, type MessageStatus, type StatusChange } from "./sending";
 import { ReconnectingSocket, type ConnectionError, type ConnectionState, type SocketOptions } from "./transport";
@@ -47,6 +50,7 @@ interface ConversationOptions {
   wsBaseUrl: string;
   socket: Omit<SocketOptions, "url">;
   pageSize: number;
+  uploads: Uploads;
   /** Resend an unacknowledged frame after this long on an open socket. Default 10 000. */
   ackTimeoutMs?: number;
 }
@@ -77,6 +81,9 @@ export class Conversation extends Emitter<ConversationEvents> {
   private readonly typingOut: TypingSender;
   private readonly typingIn: TypingIndicators;
   private resendTimer: ReturnType<typeof setInterval> | null = null;
+  private uploading = false;
+  private closed = false;
+  private wakeUploads: (() => void) | null = null;
 
   constructor(private readonly options: ConversationOptions) {
     super();
@@ -132,7 +139,9 @@ export class Conversation extends Emitter<ConversationEvents> {
       ]);
       this.info = conversation;
       this.applyLatestPage(page);
+      this.closed = false;
       this.socket.start();
+      void this.runUploads();
       this.resendTimer = setInterval(() => this.sender.checkTimeout(), 2_000);
       this.emit("change", undefined);
       return this;
@@ -144,6 +153,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   close(): void {
+    this.closed = true;
+    this.wakeUploads?.();
     this.socket.stop();
     if (this.resendTimer !== null) clearInterval(this.resendTimer);
     this.resendTimer = null;
@@ -167,14 +178,58 @@ export class Conversation extends Emitter<ConversationEvents> {
    * Queue a message; it is sent when the messages queued before it are stored (at once if none are
    * waiting and the socket is live), so this sender's messages keep the order of the send() calls.
    */
-  async send(body: string): Promise<OutboxItem> {
+  async send(body: string, options: SendOptions = {}): Promise<OutboxItem> {
     const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: this.options.outbox.stamp() };
+    if (options.attachments?.length) item.attachments = options.attachments.map(toOutboxAttachment);
     await this.options.outbox.add(item);
+    if (hasPendingFiles(item)) void this.runUploads();
     this.typingOut.messageSent();
     this.emit("status", { clientMsgId: item.clientMsgId, status: "pending" });
     this.emit("change", undefined);
     this.sender.pump();
     return item;
+  }
+
+  /**
+   * Upload the files of queued messages, oldest message first, one file at a time. A message is sent once
+   * its files are uploaded (MessageSender waits for it, and so do the messages after it). A retryable
+   * failure (the network, `rate_limited`, ...) is retried with backoff, sooner when the socket reconnects;
+   * a final one (`attachment_too_large`, `unsupported_media_type`, ...) fails the message.
+   */
+  private async runUploads(): Promise<void> {
+    if (this.uploading) return this.wakeUploads?.();
+    this.uploading = true;
+    let attempt = 0;
+    try {
+      while (!this.closed) {
+        const item = this.pending.find(hasPendingFiles);
+        if (!item) return;
+        try {
+          await uploadItemFiles(this.options.uploads, this.options.outbox, item);
+          attempt = 0;
+          this.sender.pump();
+        } catch (err) {
+          const e = err instanceof ApiError ? err : new ApiError("internal_error", String(err), 0);
+          if (isRetryableUploadError(e)) {
+            this.emit("error", e);
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, e.retryAfterMs ?? backoffDelay(attempt++, { baseMs: 1_000, capMs: 30_000, ...this.options.socket.backoff }));
+              this.wakeUploads = () => {
+                clearTimeout(t);
+                resolve();
+              };
+            });
+            this.wakeUploads = null;
+            continue;
+          }
+          this.sender.fail(item, { code: e.code, message: e.message });
+          this.emit("change", undefined);
+          this.sender.pump();
+        }
+      }
+    } finally {
+      this.uploading = false;
+    }
   }
 
   /** Drop a failed message, or retry it with the same clientMsgId. */
@@ -184,6 +239,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.failed.delete(clientMsgId);
     await this.options.outbox.add(f.item);
     this.emit("status", { clientMsgId, status: "pending" });
+    if (hasPendingFiles(f.item)) void this.runUploads();
     this.sender.pump();
   }
 
@@ -377,6 +433,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   private onCaughtUp(): void {
     this.caughtUp = true;
+    void this.runUploads(); // the network is back: retry a waiting upload now
     this.sender.pump();
     this.receipts.flush();
     void this.refreshReceipts();
@@ -435,4 +492,33 @@ export class Conversation extends Emitter<ConversationEvents> {
       // A transient error: live receipt frames still arrive.
     }
   }
+}
+
+/** A file to upload with a message: the file and what `upload()` takes. */
+export interface NewAttachment {
+  file: FileLike;
+  name: string;
+  contentType?: string;
+  width?: number;
+  height?: number;
+  preview?: string;
+}
+
+export interface SendOptions {
+  /**
+   * Up to 10: ids or attachment objects of completed uploads (`chat.upload()`), or files to upload first
+   * (`{ file, name, contentType? }`): the message then waits in the outbox for its uploads.
+   */
+  attachments?: Array<string | AttachmentInfo | NewAttachment>;
+}
+
+function toOutboxAttachment(a: string | AttachmentInfo | NewAttachment): OutboxAttachment {
+  if (typeof a === "string") return { id: a };
+  if ("file" in a) {
+    const { file, ...meta } = a;
+    const blob =
+      file instanceof Blob ? file : new Blob([Uint8Array.from(file)], a.contentType ? { type: a.contentType } : {});
+    return { ...meta, file: blob };
+  }
+  return { id: a.id };
 }

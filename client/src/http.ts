@@ -25,6 +25,13 @@ interface RequestOptions {
   auth?: boolean;
 }
 
+export interface RawRequestOptions extends RequestOptions {
+  /** Sent as the body instead of JSON `body`. */
+  rawBody?: Blob;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
 export class Http {
   constructor(
     readonly baseUrl: string,
@@ -38,7 +45,17 @@ export class Http {
     return url.toString();
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T>(method: string, path: string, options: RawRequestOptions = {}): Promise<T> {
+    const res = await this.raw(method, path, options);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  /**
+   * The response of a call that went well (2xx, or 304), else an ApiError. `rawBody` (a Blob or bytes, e.g.
+   * a file) is sent as is with `headers`; a Blob can be sent twice, so the `token_expired` retry resends it.
+   */
+  async raw(method: string, path: string, options: RawRequestOptions = {}): Promise<Response> {
     const auth = options.auth ?? true;
     let res = await this.send(method, path, options, auth ? await this.token("connect") : null);
     if (auth && res.status === 401) {
@@ -46,9 +63,8 @@ export class Http {
       if (body.code !== "token_expired") throw body;
       res = await this.send(method, path, options, await this.token("expired"));
     }
-    if (!res.ok) throw await readError(res);
-    if (res.status === 204) return undefined as T;
-    return (await res.json()) as T;
+    if (!res.ok && res.status !== 304) throw await readError(res);
+    return res;
   }
 
   private async token(reason: "connect" | "expired"): Promise<string> {
@@ -56,17 +72,19 @@ export class Http {
     return this.getToken(reason);
   }
 
-  private async send(method: string, path: string, options: RequestOptions, token: string | null): Promise<Response> {
-    const headers: Record<string, string> = {};
+  private async send(method: string, path: string, options: RawRequestOptions, token: string | null): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     try {
       return await this.fetchImpl(this.url(path, options.query), {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
+      if (options.signal?.aborted) throw new ApiError("aborted", "the request was aborted", 0);
       throw new ApiError("network_error", `network error: ${String(err)}`, 0);
     }
   }

@@ -1,6 +1,17 @@
 // @edgechat/client: the TypeScript SDK for edgechat. See README.md for a usage example.
 export { ChatClient, type ChatClientOptions, type ChatClientEvents } from "./client";
-export { Conversation, type ConversationEvents } from "./conversation";
+export { Conversation, type ConversationEvents, type NewAttachment, type SendOptions } from "./conversation";
+export {
+  Uploads,
+  UploadError,
+  isRetryableUploadError,
+  type FileLike,
+  type MultipartState,
+  type UploadOptions,
+  type UploadProgress,
+  type UploadRetryOptions,
+  type UploadsOptions,
+} from "./attachments";
 export type { ReceiptCounts } from "./receipts";
 export type { MessageStatus, StatusChange } from "./sending";
 export type { TypingUser } from "./typing";
@@ -8,7 +19,16 @@ export { Auth, type Session, type SharedSessionOptions } from "./auth";
 export { ApiError, type FetchLike } from "./http";
 export { Backoff, backoffDelay, type BackoffOptions } from "./backoff";
 export { Emitter, type Listener } from "./emitter";
-export { IndexedDBOutboxStorage, MemoryOutboxStorage, Outbox, newClientMsgId, type OutboxItem, type OutboxStorage } from "./outbox";
+export {
+  IndexedDBOutboxStorage,
+  MemoryOutboxStorage,
+  Outbox,
+  newClientMsgId,
+  type OutboxAttachment,
+  type OutboxItem,
+  type OutboxStorage,
+  type PendingAttachmentFile,
+} from "./outbox";
 export {
   ReconnectingSocket,
   type ConnectionError,
@@ -22,7 +42,9 @@ export {
 } from "./transport";
 export { parseConversationFrame, parseUserFrame, type ConversationServerFrame } from "./frames";
 // The shared wire protocol, re-exported so apps need one import.
-export type { ChatMessage, ServerFrame, ClientFrame } from "../../src/protocol/frames";
+export type { ChatMessage, MessageAttachment, ServerFrame, ClientFrame } from "../../src/protocol/frames";
+export type { AttachmentInfo, MultipartUpload, SignedUrl, UploadedAttachment } from "../../src/protocol/attachments";
+export { ATTACHMENT_ID_RE, MAX_MESSAGE_ATTACHMENTS, MULTIPART_PART_BYTES, MAX_PREVIEW_BYTES, INLINE_IMAGE_TYPES } from "../../src/protocol/attachments";
 export { PROTOCOL_VERSION, PING_FRAME } from "../../src/protocol/frames";
 export { CloseCode, TERMINAL_CLOSE_CODES, type ErrorCode } from "../../src/protocol/errors";
 export type { AuthResponse, Conversation as ConversationInfo, HistoryPage, Member, PublicUser } from "../../src/protocol/api";

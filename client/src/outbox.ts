@@ -11,6 +11,40 @@ export interface OutboxItem {
   body: string;
   /** Local time of the send() call, ms; strictly increasing per device (Outbox.stamp), so it is the send order. */
   createdAt: number;
+  /**
+   * Files of the message, in order: an uploaded attachment's id, or a file still to upload (the message is
+   * not sent before every file of it is uploaded; each slot becomes `{ id }` when its upload completes).
+   */
+  attachments?: OutboxAttachment[];
+}
+
+/** A file a queued message still has to upload. `file` is a Blob: IndexedDB and memory storages keep it as is. */
+export interface PendingAttachmentFile {
+  file: Blob;
+  name: string;
+  contentType?: string;
+  width?: number;
+  height?: number;
+  preview?: string;
+  /** Set while a multipart upload of it is open in this client (resumed instead of started again). */
+  attachmentId?: string;
+}
+
+export type OutboxAttachment = { id: string } | PendingAttachmentFile;
+
+export function isPendingFile(a: OutboxAttachment): a is PendingAttachmentFile {
+  return "file" in a;
+}
+
+/** True while some file of the item is not uploaded yet. */
+export function hasPendingFiles(item: OutboxItem): boolean {
+  return item.attachments?.some(isPendingFile) ?? false;
+}
+
+/** The attachment ids of an item whose files are all uploaded (undefined: none). */
+export function attachmentIds(item: OutboxItem): string[] | undefined {
+  if (!item.attachments?.length) return undefined;
+  return item.attachments.map((a) => ("id" in a && !isPendingFile(a) ? a.id : ""));
 }
 
 /** Where the outbox lives. Memory by default; IndexedDBOutboxStorage in browsers; AsyncStorage etc. in apps. */

@@ -13,7 +13,7 @@ import * as v from "valibot";
 import { MAX_BATCH_MESSAGES, MAX_FRAME_BYTES, OutgoingMessageSchema, utf8Length, type ClientFrame, type ServerFrame } from "../../src/protocol/frames";
 import { isRetryableError } from "../../src/protocol/errors";
 import { backoffDelay } from "./backoff";
-import type { Outbox, OutboxItem } from "./outbox";
+import { attachmentIds, hasPendingFiles, type Outbox, type OutboxItem } from "./outbox";
 
 export type MessageStatus = "pending" | "sent" | "delivered" | "read" | "failed";
 
@@ -65,14 +65,18 @@ export class MessageSender {
       }, wait);
       return;
     }
-    const { chunk, invalid } = nextFrame(pending());
+    // A message waits for its files: the frame ends before the first entry with an upload still to do,
+    // so nothing written after it is stored before it (the uploads run in the conversation, ./attachments).
+    const all = pending();
+    const waiting = all.findIndex(hasPendingFiles);
+    const { chunk, invalid } = nextFrame(waiting < 0 ? all : all.slice(0, waiting));
     // The server would refuse these for good, some without naming them (a whole batch): fail them here.
     for (const { item, error } of invalid) this.#fail(item, error);
     if (chunk.length === 0) return;
     const frame: ClientFrame =
       chunk.length === 1
-        ? { type: "send", clientMsgId: chunk[0]!.clientMsgId, body: chunk[0]!.body }
-        : { type: "send_batch", messages: chunk.map((m) => ({ clientMsgId: m.clientMsgId, body: m.body })) };
+        ? { type: "send", ...outgoing(chunk[0]!) }
+        : { type: "send_batch", messages: chunk.map(outgoing) };
     if (!send(JSON.stringify(frame))) return;
     this.#sentAt = Date.now();
     for (const m of chunk) this.#inFlight.add(m.clientMsgId);
@@ -139,6 +143,11 @@ export class MessageSender {
     return "failed";
   }
 
+  /** A message that can never be sent (e.g. a file of it was refused for good): remove it, report `failed`. */
+  fail(item: OutboxItem, error: { code: string; message: string }): void {
+    this.#fail(item, error);
+  }
+
   #fail(item: OutboxItem, error: { code: string; message: string }): void {
     void this.#options.outbox.remove(item.clientMsgId);
     this.failed.set(item.clientMsgId, { item, error });
@@ -161,7 +170,7 @@ function nextFrame(pending: OutboxItem[]): { chunk: OutboxItem[]; invalid: Refus
   const invalid: Refusal[] = [];
   let bytes = 40; // {"type":"send_batch","messages":[]}
   for (const item of pending) {
-    const entry = { clientMsgId: item.clientMsgId, body: item.body };
+    const entry = outgoing(item);
     const parsed = v.safeParse(OutgoingMessageSchema, entry);
     if (!parsed.success) {
       invalid.push({ item, error: { code: "validation_failed", message: parsed.issues[0].message } });
@@ -178,4 +187,10 @@ function nextFrame(pending: OutboxItem[]): { chunk: OutboxItem[]; invalid: Refus
     bytes += size;
   }
   return { chunk, invalid };
+}
+
+/** The wire form of an entry: `{clientMsgId, body, attachments?}` (6.1). */
+export function outgoing(item: OutboxItem): { clientMsgId: string; body: string; attachments?: string[] } {
+  const ids = attachmentIds(item);
+  return ids ? { clientMsgId: item.clientMsgId, body: item.body, attachments: ids } : { clientMsgId: item.clientMsgId, body: item.body };
 }
