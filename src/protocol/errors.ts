@@ -5,6 +5,7 @@
 export const ERROR_STATUS = {
   bad_request: 400,
   invalid_json: 400,
+  upload_incomplete: 400,
   validation_failed: 400,
   unknown_frame_type: 400,
   unauthorized: 401,
@@ -43,7 +44,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
  * (`retryAfterMs` when given, else backoff): nothing was stored, and a later attempt can succeed. Every
  * other code that names a clientMsgId is final for that message. docs/protocol.md 3.2 and 10.
  */
-export const RETRYABLE_ERROR_CODES: readonly ErrorCode[] = ["rate_limited", "internal_error", "unavailable"];
+export const RETRYABLE_ERROR_CODES: readonly ErrorCode[] = ["rate_limited", "internal_error", "unavailable", "upload_incomplete"];
 
 /** The protocol's retry rule: a retryable code, or any error that says when to retry (`retryAfterMs`). */
 export function isRetryableError(error: { code: string; retryAfterMs?: number }): boolean {

@@ -148,7 +148,7 @@ export const attachmentRoutes = new Hono<AppEnv>()
       await unwrap(stub.attachmentDiscard(c.var.user, attachment.id));
       await c.env.ATTACHMENTS.delete(key);
       console.warn(JSON.stringify({ at: "upload", conversation: conversationId, error: String(err) }));
-      throw new AppError("bad_request", "the upload did not complete (the body ended before Content-Length bytes, or the connection dropped)");
+      throw new AppError("upload_incomplete", "the upload did not complete (the body ended before Content-Length bytes, or the connection dropped)");
     }
     if (inline) await requireType(c, attachment.id, key, meta.contentType);
     const done = await unwrap(stub.attachmentUploaded(c.var.user, attachment.id));
@@ -187,7 +187,7 @@ export const attachmentRoutes = new Hono<AppEnv>()
       return c.json({ partNumber: part.partNumber, etag: part.etag });
     } catch (err) {
       console.warn(JSON.stringify({ at: "upload_part", conversation: conversationId, error: String(err) }));
-      throw new AppError("bad_request", `part ${n} did not complete; send it again`);
+      throw new AppError("upload_incomplete", `part ${n} did not complete; send it again`);
     }
   })
   .post("/attachments/:aid/complete", requireUser, async (c) => {
@@ -202,7 +202,7 @@ export const attachmentRoutes = new Hono<AppEnv>()
     try {
       object = await c.env.ATTACHMENTS.resumeMultipartUpload(key, uploadId).complete(parts);
     } catch (err) {
-      throw new AppError("bad_request", `the upload could not be completed (${String(err).slice(0, 200)}); send the missing parts and complete again`);
+      throw new AppError("validation_failed", `the upload could not be completed (${String(err).slice(0, 200)}); send the missing parts and complete again`);
     }
     if (object.size !== size) {
       await unwrap(stub.attachmentDiscard(c.var.user, id));
