@@ -1,7 +1,7 @@
 // The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
-// reload), then a group of three, where a promotion shows up without a reload. Screenshots land in
-// test-results/browser/.
+// reload, Enter while a conversation is still loading), then a group of three, where a promotion
+// shows up without a reload. Screenshots land in test-results/browser/.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -230,6 +230,40 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     );
     await new Promise((r) => setTimeout(r, 500));
     expect(await count(a, "queued across a reload")).toBe(1);
+  });
+
+  it("Enter while the conversation is still loading queues the message: the box clears, it shows pending and arrives once", async () => {
+    const [a, b] = [page.alice, page.bob];
+    const id = dmHash.slice("#/c/".length);
+    // Hold the DM's history page, so bob's conversation stays loading until the test lets it go.
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const history = (u: URL) => u.pathname === `/v1/conversations/${id}/messages`;
+    await b.route(history, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    try {
+      await b.reload();
+      await b.locator("#composer").waitFor();
+      await b.fill("#composer", "typed while loading");
+      await b.press("#composer", "Enter");
+      expect(await b.locator("[data-testid=title]").textContent()).toBe("…"); // still loading when Enter was pressed
+      expect(await b.inputValue("#composer")).toBe("");
+      await b.locator(".msg.mine", { hasText: "typed while loading" }).locator(".tick[data-status=pending]").waitFor();
+      await shot(b, "queued-while-loading-bob");
+    } finally {
+      release();
+    }
+    await eventually("alice receives the message queued while loading", async () => (await count(a, "typed while loading")) === 1);
+    await eventually("bob's page shows it once, sent", async () =>
+      (await count(b, "typed while loading")) === 1 &&
+      (await b.locator(".msg.mine", { hasText: "typed while loading" }).locator(".tick").getAttribute("data-status")) !== "pending",
+    );
+    await b.unroute(history);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(a, "typed while loading")).toBe(1);
+    expect(await count(b, "typed while loading")).toBe(1);
   });
 
   it("a group of three sees each other's messages", async () => {
