@@ -151,7 +151,8 @@ export class ConversationStore {
       this.state.value = c.state;
       this.hasOlder.value = c.hasOlder;
       this.lastSeq.value = c.lastSeq;
-      this.typing.value = c.typing;
+      const typing = c.typing;
+      if (typing.map((t) => t.userId).join() !== this.typing.peek().map((t) => t.userId).join()) this.typing.value = typing;
       this.rows.value = rows;
     });
   }

@@ -1,11 +1,10 @@
 // The message box. A send while the conversation is still loading is queued in the outbox (see
 // ConversationStore.send), so Enter always clears the box and the message goes out once it can.
-import { useRef } from "preact/hooks";
+import { errorText } from "../app";
 import type { ConversationStore } from "../conversation";
 
 export function Composer({ store, onSent, inputRef }: { store: ConversationStore; onSent: () => void; inputRef: { current: HTMLInputElement | null } }) {
-  const local = useRef<HTMLInputElement>(null);
-  const input = inputRef ?? local;
+  const input = inputRef;
   return (
     <form
       class="composer row"
@@ -15,7 +14,7 @@ export function Composer({ store, onSent, inputRef }: { store: ConversationStore
         const body = box.value.trim();
         if (!body) return;
         box.value = "";
-        void store.send(body).then(onSent, (err: unknown) => (store.error.value = String(err)));
+        void store.send(body).then(onSent, (err: unknown) => (store.error.value = errorText(err)));
       }}
     >
       <input
