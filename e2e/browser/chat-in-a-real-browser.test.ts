@@ -1,6 +1,6 @@
 // The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
-// reload, Enter while a conversation is still loading), then a group of three, where a promotion
+// reload, Enter while a conversation is still loading, attachments), then a group of three, where a promotion
 // shows up without a reload. Screenshots land in test-results/browser/.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -264,6 +264,47 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(await count(a, "typed while loading")).toBe(1);
     expect(await count(b, "typed while loading")).toBe(1);
+  });
+
+  it("a message with attachments shows each one's name and size, and an image its preview at its size", async () => {
+    const b = page.bob;
+    const { accessToken } = await page.alice.evaluate(() => JSON.parse(localStorage.getItem("edgechat.session") ?? "{}") as { accessToken: string });
+    const id = dmHash.slice("#/c/".length);
+    // A 1x1 PNG: the server checks an image's first bytes and a preview's type.
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const upload = async (name: string, type: string, body: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}) => {
+      const res = await fetch(`${base}/v1/conversations/${id}/attachments`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": type, "X-Attachment-Name": encodeURIComponent(name), ...extra },
+        body,
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      return ((await res.json()) as { attachment: { id: string } }).attachment.id;
+    };
+    const image = await upload("dot.png", "image/png", new Uint8Array(Buffer.from(png, "base64")), {
+      "X-Attachment-Width": "120",
+      "X-Attachment-Height": "90",
+      "X-Attachment-Preview": `data:image/png;base64,${png}`,
+    });
+    const notes = await upload("notes from café.txt", "text/plain", new TextEncoder().encode("x".repeat(2_500)));
+    const res = await fetch(`${base}/v1/conversations/${id}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ clientMsgId: `attach-${sfx}`, body: "", attachments: [image, notes] }),
+    });
+    expect(res.ok).toBe(true);
+    const msg = b.locator(".msg.theirs", { has: b.locator(".attachment") }).last();
+    try {
+      await msg.waitFor();
+      expect(await msg.locator(".attachment .name").allTextContents()).toEqual(["dot.png", "notes from café.txt"]);
+      expect(await msg.locator(".attachment .size").allTextContents()).toEqual(["70 B", "2.5 kB"]);
+      const img = msg.locator(".attachment img");
+      expect(await img.getAttribute("src")).toBe(`data:image/png;base64,${png}`);
+      expect([await img.getAttribute("width"), await img.getAttribute("height")]).toEqual(["120", "90"]);
+      expect(await msg.locator(".body").count()).toBe(0); // attachments only: no empty body line
+    } finally {
+      await shot(b, "attachments-bob");
+    }
   });
 
   it("a group of three sees each other's messages", async () => {
