@@ -1,7 +1,7 @@
 // The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
-// reload, Enter while a conversation is still loading, attachments), then a group of three, where a promotion
-// shows up without a reload. Screenshots land in test-results/browser/.
+// reload, Enter while a conversation is still loading, attachments), then a group of three, where
+// a promotion shows up without a reload. Screenshots land in test-results/browser/.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
