@@ -301,6 +301,9 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
       const img = msg.locator(".attachment img");
       expect(await img.getAttribute("src")).toBe(`data:image/png;base64,${png}`);
       expect([await img.getAttribute("width"), await img.getAttribute("height")]).toEqual(["120", "90"]);
+      await eventually("the image's preview loaded, still shown at 120x90", () =>
+        img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 1 && el.width === 120 && el.height === 90),
+      );
       expect(await msg.locator(".body").count()).toBe(0); // attachments only: no empty body line
     } finally {
       await shot(b, "attachments-bob");

@@ -47,7 +47,10 @@ function AttachmentItem({ attachment: a }: { attachment: Attachment }) {
   const preview = a.contentType.startsWith("image/") && a.preview?.startsWith("data:image/") ? a.preview : null;
   return (
     <li class="attachment" data-attachment-id={a.id}>
-      {preview ? <img src={preview} alt={a.name} width={a.width} height={a.height} /> : null}
+      {preview ? (
+        // The uploader's measured size, kept when the (smaller, maybe differently shaped) preview loads.
+        <img src={preview} alt={a.name} width={a.width} height={a.height} style={a.width && a.height ? { aspectRatio: `${a.width} / ${a.height}` } : undefined} />
+      ) : null}
       <span class="name">{a.name}</span> <span class="size">{formatSize(a.size)}</span>
     </li>
   );
