@@ -1,11 +1,13 @@
-// The browser app: plain TypeScript + the SDK (no UI framework), built into web/dist, which the
-// Worker serves as static assets. `vite --config web/vite.config.ts` also works against a running
+// The browser app: Preact components with signals on the SDK, built into web/dist, which the Worker
+// serves as static assets. `vite --config web/vite.config.ts` also works against a running
 // `wrangler dev` on :8787 (API and sockets are proxied).
 import { defineConfig } from "vite";
 
 export default defineConfig({
   root: import.meta.dirname,
   base: "/",
+  // JSX through Vite's own transformer (no preset plugin): the automatic runtime from preact/jsx-runtime.
+  oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -1,7 +1,7 @@
 // The web client in Debian's Chromium (playwright-core) against the real Worker on 127.0.0.1:
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
-// reload), then a group of three, where a promotion shows up without a reload. Screenshots land in
-// test-results/browser/.
+// reload, Enter while a conversation is still loading, attachments), then a group of three, where
+// a promotion shows up without a reload. Screenshots land in test-results/browser/.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -230,6 +230,84 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     );
     await new Promise((r) => setTimeout(r, 500));
     expect(await count(a, "queued across a reload")).toBe(1);
+  });
+
+  it("Enter while the conversation is still loading queues the message: the box clears, it shows pending and arrives once", async () => {
+    const [a, b] = [page.alice, page.bob];
+    const id = dmHash.slice("#/c/".length);
+    // Hold the DM's history page, so bob's conversation stays loading until the test lets it go.
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const history = (u: URL) => u.pathname === `/v1/conversations/${id}/messages`;
+    await b.route(history, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    try {
+      await b.reload();
+      await b.locator("#composer").waitFor();
+      await b.fill("#composer", "typed while loading");
+      await b.press("#composer", "Enter");
+      expect(await b.locator("[data-testid=title]").textContent()).toBe("…"); // still loading when Enter was pressed
+      expect(await b.inputValue("#composer")).toBe("");
+      await b.locator(".msg.mine", { hasText: "typed while loading" }).locator(".tick[data-status=pending]").waitFor();
+      await shot(b, "queued-while-loading-bob");
+    } finally {
+      release();
+    }
+    await eventually("alice receives the message queued while loading", async () => (await count(a, "typed while loading")) === 1);
+    await eventually("bob's page shows it once, sent", async () =>
+      (await count(b, "typed while loading")) === 1 &&
+      (await b.locator(".msg.mine", { hasText: "typed while loading" }).locator(".tick").getAttribute("data-status")) !== "pending",
+    );
+    await b.unroute(history);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(a, "typed while loading")).toBe(1);
+    expect(await count(b, "typed while loading")).toBe(1);
+  });
+
+  it("a message with attachments shows each one's name and size, and an image its preview at its size", async () => {
+    const b = page.bob;
+    const { accessToken } = await page.alice.evaluate(() => JSON.parse(localStorage.getItem("edgechat.session") ?? "{}") as { accessToken: string });
+    const id = dmHash.slice("#/c/".length);
+    // A 1x1 PNG: the server checks an image's first bytes and a preview's type.
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const upload = async (name: string, type: string, body: Uint8Array<ArrayBuffer>, extra: Record<string, string> = {}) => {
+      const res = await fetch(`${base}/v1/conversations/${id}/attachments`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": type, "X-Attachment-Name": encodeURIComponent(name), ...extra },
+        body,
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      return ((await res.json()) as { attachment: { id: string } }).attachment.id;
+    };
+    const image = await upload("dot.png", "image/png", new Uint8Array(Buffer.from(png, "base64")), {
+      "X-Attachment-Width": "120",
+      "X-Attachment-Height": "90",
+      "X-Attachment-Preview": `data:image/png;base64,${png}`,
+    });
+    const notes = await upload("notes from café.txt", "text/plain", new TextEncoder().encode("x".repeat(2_500)));
+    const res = await fetch(`${base}/v1/conversations/${id}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ clientMsgId: `attach-${sfx}`, body: "", attachments: [image, notes] }),
+    });
+    expect(res.ok).toBe(true);
+    const msg = b.locator(".msg.theirs", { has: b.locator(".attachment") }).last();
+    try {
+      await msg.waitFor();
+      expect(await msg.locator(".attachment .name").allTextContents()).toEqual(["dot.png", "notes from café.txt"]);
+      expect(await msg.locator(".attachment .size").allTextContents()).toEqual(["70 B", "2.5 kB"]);
+      const img = msg.locator(".attachment img");
+      expect(await img.getAttribute("src")).toBe(`data:image/png;base64,${png}`);
+      expect([await img.getAttribute("width"), await img.getAttribute("height")]).toEqual(["120", "90"]);
+      await eventually("the image's preview loaded, still shown at 120x90", () =>
+        img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 1 && el.width === 120 && el.height === 90),
+      );
+      expect(await msg.locator(".body").count()).toBe(0); // attachments only: no empty body line
+    } finally {
+      await shot(b, "attachments-bob");
+    }
   });
 
   it("a group of three sees each other's messages", async () => {
