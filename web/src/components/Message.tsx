@@ -9,6 +9,16 @@ const TICKS: Record<MessageStatus, string> = { pending: "○", sent: "✓", deli
 
 type Attachment = NonNullable<ChatMessage["attachments"]>[number];
 
+/** A message still in the outbox: its files as they will be sent (a file not uploaded yet shows its name and size). */
+function pendingAttachments(item: OutboxItem): Attachment[] {
+  // Files already uploaded are known by id only until the message is stored: they show then.
+  return (item.attachments ?? []).flatMap((a, i) =>
+    "file" in a
+      ? [{ id: a.attachmentId ?? `pending-${i}`, name: a.name, size: a.file.size, contentType: a.contentType ?? a.file.type, width: a.width, height: a.height, preview: a.preview }]
+      : [],
+  );
+}
+
 export interface MessageProps {
   message: ChatMessage | OutboxItem;
   mine: boolean;
@@ -18,7 +28,7 @@ export interface MessageProps {
 }
 
 export const Message = memo(function Message({ message: m, mine, status, sender, detail }: MessageProps) {
-  const attachments = "attachments" in m ? (m.attachments ?? []) : [];
+  const attachments = "seq" in m ? (m.attachments ?? []) : pendingAttachments(m);
   return (
     <li class={`msg ${mine ? "mine" : "theirs"}`} data-client-msg-id={m.clientMsgId} data-seq={"seq" in m ? m.seq : undefined}>
       {sender ? <span class="sender">{sender}</span> : null}
