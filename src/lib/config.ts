@@ -17,6 +17,25 @@ export interface Config {
   maxSocketsPerUser: number;
   /** First retry delay (s) of a failed push webhook call; doubles per attempt. */
   pushRetryBaseSeconds: number;
+  /** Who may add a user to groups, for users who have not chosen (GROUP_ADDS_DEFAULT). */
+  groupAddsDefault: GroupAdds;
+  /** Per-user quotas (token buckets in the user's object): conversations created, member changes, presence subscriptions. */
+  createPerHour: number;
+  createBurst: number;
+  memberChangesPerHour: number;
+  memberChangeBurst: number;
+  presenceSubscribesPerMinute: number;
+  presenceSubscribeBurst: number;
+  /** Distinct users one user's sockets may watch at once (all devices together). */
+  maxWatchedUsers: number;
+}
+
+/** Who may add a user to a group: anyone (not blocked), people they share a conversation with, nobody. */
+export const GROUP_ADDS = ["anyone", "contacts", "nobody"] as const;
+export type GroupAdds = (typeof GROUP_ADDS)[number];
+
+function groupAddsVar(value: string | undefined): GroupAdds {
+  return (GROUP_ADDS as readonly string[]).includes(value ?? "") ? (value as GroupAdds) : "contacts";
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -32,5 +51,13 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     sendBurst: intVar(s(env.SEND_BURST), 20, 1, 1_000_000_000),
     maxSocketsPerUser: intVar(s(env.MAX_SOCKETS_PER_USER), 10, 1, 1000),
     pushRetryBaseSeconds: intVar(s(env.PUSH_RETRY_BASE_SECONDS), 2, 0, 300),
+    groupAddsDefault: groupAddsVar(s(env.GROUP_ADDS_DEFAULT)),
+    createPerHour: intVar(s(env.CREATE_CONVERSATIONS_PER_HOUR), 60, 1, 1_000_000_000),
+    createBurst: intVar(s(env.CREATE_CONVERSATIONS_BURST), 20, 1, 1_000_000_000),
+    memberChangesPerHour: intVar(s(env.MEMBER_CHANGES_PER_HOUR), 600, 1, 1_000_000_000),
+    memberChangeBurst: intVar(s(env.MEMBER_CHANGES_BURST), 60, 1, 1_000_000_000),
+    presenceSubscribesPerMinute: intVar(s(env.PRESENCE_SUBSCRIBES_PER_MINUTE), 6, 1, 1_000_000_000),
+    presenceSubscribeBurst: intVar(s(env.PRESENCE_SUBSCRIBES_BURST), 10, 1, 1_000_000_000),
+    maxWatchedUsers: intVar(s(env.MAX_WATCHED_USERS), 1000, 1, 100_000),
   };
 }

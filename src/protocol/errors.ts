@@ -13,6 +13,10 @@ export const ERROR_STATUS = {
   invalid_refresh_token: 401,
   forbidden: 403,
   not_a_member: 403,
+  /** A group add refused by the added users' setting or a block (the body's `userIds` names them). */
+  consent_required: 403,
+  /** A direct conversation between users one of whom blocked the other: no new DM, no new messages. */
+  blocked: 403,
   not_found: 404,
   user_not_found: 404,
   conversation_not_found: 404,
@@ -22,6 +26,10 @@ export const ERROR_STATUS = {
   frame_too_large: 413,
   body_too_large: 413,
   group_too_large: 413,
+  /** A presence_subscribe would make one user watch more than MAX_WATCHED_USERS users. */
+  too_many_watched: 413,
+  /** Blocking one more user than MAX_BLOCKS (1,000). */
+  too_many_blocks: 413,
   upgrade_required: 426,
   rate_limited: 429,
   internal_error: 500,
@@ -32,7 +40,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** The JSON body of every HTTP error: `{ error: { code, message } }`. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; retryAfterMs?: number };
+  error: { code: ErrorCode; message: string; retryAfterMs?: number; userIds?: string[] };
 }
 
 /**
