@@ -11,7 +11,7 @@
 // no close event (workerd#1187), so sockets count only while they heartbeat and leases only until they
 // lapse; the sweep enforces both.
 import type { Presence } from "../../protocol/user";
-import { AppError, type RpcResult } from "../../lib/errors";
+import { AppError, rpcResult, type RpcResult } from "../../lib/errors";
 import { mapLimit } from "../../lib/concurrency";
 import { presenceVisible } from "../../db/privacy";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
@@ -106,10 +106,10 @@ export class UserPresence {
    * before any lookup when it would make this user watch more than `maxWatchedUsers` users over all sockets
    * (`too_many_watched`) or when subscriptions come too fast (`rate_limited`); an empty list is always free.
    */
-  async subscribe(state: SocketState, userIds: string[]): Promise<RpcResult<Presence[]>> {
-    const { env, storage, quotas } = this.#deps;
-    const unique = [...new Set(userIds)].filter((id) => id !== state.userId);
-    try {
+  subscribe(state: SocketState, userIds: string[]): Promise<RpcResult<Presence[]>> {
+    return rpcResult(async () => {
+      const { env, storage, quotas } = this.#deps;
+      const unique = [...new Set(userIds)].filter((id) => id !== state.userId);
       if (unique.length > 0) {
         const max = this.#deps.limits().maxWatchedUsers;
         const total = new Set(unique);
@@ -117,20 +117,17 @@ export class UserPresence {
         if (total.size > max) throw new AppError("too_many_watched", `you may watch at most ${max} users at once, over all your devices`);
         quotas.take("presence");
       }
-    } catch (err) {
-      if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, ...(err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}) } };
-      throw err;
-    }
-    const allowed = [...(await presenceVisible(env.DB, state.userId, unique))];
-    storage.transactionSync(() => {
-      this.#sql.exec("DELETE FROM watching WHERE socket_key = ?", state.key);
-      for (const id of allowed) this.#sql.exec("INSERT OR IGNORE INTO watching (socket_key, user_id) VALUES (?, ?)", state.key, id);
+      const allowed = [...(await presenceVisible(env.DB, state.userId, unique))];
+      storage.transactionSync(() => {
+        this.#sql.exec("DELETE FROM watching WHERE socket_key = ?", state.key);
+        for (const id of allowed) this.#sql.exec("INSERT OR IGNORE INTO watching (socket_key, user_id) VALUES (?, ?)", state.key, id);
+      });
+      const presence = await Promise.all(allowed.map((id) => userStub(env, id).addSubscriber(state.userId)));
+      // Ids the user may not see are answered as unknown rather than refused, so nothing leaks about them.
+      const visible = new Set(allowed);
+      const unknown = unique.filter((id) => !visible.has(id)).map(unknownPresence);
+      return [...presence.map((p, i) => ({ ...p, userId: allowed[i]! })), ...unknown];
     });
-    const presence = await Promise.all(allowed.map((id) => userStub(env, id).addSubscriber(state.userId)));
-    // Ids the user may not see are answered as unknown rather than refused, so nothing leaks about them.
-    const visible = new Set(allowed);
-    const unknown = unique.filter((id) => !visible.has(id)).map(unknownPresence);
-    return { ok: true, value: [...presence.map((p, i) => ({ ...p, userId: allowed[i]! })), ...unknown] };
   }
 
   /**
@@ -251,10 +248,11 @@ export class UserPresence {
     const me = meta.get("user_id");
     if (!me) return;
     const watched = this.#sql.exec<{ id: string }>("SELECT DISTINCT user_id AS id FROM watching").toArray().map((r) => r.id);
-    let failed = 0;
+    let done = true;
     try {
       const visible = await presenceVisible(env.DB, me, watched);
       this.revoke(watched.filter((id) => !visible.has(id)));
+      let failed = 0;
       await mapLimit([...visible], CONCURRENCY, async (id) => {
         try {
           await userStub(env, id).addSubscriber(me);
@@ -262,12 +260,12 @@ export class UserPresence {
           failed++;
         }
       });
+      if (failed > 0) throw new Error(`${failed} of ${visible.size} renewals failed`);
     } catch (err) {
-      failed = -1;
+      done = false;
       console.warn(JSON.stringify({ at: "presence_renew", error: String(err) }));
     }
-    if (failed > 0) console.warn(JSON.stringify({ at: "presence_renew", failed }));
-    meta.set("watches_renewed_at", String(failed === 0 ? now : now - SUBSCRIPTION_TTL_MS / 2 + RENEW_RETRY_MS));
+    meta.set("watches_renewed_at", String(done ? now : now - SUBSCRIPTION_TTL_MS / 2 + RENEW_RETRY_MS));
   }
 }
 
