@@ -22,6 +22,8 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
             // Bulk-sending tests would trip the 10/s limit; the limits test installs the default bucket itself.
             SEND_RATE_PER_SECOND: "100000",
             SEND_BURST: "100000",
+            // Small enough that the quota test reaches it with a few declared sizes.
+            ATTACHMENT_QUOTA_BYTES: String(64 * 1024 * 1024),
             // Most tests put strangers in groups and create many conversations; the consent and quota tests set
             // a user's setting themselves (PATCH /v1/me/settings) and install small buckets (UserObject.quotas).
             GROUP_ADDS_DEFAULT: "anyone",

@@ -1,4 +1,4 @@
--- Consent and blocking (docs/protocol.md 13): who may add a user to groups, and who blocked whom.
+-- Consent and blocking (docs/protocol.md 14): who may add a user to groups, and who blocked whom.
 -- Read by the Worker when a group is created or members are added, and for presence visibility;
 -- never on the message hot path.
 

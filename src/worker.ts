@@ -6,6 +6,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { AppError } from "./lib/errors";
 import { withConfig, type AppEnv } from "./lib/http";
 import { adminRoutes } from "./routes/admin";
+import { attachmentRoutes } from "./routes/attachments";
 import { authRoutes } from "./routes/auth";
 import { conversationRoutes } from "./routes/conversations";
 import { meRoutes, userRoutes } from "./routes/users";
@@ -29,8 +30,9 @@ app.use(
       const allowed = ((c.env as Env).CORS_ORIGINS ?? "").split(",").map((s) => s.trim());
       return allowed.includes("*") || allowed.includes(origin) ? origin : null;
     },
-    allowHeaders: ["Authorization", "Content-Type"],
-    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "Range", "If-None-Match", "X-Attachment-Name", "X-Attachment-Width", "X-Attachment-Height", "X-Attachment-Preview"],
+    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    exposeHeaders: ["ETag", "Content-Range", "Content-Disposition", "Retry-After"],
     maxAge: 600,
   }),
 );
@@ -47,6 +49,7 @@ app.route("/v1/me", privacyRoutes);
 app.route("/v1/me", meRoutes);
 app.route("/v1/users", presenceRoutes);
 app.route("/v1/users", userRoutes);
+app.route("/v1", attachmentRoutes);
 app.route("/v1/conversations", conversationRoutes);
 
 app.notFound((c) => c.json({ error: { code: "not_found", message: "no such route" } }, 404));

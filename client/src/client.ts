@@ -103,7 +103,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return "presence" in res ? res.presence : res;
   }
 
-  // ------------------------------------------------------------------ consent and blocks (protocol 13)
+  // ------------------------------------------------------------------ consent and blocks (protocol 14)
 
   /** Who may add you to groups: "anyone", "contacts" (people you share a conversation with) or "nobody". */
   async settings(): Promise<PrivacySettings> {

@@ -17,6 +17,12 @@ export interface Config {
   maxSocketsPerUser: number;
   /** First retry delay (s) of a failed push webhook call; doubles per attempt. */
   pushRetryBaseSeconds: number;
+  /** Largest attachment, bytes. */
+  maxAttachmentBytes: number;
+  /** Bytes of attachments one conversation may hold (uploads not yet deleted). */
+  attachmentQuotaBytes: number;
+  /** Lifetime of a signed download URL, seconds. */
+  attachmentUrlTtl: number;
   /** Who may add a user to groups, for users who have not chosen (GROUP_ADDS_DEFAULT). */
   groupAddsDefault: GroupAdds;
   /** Per-user quotas (token buckets in the user's object): conversations created, member changes, presence subscriptions. */
@@ -51,6 +57,10 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     sendBurst: intVar(s(env.SEND_BURST), 20, 1, 1_000_000_000),
     maxSocketsPerUser: intVar(s(env.MAX_SOCKETS_PER_USER), 10, 1, 1000),
     pushRetryBaseSeconds: intVar(s(env.PUSH_RETRY_BASE_SECONDS), 2, 0, 300),
+    // R2's multipart limits: 10,000 parts of at most 5 GiB; 5 GiB is R2's limit for one object written in one request.
+    maxAttachmentBytes: intVar(s(env.MAX_ATTACHMENT_BYTES), 25 * 1024 * 1024, 1, 5 * 1024 ** 4),
+    attachmentQuotaBytes: intVar(s(env.ATTACHMENT_QUOTA_BYTES), 5 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
+    attachmentUrlTtl: intVar(s(env.ATTACHMENT_URL_TTL_SECONDS), 600, 10, 7 * 86_400),
     groupAddsDefault: groupAddsVar(s(env.GROUP_ADDS_DEFAULT)),
     createPerHour: intVar(s(env.CREATE_CONVERSATIONS_PER_HOUR), 60, 1, 1_000_000_000),
     createBurst: intVar(s(env.CREATE_CONVERSATIONS_BURST), 20, 1, 1_000_000_000),

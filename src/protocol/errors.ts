@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   invalid_credentials: 401,
   invalid_refresh_token: 401,
   forbidden: 403,
+  invalid_signature: 403,
   not_a_member: 403,
   /** A group add refused by the added users' setting or a block (the body's `userIds` names them). */
   consent_required: 403,
@@ -22,7 +23,11 @@ export const ERROR_STATUS = {
   conversation_not_found: 404,
   username_taken: 409,
   conflict: 409,
+  length_required: 411,
   payload_too_large: 413,
+  attachment_too_large: 413,
+  attachment_quota_exceeded: 413,
+  unsupported_media_type: 415,
   frame_too_large: 413,
   body_too_large: 413,
   group_too_large: 413,
@@ -32,6 +37,7 @@ export const ERROR_STATUS = {
   too_many_blocks: 413,
   upgrade_required: 426,
   rate_limited: 429,
+  too_many_uploads: 429,
   internal_error: 500,
   unavailable: 503,
 } as const;

@@ -8,6 +8,7 @@
 //   fanout.ts       inboxes of members              presence.ts  device leases in user objects
 //   live.ts         live inbox events to user objects of online members
 //   typing.ts       typing indicators               connections.ts  the connect flow, socket state
+//   attachments.ts  uploads: state, quota, expiry (the bytes are in R2, streamed by the Worker)
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../protocol/errors";
@@ -25,7 +26,9 @@ import { SocketRegistry } from "../shared/sockets";
 import { userStub } from "../shared/stubs";
 import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { readUpgrade, refuse } from "../shared/upgrade";
+import type { AttachmentMeta, UploadedAttachment } from "../../protocol/attachments";
 import { Archiver } from "./archive";
+import { Attachments } from "./attachments";
 import { CommitPath } from "./commit";
 import { Connections, type ConversationSocket, type Sockets } from "./connections";
 import { Cursors } from "./cursors";
@@ -41,7 +44,7 @@ import { MessageStream } from "./stream";
 import { Typing } from "./typing";
 
 /** The jobs on this object's alarm. */
-export type Job = "archive" | "d1_outbox" | "notify" | "presence" | "leases";
+export type Job = "archive" | "d1_outbox" | "notify" | "presence" | "leases" | "attachments";
 
 export interface InitializeInput {
   id: string;
@@ -76,6 +79,7 @@ export class ConversationObject extends DurableObject<Env> {
   #live!: LiveFeed;
   #presence!: Presence;
   #typing!: Typing;
+  #attachments!: Attachments;
   #commit!: CommitPath;
   #connections!: Connections;
 
@@ -110,12 +114,13 @@ export class ConversationObject extends DurableObject<Env> {
     const stream = (this.#stream = new MessageStream(storage, meta, this.#config, () => this.sendLimiter));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
-    const live = (this.#live = new LiveFeed(env, storage.sql, members, () => this.#fanout.isLarge()));
+    const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
     const history = (this.#history = new History(meta, stream, d1));
     const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.#config.hotTailMessages));
     const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.#config.presenceTtlMs));
     this.#typing = new Typing(sockets, () => members.blocked);
+    this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.#config.attachmentQuotaBytes);
     this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
     this.#connections = new Connections(ctx, this.#config, { sockets, meta, members, stream, cursors, history, presence });
     this.#blank = false;
@@ -270,6 +275,49 @@ export class ConversationObject extends DurableObject<Env> {
       const message = (await this.#history.range(seq, seq))[0];
       if (!message) throw new AppError("not_found", "no message with that seq");
       return this.#cursors.stateOf(message);
+    });
+  }
+
+  // ------------------------------------------------------------------ attachments (RPC; the Worker streams the bytes to R2)
+
+  /** A member starts an upload: size reserved against the quota; returns the attachment and its R2 key. */
+  attachmentBegin(actor: Identity, meta: AttachmentMeta): Promise<RpcResult<{ attachment: UploadedAttachment; key: string }>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#attachments.begin(actor.userId, meta);
+    });
+  }
+
+  /** The R2 multipart upload the Worker opened for an attachment (`uploadId` set), or the one to continue. */
+  attachmentMultipart(actor: Identity, id: string, uploadId?: string): Promise<RpcResult<{ key: string; uploadId: string; size: number; contentType: string }>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      if (uploadId !== undefined) this.#attachments.setUploadId(actor.userId, id, uploadId);
+      return this.#attachments.uploading(actor.userId, id);
+    });
+  }
+
+  /** All bytes are in R2: the attachment can be referenced by a message. */
+  attachmentUploaded(actor: Identity, id: string): Promise<RpcResult<UploadedAttachment>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#attachments.uploaded(actor.userId, id);
+    });
+  }
+
+  /** The uploader takes back an unreferenced upload; returns what the Worker deletes in R2. */
+  attachmentDiscard(actor: Identity, id: string): Promise<RpcResult<{ key: string; uploadId: string | null }>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#attachments.discard(actor.userId, id);
+    });
+  }
+
+  /** May `actor` read this attachment (download, signed URL)? */
+  attachmentReadable(actor: Identity, id: string): Promise<RpcResult<{ attachment: UploadedAttachment; key: string }>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#attachments.readable(actor.userId, id);
     });
   }
 

@@ -11,19 +11,23 @@
 // Per user object there is at most one request in flight: events that arrive meanwhile wait and go in the
 // next request, in order (small conversations: every message is told, none coalesced away) or as the newest
 // only (large conversations).
-import { userStub } from "../shared/stubs";
+import { isUnknownMethod, userStub } from "../shared/stubs";
 import type { ConversationSummary } from "../shared/updates";
-import type { Members } from "./members";
 
 /** A listener registration lasts this long; the user object renews it while a user socket is open. */
 export const LISTEN_MS = 30 * 60_000;
 /** Requests to user objects in flight at once, over all members. */
 const CONCURRENCY = 64;
+/**
+ * A user object still on code from before live events (a deploy in progress) is not asked again for this
+ * long: its inbox is kept up to date by the stored fan-out alone, as before, at no cost per message.
+ */
+export const OLD_CODE_RETRY_MS = 60_000;
 
 export class LiveFeed {
   readonly #env: Env;
   readonly #sql: SqlStorage;
-  readonly #members: Members;
+  readonly #memberIds: () => readonly string[];
   readonly #isLarge: () => boolean;
   /** userId → registration expiry: a cache of `inbox_listeners`, loaded on first use after a wake. */
   #listeners: Map<string, number> | null = null;
@@ -31,11 +35,13 @@ export class LiveFeed {
   readonly #waiting = new Map<string, { events: ConversationSummary[] }>();
   #active = 0;
   readonly #slots: (() => void)[] = [];
+  /** userId → until when its user object is not asked (it runs code without live events). */
+  readonly #oldCode = new Map<string, number>();
 
-  constructor(env: Env, sql: SqlStorage, members: Members, isLarge: () => boolean) {
+  constructor(env: Env, sql: SqlStorage, memberIds: () => readonly string[], isLarge: () => boolean) {
     this.#env = env;
     this.#sql = sql;
-    this.#members = members;
+    this.#memberIds = memberIds;
     this.#isLarge = isLarge;
   }
 
@@ -61,9 +67,16 @@ export class LiveFeed {
     if (events.length === 0) return;
     const large = this.#isLarge();
     const now = Date.now();
-    const userIds = large ? [...this.#map()].filter(([, until]) => until > now).map(([id]) => id) : this.#members.ids();
+    const userIds = large ? [...this.#map()].filter(([, until]) => until > now).map(([id]) => id) : this.#memberIds();
     const told = large ? events.slice(-1) : events;
-    for (const userId of userIds) this.#push(userId, told, large);
+    for (const userId of userIds) {
+      const skipUntil = this.#oldCode.get(userId);
+      if (skipUntil !== undefined) {
+        if (skipUntil > now) continue;
+        this.#oldCode.delete(userId);
+      }
+      this.#push(userId, told, large);
+    }
   }
 
   #push(userId: string, events: ConversationSummary[], coalesce: boolean): void {
@@ -84,12 +97,17 @@ export class LiveFeed {
         const listening = await userStub(this.#env, userId).conversationLive(events);
         if (!listening && coalesce) this.forget(userId);
       } catch (err) {
-        console.warn(JSON.stringify({ at: "live", conversation: events[0]!.conversationId, error: String(err) }));
+        if (isUnknownMethod(err)) {
+          this.#oldCode.set(userId, Date.now() + OLD_CODE_RETRY_MS);
+          console.log(JSON.stringify({ at: "live", user: userId, skipped: "user object runs older code; retry in 60 s" }));
+        } else {
+          console.warn(JSON.stringify({ at: "live", conversation: events[0]!.conversationId, error: String(err) }));
+        }
       } finally {
         this.#release();
       }
       const next = this.#waiting.get(userId)!;
-      events = next.events;
+      events = this.#oldCode.has(userId) ? [] : next.events;
       next.events = [];
     }
     this.#waiting.delete(userId);

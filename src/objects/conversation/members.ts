@@ -1,7 +1,7 @@
 // Members and roles: the `members` table (who, role, joined_at) and the rules for changing it, plus the
 // matching rows of the D1 directory (conversation_members), written through the D1 outbox in the same
 // transaction. The receipt cursor columns of `members` belong to cursors.ts. Also the `blocked` meta value
-// of a direct conversation (one member blocked the other: protocol 13.3).
+// of a direct conversation (one member blocked the other: protocol 14.3).
 import type { Role } from "../../protocol/api";
 import { AppError } from "../../lib/errors";
 import type { Identity } from "../../lib/tokens";
@@ -102,7 +102,7 @@ export class Members {
     if (this.#meta.type === "direct" && this.blocked !== blocked) this.#meta.set("blocked", blocked ? "1" : "0");
   }
 
-  /** Refuse a new message in a blocked direct conversation (before its idempotency check: see protocol 13.3). */
+  /** Refuse a new message in a blocked direct conversation (before its idempotency check: see protocol 14.3). */
   requireNotBlocked(): void {
     if (this.blocked) throw new AppError("blocked", BLOCKED_MESSAGE);
   }

@@ -53,4 +53,21 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   -- Members whose presence lease this object holds in their user object (one per user, not per socket).
   CREATE TABLE presence_held (user_id TEXT PRIMARY KEY, renewed_at INTEGER NOT NULL) WITHOUT ROWID;
   `,
+  `
+  -- Attachments (attachments.ts): metadata and state; the bytes are in R2 under c/<conversation>/<id>.
+  CREATE TABLE attachments (
+    id           TEXT PRIMARY KEY,
+    uploader_id  TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    width        INTEGER,
+    height       INTEGER,
+    preview      TEXT,
+    state        TEXT NOT NULL,
+    upload_id    TEXT,
+    created_at   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX attachments_by_uploader ON attachments (uploader_id, state);
+  `,
 ];

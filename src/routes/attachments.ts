@@ -1,0 +1,287 @@
+// Attachments: upload (one request, or resumable multipart), download (Range, ETag), signed URLs.
+// The bytes stream between the client and R2 through this Worker and are never buffered whole; the
+// conversation object decides who may and keeps the metadata (objects/conversation/attachments.ts).
+import { Hono } from "hono";
+import {
+  ATTACHMENT_ID_RE,
+  AttachmentMetaSchema,
+  CompleteMultipartBodySchema,
+  INLINE_IMAGE_TYPES,
+  MULTIPART_PART_BYTES,
+  type AttachmentInfo,
+  type AttachmentMeta,
+  type MultipartUpload,
+  type SignedUrl,
+  type UploadedAttachment,
+} from "../protocol/attachments";
+import { CONVERSATION_ID_RE } from "../protocol/api";
+import { parseWith } from "../protocol/frames";
+import { AppError, unwrap } from "../lib/errors";
+import { readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
+import { bytesMatchType, checkedBody, servedType } from "../lib/media";
+import { signAttachment, verifyAttachmentSignature } from "../lib/signed-urls";
+import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
+import { conversationStub } from "../objects/shared/stubs";
+
+/**
+ * The largest body one request may carry: Cloudflare's request-body limit on the Free and Pro plans
+ * (Business 200 MB, Enterprise 500 MB). Larger files go through the multipart routes.
+ */
+export const MAX_SINGLE_UPLOAD_BYTES = 100 * 1024 * 1024;
+
+const INLINE = new Set<string>(INLINE_IMAGE_TYPES);
+
+function conversationIdParam(c: AppContext): string {
+  const id = c.req.param("id") ?? "";
+  if (!CONVERSATION_ID_RE.test(id)) throw new AppError("not_a_member", "you are not a member of this conversation");
+  return id;
+}
+
+/** An attachment id names its conversation (`at_….<conversationId>`). */
+function attachmentParam(c: AppContext): { id: string; conversationId: string } {
+  const id = c.req.param("aid") ?? "";
+  if (!ATTACHMENT_ID_RE.test(id)) throw new AppError("not_found", "no such attachment");
+  return { id, conversationId: id.slice(id.indexOf(".") + 1) };
+}
+
+/** `Content-Length`, required and checked before a byte of the body is read. */
+function declaredLength(c: AppContext, max: number, tooLarge: string): number {
+  const text = c.req.header("Content-Length");
+  if (text === undefined || !/^\d{1,16}$/.test(text)) throw new AppError("length_required", "uploads need a Content-Length header");
+  const n = Number(text);
+  if (n < 1) throw new AppError("validation_failed", "an attachment has at least one byte");
+  if (n > max) throw new AppError("attachment_too_large", tooLarge);
+  return n;
+}
+
+async function limitUploads(c: AppContext): Promise<void> {
+  const { success } = await c.env.UPLOAD_LIMITER.limit({ key: `upload:${c.var.user.userId}` });
+  if (!success) throw new AppError("rate_limited", "too many uploads; wait a minute", { retryAfterMs: 60_000 });
+}
+
+/** The metadata of a one-request upload travels in headers (the body is the file). */
+function metaFromHeaders(c: AppContext, size: number): AttachmentMeta {
+  let name: string;
+  try {
+    name = decodeURIComponent(c.req.header("X-Attachment-Name") ?? "");
+  } catch {
+    throw new AppError("validation_failed", "X-Attachment-Name must be percent-encoded UTF-8");
+  }
+  const int = (h: string) => {
+    const value = c.req.header(h);
+    return value === undefined ? undefined : /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  };
+  const raw = {
+    name,
+    size,
+    contentType: c.req.header("Content-Type") ?? "application/octet-stream",
+    ...(c.req.header("X-Attachment-Width") !== undefined ? { width: int("X-Attachment-Width") } : {}),
+    ...(c.req.header("X-Attachment-Height") !== undefined ? { height: int("X-Attachment-Height") } : {}),
+    ...(c.req.header("X-Attachment-Preview") !== undefined ? { preview: c.req.header("X-Attachment-Preview") } : {}),
+  };
+  const parsed = parseWith(AttachmentMetaSchema, raw);
+  if (!parsed.ok) throw new AppError("validation_failed", parsed.message);
+  return checkImageMeta(parsed.value);
+}
+
+/** Dimensions only for images, both or neither; a preview's bytes must be the image type it claims. */
+function checkImageMeta(meta: AttachmentMeta): AttachmentMeta {
+  if ((meta.width === undefined) !== (meta.height === undefined)) throw new AppError("validation_failed", "give both width and height, or neither");
+  if (meta.width !== undefined && !meta.contentType.startsWith("image/")) throw new AppError("validation_failed", "width and height are for images");
+  if (meta.preview !== undefined) {
+    const [, type, data] = /^data:(image\/[a-z]+);base64,(.*)$/.exec(meta.preview)!;
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.from(atob(data!), (ch) => ch.charCodeAt(0));
+    } catch {
+      throw new AppError("validation_failed", "preview is not valid base64");
+    }
+    if (!bytesMatchType(type!, bytes)) throw new AppError("validation_failed", `preview bytes are not ${type}`);
+  }
+  return meta;
+}
+
+function publicAttachment(a: UploadedAttachment): AttachmentInfo & { state: UploadedAttachment["state"]; createdAt: number } {
+  const { id, name, size, contentType, width, height, preview, state, createdAt } = a;
+  return { id, name, size, contentType, ...(width !== undefined ? { width, height } : {}), ...(preview !== undefined ? { preview } : {}), state, createdAt };
+}
+
+function r2Metadata(a: UploadedAttachment, inline: boolean): R2PutOptions {
+  return {
+    httpMetadata: { contentType: a.contentType },
+    // `inline`: the bytes were checked to be an image type shown inline. Read back by signed downloads, which ask no object.
+    customMetadata: { name: a.name, conversation: a.conversationId, uploader: a.uploaderId, inline: inline ? "1" : "0" },
+  };
+}
+
+/** RFC 6266: an ASCII fallback and the UTF-8 name. */
+function contentDisposition(kind: "inline" | "attachment", name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+export const attachmentRoutes = new Hono<AppEnv>()
+  // ---- one-request upload: the body is the file, the metadata is in headers
+  .post("/conversations/:id/attachments", requireUser, async (c) => {
+    const conversationId = conversationIdParam(c);
+    const { maxAttachmentBytes } = c.var.config;
+    const max = Math.min(maxAttachmentBytes, MAX_SINGLE_UPLOAD_BYTES);
+    const size = declaredLength(
+      c,
+      max,
+      maxAttachmentBytes > max ? `one request carries at most ${max} bytes; use a multipart upload` : `attachments are limited to ${maxAttachmentBytes} bytes`,
+    );
+    const meta = metaFromHeaders(c, size);
+    await limitUploads(c);
+    const body = c.req.raw.body;
+    if (!body) throw new AppError("length_required", "the request has no body");
+    const stub = conversationStub(c.env, conversationId);
+    const { attachment, key } = await unwrap(stub.attachmentBegin(c.var.user, meta));
+    const inline = INLINE.has(meta.contentType);
+    const checked = checkedBody(body, size, inline ? meta.contentType : null);
+    try {
+      await c.env.ATTACHMENTS.put(key, checked.stream, r2Metadata(attachment, inline));
+    } catch (err) {
+      await unwrap(stub.attachmentDiscard(c.var.user, attachment.id));
+      if (checked.mismatch()) throw new AppError("unsupported_media_type", `the file's bytes are not ${meta.contentType}`);
+      console.warn(JSON.stringify({ at: "upload", conversation: conversationId, error: String(err) }));
+      throw new AppError("bad_request", "the upload did not complete (the body ended before Content-Length bytes, or the connection dropped)");
+    }
+    const done = await unwrap(stub.attachmentUploaded(c.var.user, attachment.id));
+    return c.json({ attachment: publicAttachment(done) }, 201);
+  })
+  // ---- multipart: create, parts, complete (resumable: parts can be re-sent, in any order)
+  .post("/conversations/:id/attachments/multipart", requireUser, async (c) => {
+    const conversationId = conversationIdParam(c);
+    const meta = checkImageMeta(await readJson(c, AttachmentMetaSchema));
+    const { maxAttachmentBytes } = c.var.config;
+    if (meta.size > maxAttachmentBytes) throw new AppError("attachment_too_large", `attachments are limited to ${maxAttachmentBytes} bytes`);
+    await limitUploads(c);
+    const stub = conversationStub(c.env, conversationId);
+    const { attachment, key } = await unwrap(stub.attachmentBegin(c.var.user, meta));
+    const upload = await c.env.ATTACHMENTS.createMultipartUpload(key, r2Metadata(attachment, INLINE.has(meta.contentType)));
+    await unwrap(stub.attachmentMultipart(c.var.user, attachment.id, upload.uploadId));
+    const result: MultipartUpload = { attachment: publicAttachment(attachment) as UploadedAttachment, partSize: MULTIPART_PART_BYTES, partCount: Math.ceil(meta.size / MULTIPART_PART_BYTES) };
+    return c.json(result, 201);
+  })
+  .put("/attachments/:aid/parts/:n", requireUser, async (c) => {
+    const { id, conversationId } = attachmentParam(c);
+    const n = Number(c.req.param("n"));
+    if (!Number.isInteger(n) || n < 1) throw new AppError("validation_failed", "part numbers start at 1");
+    const stub = conversationStub(c.env, conversationId);
+    const { key, uploadId, size, contentType } = await multipartOf(c, id);
+    const count = Math.ceil(size / MULTIPART_PART_BYTES);
+    if (n > count) throw new AppError("validation_failed", `this upload has ${count} parts`);
+    const expected = n < count ? MULTIPART_PART_BYTES : size - MULTIPART_PART_BYTES * (count - 1);
+    const length = declaredLength(c, expected, `part ${n} has exactly ${expected} bytes`);
+    if (length !== expected) throw new AppError("validation_failed", `part ${n} has exactly ${expected} bytes`);
+    await limitUploads(c);
+    const body = c.req.raw.body;
+    if (!body) throw new AppError("length_required", "the request has no body");
+    const inline = n === 1 && INLINE.has(contentType);
+    const checked = checkedBody(body, length, inline ? contentType : null);
+    try {
+      const part = await c.env.ATTACHMENTS.resumeMultipartUpload(key, uploadId).uploadPart(n, checked.stream);
+      return c.json({ partNumber: part.partNumber, etag: part.etag });
+    } catch (err) {
+      if (checked.mismatch()) {
+        const gone = await unwrap(stub.attachmentDiscard(c.var.user, id));
+        await c.env.ATTACHMENTS.resumeMultipartUpload(gone.key, uploadId).abort().catch(() => undefined);
+        throw new AppError("unsupported_media_type", `the file's bytes are not ${contentType}; the upload was cancelled`);
+      }
+      console.warn(JSON.stringify({ at: "upload_part", conversation: conversationId, error: String(err) }));
+      throw new AppError("bad_request", `part ${n} did not complete; send it again`);
+    }
+  })
+  .post("/attachments/:aid/complete", requireUser, async (c) => {
+    const { id, conversationId } = attachmentParam(c);
+    const { parts } = await readJson(c, CompleteMultipartBodySchema);
+    const stub = conversationStub(c.env, conversationId);
+    const { key, uploadId, size } = await multipartOf(c, id);
+    const count = Math.ceil(size / MULTIPART_PART_BYTES);
+    const numbers = parts.map((p) => p.partNumber).sort((a, b) => a - b);
+    if (numbers.length !== count || numbers.some((p, i) => p !== i + 1)) throw new AppError("validation_failed", `complete with parts 1..${count}, each once`);
+    let object: R2Object;
+    try {
+      object = await c.env.ATTACHMENTS.resumeMultipartUpload(key, uploadId).complete(parts);
+    } catch (err) {
+      throw new AppError("bad_request", `the upload could not be completed (${String(err).slice(0, 200)}); send the missing parts and complete again`);
+    }
+    if (object.size !== size) {
+      await unwrap(stub.attachmentDiscard(c.var.user, id));
+      await c.env.ATTACHMENTS.delete(key);
+      throw new AppError("validation_failed", `the parts hold ${object.size} bytes, not the ${size} declared; the upload was deleted`);
+    }
+    return c.json({ attachment: publicAttachment(await unwrap(stub.attachmentUploaded(c.var.user, id))) });
+  })
+  // ---- take back an upload no message references (or abort a multipart upload)
+  .delete("/attachments/:aid", requireUser, async (c) => {
+    const { id, conversationId } = attachmentParam(c);
+    const { key, uploadId } = await unwrap(conversationStub(c.env, conversationId).attachmentDiscard(c.var.user, id));
+    if (uploadId) await c.env.ATTACHMENTS.resumeMultipartUpload(key, uploadId).abort().catch(() => undefined);
+    await c.env.ATTACHMENTS.delete(key);
+    return c.body(null, 204);
+  })
+  // ---- a signed URL for <img src> and links: no header needed, valid for ATTACHMENT_URL_TTL_SECONDS
+  .post("/attachments/:aid/url", requireUser, async (c) => {
+    const { id, conversationId } = attachmentParam(c);
+    await unwrap(conversationStub(c.env, conversationId).attachmentReadable(c.var.user, id));
+    const exp = Math.floor(Date.now() / 1000) + c.var.config.attachmentUrlTtl;
+    const query = await signAttachment(c.env.AUTH_SECRET, id, c.var.user.userId, exp);
+    const result: SignedUrl = { url: `${new URL(c.req.url).origin}/v1/attachments/${id}?${query}`, expiresAt: exp * 1000 };
+    return c.json(result);
+  })
+  // ---- download: Authorization header (members), or a signed URL
+  .get("/attachments/:aid", async (c) => {
+    const { id, conversationId } = attachmentParam(c);
+    const query = new URL(c.req.url).searchParams;
+    let cacheControl = "private, no-cache";
+    if (query.has("sig")) {
+      const check = await verifyAttachmentSignature(c.env.AUTH_SECRET, id, query);
+      if (!check.ok) throw new AppError("invalid_signature", check.reason === "expired" ? "this link has expired; ask for a new one" : "this link is not valid");
+      const remaining = Number(query.get("exp")) - Math.floor(Date.now() / 1000);
+      cacheControl = `private, max-age=${Math.max(0, Math.min(remaining, 3600))}`;
+    } else {
+      const token = extractToken(c.req.raw, false);
+      if (!token) throw new AppError("unauthorized", "missing bearer token (or use a signed URL)");
+      const user: Identity = await verifyAccessToken(c.env.AUTH_SECRET, token);
+      await unwrap(conversationStub(c.env, conversationId).attachmentReadable(user, id));
+    }
+    const key = `c/${conversationId}/${id}`;
+    const object = await c.env.ATTACHMENTS.get(key, { range: c.req.raw.headers, onlyIf: c.req.raw.headers });
+    if (!object) throw new AppError("not_found", "no such attachment");
+    const headers = new Headers();
+    const type = object.httpMetadata?.contentType ?? "application/octet-stream";
+    const inline = object.customMetadata?.inline === "1" && INLINE.has(type);
+    headers.set("Content-Type", inline ? type : servedType(type));
+    headers.set("Content-Disposition", contentDisposition(inline ? "inline" : "attachment", object.customMetadata?.name ?? "file"));
+    headers.set("ETag", object.httpEtag);
+    headers.set("Cache-Control", cacheControl);
+    headers.set("Accept-Ranges", "bytes");
+    headers.set("X-Content-Type-Options", "nosniff");
+    headers.set("Content-Security-Policy", "default-src 'none'; sandbox");
+    if (!("body" in object)) return new Response(null, { status: 304, headers }); // If-None-Match matched
+    const range = rangeOf(object, c.req.header("Range"));
+    if (range) {
+      headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);
+      headers.set("Content-Length", String(range.length));
+      return new Response(object.body, { status: 206, headers });
+    }
+    headers.set("Content-Length", String(object.size));
+    return new Response(object.body, { status: 200, headers });
+  });
+
+/** The range R2 served, when the request asked for one. */
+function rangeOf(object: R2Object, header: string | undefined): { offset: number; length: number } | null {
+  if (!header || !object.range) return null;
+  const r = object.range as { offset?: number; length?: number; suffix?: number };
+  if (r.suffix !== undefined) return { offset: object.size - r.suffix, length: r.suffix };
+  const offset = r.offset ?? 0;
+  return { offset, length: r.length ?? object.size - offset };
+}
+
+/** The open multipart upload of an attachment its caller is uploading. */
+async function multipartOf(c: AppContext, id: string): Promise<{ key: string; uploadId: string; size: number; contentType: string }> {
+  const conversationId = id.slice(id.indexOf(".") + 1);
+  return unwrap(conversationStub(c.env, conversationId).attachmentMultipart(c.var.user, id));
+}
