@@ -80,34 +80,60 @@ export interface AddCheck {
 
 /**
  * Who among `ids` exists, and who refuses to be put in a group by `adderId`: a block either way, a setting
- * of "nobody", or "contacts" (the default is `fallback`) without a conversation shared with the adder.
+ * of "nobody", or "contacts" (the default is `fallback`) without a conversation shared with the adder. Plain
+ * indexed lookups per chunk of ids (users, settings, blocks each way); the shared-conversation join runs only
+ * for the users whose setting is "contacts".
  */
 export async function checkAdds(db: D1Database, adderId: string, ids: string[], fallback: GroupAdds): Promise<AddCheck> {
   const unique = [...new Set(ids)];
-  const statements = chunks(unique).map((chunk) =>
-    db
-      .prepare(
-        `SELECT u.id AS id, u.username AS username, COALESCE(p.group_adds, ?2) AS groupAdds,
-           EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = u.id AND b.blocked_id = ?1) OR (b.blocker_id = ?1 AND b.blocked_id = u.id)) AS blocked,
-           EXISTS (SELECT 1 FROM conversation_members m JOIN conversation_members a ON a.conversation_id = m.conversation_id AND a.user_id = ?1
-                   WHERE m.user_id = u.id) AS shared
-         FROM users u LEFT JOIN privacy_settings p ON p.user_id = u.id
-         WHERE u.id IN (${placeholders(chunk.length, 3)})`,
-      )
-      .bind(adderId, fallback, ...chunk),
-  );
   const found: PublicUser[] = [];
   const refused: string[] = [];
-  if (statements.length === 0) return { found, refused };
-  type Row = { id: string; username: string; groupAdds: GroupAdds; blocked: number; shared: number };
-  for (const { results } of await db.batch<Row>(statements)) {
-    for (const r of results) {
-      found.push({ id: r.id, username: r.username });
-      const allowed = !r.blocked && (r.groupAdds === "anyone" || (r.groupAdds === "contacts" && r.shared === 1));
-      if (!allowed) refused.push(r.id);
+  if (unique.length === 0) return { found, refused };
+  const groups = chunks(unique);
+  const statements = groups.flatMap((chunk) => {
+    const list = placeholders(chunk.length, 2);
+    const own = placeholders(chunk.length, 1);
+    return [
+      db.prepare(`SELECT id, username FROM users WHERE id IN (${own})`).bind(...chunk),
+      db.prepare(`SELECT user_id AS id, group_adds AS groupAdds FROM privacy_settings WHERE user_id IN (${own})`).bind(...chunk),
+      db.prepare(`SELECT blocked_id AS id FROM blocks WHERE blocker_id = ?1 AND blocked_id IN (${list})`).bind(adderId, ...chunk),
+      db.prepare(`SELECT blocker_id AS id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (${list})`).bind(adderId, ...chunk),
+    ];
+  });
+  const results = await db.batch<{ id: string; username?: string; groupAdds?: GroupAdds }>(statements);
+  const settings = new Map<string, GroupAdds>();
+  const blocked = new Set<string>();
+  results.forEach(({ results: rows }, i) => {
+    for (const r of rows) {
+      if (i % 4 === 0) found.push({ id: r.id, username: r.username! });
+      else if (i % 4 === 1) settings.set(r.id, r.groupAdds!);
+      else blocked.add(r.id);
     }
+  });
+  const setting = (id: string) => settings.get(id) ?? fallback;
+  const contacts = found.map((u) => u.id).filter((id) => !blocked.has(id) && setting(id) === "contacts");
+  const shared = await sharedConversation(db, adderId, contacts);
+  for (const { id } of found) {
+    const allowed = !blocked.has(id) && (setting(id) === "anyone" || (setting(id) === "contacts" && shared.has(id)));
+    if (!allowed) refused.push(id);
   }
   return { found, refused };
+}
+
+/** Which of `others` share at least one conversation with `userId`. */
+async function sharedConversation(db: D1Database, userId: string, others: string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const statements = chunks(others).map((chunk) =>
+    db
+      .prepare(
+        `SELECT DISTINCT b.user_id AS id FROM conversation_members a JOIN conversation_members b ON a.conversation_id = b.conversation_id
+         WHERE a.user_id = ?1 AND b.user_id IN (${placeholders(chunk.length, 2)})`,
+      )
+      .bind(userId, ...chunk),
+  );
+  if (statements.length === 0) return out;
+  for (const { results } of await db.batch<{ id: string }>(statements)) for (const r of results) out.add(r.id);
+  return out;
 }
 
 /**
