@@ -25,6 +25,12 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
             SEND_BURST: "100000",
             // Small enough that the quota test reaches it with a few declared sizes.
             ATTACHMENT_QUOTA_BYTES: String(64 * 1024 * 1024),
+            // Most tests put strangers in groups and create many conversations; the consent and quota tests set
+            // a user's setting themselves (PATCH /v1/me/settings) and install small buckets (UserObject.quotas).
+            GROUP_ADDS_DEFAULT: "anyone",
+            CREATE_CONVERSATIONS_BURST: "100000",
+            MEMBER_CHANGES_BURST: "100000",
+            PRESENCE_SUBSCRIBES_BURST: "100000",
           },
           // The per-address admin budget is 6,000 a minute in wrangler.toml; 200 here so that one test can spend
           // it (test/admin-api-long-secret-and-rate-limits.test.ts). Other tests mint from random addresses.

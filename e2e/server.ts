@@ -35,6 +35,11 @@ export async function startLocalServer(options: { vars?: Record<string, string>;
     // Load generators (tests, verify, bench) send far above the per-user default of 10/s.
     SEND_RATE_PER_SECOND: "1000000",
     SEND_BURST: "1000000",
+    // They also put minted strangers in groups and create conversations far faster than a person does.
+    GROUP_ADDS_DEFAULT: "anyone",
+    CREATE_CONVERSATIONS_BURST: "1000000",
+    MEMBER_CHANGES_BURST: "1000000",
+    PRESENCE_SUBSCRIBES_BURST: "1000000",
     ...options.vars,
   };
   // Values from an env file override wrangler.toml [vars] (bindings passed directly do not), like .dev.vars.

@@ -12,6 +12,7 @@ import { conversationRoutes } from "./routes/conversations";
 import { meRoutes, userRoutes } from "./routes/users";
 import { websocketRoutes } from "./routes/websocket";
 import { inboxRoutes, presenceRoutes, userSocketRoute } from "./routes/me";
+import { privacyRoutes } from "./routes/privacy";
 import { handleQueue } from "./queues";
 
 export { ConversationObject } from "./objects/conversation";
@@ -44,6 +45,7 @@ app.route("/v1", userSocketRoute);
 app.route("/v1/auth", authRoutes);
 app.route("/v1/admin", adminRoutes);
 app.route("/v1/me/conversations", inboxRoutes);
+app.route("/v1/me", privacyRoutes);
 app.route("/v1/me", meRoutes);
 app.route("/v1/users", presenceRoutes);
 app.route("/v1/users", userRoutes);

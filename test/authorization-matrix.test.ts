@@ -265,6 +265,16 @@ const ROUTES: RouteRow[] = [
     expect: authOnly(http(201)),
     mutates: true,
   },
+  { name: "GET /v1/me/settings", run: rest("GET", () => "/v1/me/settings"), expect: authOnly(http(200)) },
+  { name: "PATCH /v1/me/settings", run: rest("PATCH", () => "/v1/me/settings", () => ({ groupAdds: "anyone" })), expect: authOnly(http(200)) },
+  { name: "GET /v1/me/blocks", run: rest("GET", () => "/v1/me/blocks"), expect: authOnly(http(200)) },
+  {
+    name: "PUT /v1/me/blocks/:stranger",
+    run: rest("PUT", (fx) => `/v1/me/blocks/${fx.stranger.id}`),
+    expect: authOnly(http(204)),
+    mutates: true,
+  },
+  { name: "DELETE /v1/me/blocks/:stranger", run: rest("DELETE", (fx) => `/v1/me/blocks/${fx.stranger.id}`), expect: authOnly(http(204)) },
   // ---- one conversation: membership and roles decide
   {
     name: "GET /v1/conversations/:id",

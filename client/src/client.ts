@@ -47,6 +47,16 @@ export interface ChatClientOptions {
   uploads?: UploadsOptions;
 }
 
+export interface PrivacySettings {
+  groupAdds: "anyone" | "contacts" | "nobody";
+}
+
+export interface BlockedUser {
+  userId: string;
+  username: string;
+  blockedAt: number;
+}
+
 export interface ChatClientEvents {
   /** State of the user socket (inbox, presence). */
   state: ConnectionState;
@@ -100,6 +110,31 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   async getPresence(userId: string): Promise<Presence> {
     const res = await this.http.request<Presence | { presence: Presence }>("GET", `/v1/users/${encodeURIComponent(userId)}/presence`);
     return "presence" in res ? res.presence : res;
+  }
+
+  // ------------------------------------------------------------------ consent and blocks (protocol 14)
+
+  /** Who may add you to groups: "anyone", "contacts" (people you share a conversation with) or "nobody". */
+  async settings(): Promise<PrivacySettings> {
+    return (await this.http.request<{ settings: PrivacySettings }>("GET", "/v1/me/settings")).settings;
+  }
+
+  async updateSettings(settings: PrivacySettings): Promise<PrivacySettings> {
+    return (await this.http.request<{ settings: PrivacySettings }>("PATCH", "/v1/me/settings", { body: settings })).settings;
+  }
+
+  /** The users you blocked, newest first. */
+  async blocks(): Promise<BlockedUser[]> {
+    return (await this.http.request<{ blocks: BlockedUser[] }>("GET", "/v1/me/blocks")).blocks;
+  }
+
+  /** No direct messages, group adds or presence between you and this user until you unblock them. */
+  async block(userId: string): Promise<void> {
+    await this.http.request<void>("PUT", `/v1/me/blocks/${encodeURIComponent(userId)}`);
+  }
+
+  async unblock(userId: string): Promise<void> {
+    await this.http.request<void>("DELETE", `/v1/me/blocks/${encodeURIComponent(userId)}`);
   }
 
   // ------------------------------------------------------------------ conversations

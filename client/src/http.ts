@@ -12,6 +12,8 @@ export class ApiError extends Error {
     message: string,
     readonly status: number,
     readonly retryAfterMs?: number,
+    /** `consent_required`: the users who do not accept being added by you. */
+    readonly userIds?: string[],
   ) {
     super(message);
     this.name = "ApiError";
@@ -94,7 +96,7 @@ async function readError(res: Response): Promise<ApiError> {
   try {
     const body = (await res.json()) as Partial<ErrorBody>;
     if (body.error && typeof body.error.code === "string") {
-      return new ApiError(body.error.code, body.error.message ?? body.error.code, res.status, body.error.retryAfterMs);
+      return new ApiError(body.error.code, body.error.message ?? body.error.code, res.status, body.error.retryAfterMs, body.error.userIds);
     }
   } catch {
     // Not JSON: fall through.

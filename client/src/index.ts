@@ -1,5 +1,5 @@
 // @edgechat/client: the TypeScript SDK for edgechat. See README.md for a usage example.
-export { ChatClient, type ChatClientOptions, type ChatClientEvents } from "./client";
+export { ChatClient, type ChatClientOptions, type ChatClientEvents, type BlockedUser, type PrivacySettings } from "./client";
 export { Conversation, type ConversationEvents, type NewAttachment, type SendOptions } from "./conversation";
 export {
   Uploads,

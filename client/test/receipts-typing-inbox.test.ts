@@ -1,9 +1,9 @@
 // The per-user features through the SDK against the real server (issue 3): inbox with unread counts,
-// pending -> sent -> delivered -> read, typing, presence.
+// pending -> sent -> delivered -> read, typing, presence; and consent settings and blocks (issue 11).
 import { beforeAll, expect, it } from "vitest";
 import type { LocalServer } from "../../e2e/server.ts";
 import { useLocalServer } from "../../e2e/use-server.ts";
-import { ChatClient, MemoryOutboxStorage, type InboxEntry, type MessageStatus, type TypingUser } from "../src/index";
+import { ApiError, ChatClient, MemoryOutboxStorage, type InboxEntry, type MessageStatus, type TypingUser } from "../src/index";
 import { Network, until } from "./net";
 
 const local = useLocalServer();
@@ -85,4 +85,34 @@ it("inbox unread counts, pending -> sent -> delivered -> read, typing and presen
   alice.close();
   alice2.close();
   bob.close();
+});
+
+async function refusal(call: Promise<unknown>): Promise<ApiError> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof ApiError) return err;
+    throw err;
+  }
+  throw new Error("expected the call to be refused");
+}
+
+// Protocol 13: the setting decides who may add you, a refusal names the users in ApiError.userIds, and a
+// block stops direct messages until lifted.
+it("consent settings and blocks through the SDK", async () => {
+  const sfx = Date.now().toString(36);
+  const [me, stranger] = [await user(`ca_${sfx}`), await user(`cb_${sfx}`)];
+  const [meId, strangerId] = [(await me.me()).id, (await stranger.me()).id];
+  // The test server lets anyone add anyone by default; choose "contacts" explicitly.
+  expect(await me.updateSettings({ groupAdds: "contacts" })).toEqual({ groupAdds: "contacts" });
+  expect(await me.settings()).toEqual({ groupAdds: "contacts" });
+  expect(await refusal(stranger.createGroup("spam", [meId]))).toMatchObject({ code: "consent_required", status: 403, userIds: [meId] });
+
+  const dm = await stranger.createDirect(meId);
+  await me.block(strangerId);
+  expect((await me.blocks()).map((b) => b.userId)).toEqual([strangerId]);
+  expect(await refusal(stranger.createDirect(meId))).toMatchObject({ code: "blocked", status: 403 });
+  await me.unblock(strangerId);
+  expect(await me.blocks()).toEqual([]);
+  expect((await stranger.createDirect(meId)).id).toBe(dm.id);
 });

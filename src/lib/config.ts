@@ -33,6 +33,25 @@ export interface Config {
   storageCeilingBytes: number;
   /** Idempotency keys of pruned messages kept (the newest ones): a resend is recognised while its key is kept. */
   idempotencyKeysKept: number;
+  /** Who may add a user to groups, for users who have not chosen (GROUP_ADDS_DEFAULT). */
+  groupAddsDefault: GroupAdds;
+  /** Per-user quotas (token buckets in the user's object): conversations created, member changes, presence subscriptions. */
+  createPerHour: number;
+  createBurst: number;
+  memberChangesPerHour: number;
+  memberChangeBurst: number;
+  presenceSubscribesPerMinute: number;
+  presenceSubscribeBurst: number;
+  /** Distinct users one user's sockets may watch at once (all devices together). */
+  maxWatchedUsers: number;
+}
+
+/** Who may add a user to a group: anyone (not blocked), people they share a conversation with, nobody. */
+export const GROUP_ADDS = ["anyone", "contacts", "nobody"] as const;
+export type GroupAdds = (typeof GROUP_ADDS)[number];
+
+function groupAddsVar(value: string | undefined): GroupAdds {
+  return (GROUP_ADDS as readonly string[]).includes(value ?? "") ? (value as GroupAdds) : "contacts";
 }
 
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
@@ -59,5 +78,13 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     // ceiling does not stop (cursors, membership, the archive catching up).
     storageCeilingBytes: intVar(s(env.STORAGE_CEILING_BYTES), 8 * 1024 * MIB, MIB, 10 * 1000 * 1000 * 1000),
     idempotencyKeysKept: intVar(s(env.IDEMPOTENCY_KEYS_KEPT), 1_000_000, 0, 100_000_000),
+    groupAddsDefault: groupAddsVar(s(env.GROUP_ADDS_DEFAULT)),
+    createPerHour: intVar(s(env.CREATE_CONVERSATIONS_PER_HOUR), 60, 1, 1_000_000_000),
+    createBurst: intVar(s(env.CREATE_CONVERSATIONS_BURST), 20, 1, 1_000_000_000),
+    memberChangesPerHour: intVar(s(env.MEMBER_CHANGES_PER_HOUR), 600, 1, 1_000_000_000),
+    memberChangeBurst: intVar(s(env.MEMBER_CHANGES_BURST), 60, 1, 1_000_000_000),
+    presenceSubscribesPerMinute: intVar(s(env.PRESENCE_SUBSCRIBES_PER_MINUTE), 6, 1, 1_000_000_000),
+    presenceSubscribeBurst: intVar(s(env.PRESENCE_SUBSCRIBES_BURST), 10, 1, 1_000_000_000),
+    maxWatchedUsers: intVar(s(env.MAX_WATCHED_USERS), 1000, 1, 100_000),
   };
 }

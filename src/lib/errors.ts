@@ -5,18 +5,22 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retryAfterMs?: number;
+  /** The users an error is about (`consent_required`). */
+  readonly userIds?: string[];
 
-  constructor(code: ErrorCode, message: string, options?: { retryAfterMs?: number }) {
+  constructor(code: ErrorCode, message: string, options?: { retryAfterMs?: number; userIds?: string[] }) {
     super(message);
     this.name = "AppError";
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.retryAfterMs = options?.retryAfterMs;
+    this.userIds = options?.userIds;
   }
 
   toBody(): ErrorBody {
     const error: ErrorBody["error"] = { code: this.code, message: this.message };
     if (this.retryAfterMs !== undefined) error.retryAfterMs = this.retryAfterMs;
+    if (this.userIds !== undefined) error.userIds = this.userIds;
     return { error };
   }
 }

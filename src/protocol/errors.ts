@@ -15,6 +15,10 @@ export const ERROR_STATUS = {
   forbidden: 403,
   invalid_signature: 403,
   not_a_member: 403,
+  /** A group add refused by the added users' setting or a block (the body's `userIds` names them). */
+  consent_required: 403,
+  /** A direct conversation between users one of whom blocked the other: no new DM, no new messages. */
+  blocked: 403,
   not_found: 404,
   user_not_found: 404,
   conversation_not_found: 404,
@@ -29,6 +33,10 @@ export const ERROR_STATUS = {
   frame_too_large: 413,
   body_too_large: 413,
   group_too_large: 413,
+  /** A presence_subscribe would make one user watch more than MAX_WATCHED_USERS users. */
+  too_many_watched: 413,
+  /** Blocking one more user than MAX_BLOCKS (1,000). */
+  too_many_blocks: 413,
   upgrade_required: 426,
   rate_limited: 429,
   too_many_uploads: 429,
@@ -53,7 +61,7 @@ export function isRetryableError(error: { code: string; retryAfterMs?: number })
 
 /** The JSON body of every HTTP error: `{ error: { code, message } }`. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; retryAfterMs?: number };
+  error: { code: ErrorCode; message: string; retryAfterMs?: number; userIds?: string[] };
 }
 
 /**

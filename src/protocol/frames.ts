@@ -178,7 +178,7 @@ const ErrorFrameSchema = v.object({
   clientMsgId: v.optional(v.string()),
   retryAfterMs: v.optional(v.number()),
 });
-const MemberRefSchema = v.object({ userId: v.string(), username: v.string(), role: v.string() });
+const MemberRefSchema = v.object({ userId: v.string(), username: v.string(), role: v.picklist(["owner", "admin", "member"]) });
 const MembersChangedFrameSchema = v.object({
   type: v.literal("members_changed"),
   added: v.array(MemberRefSchema),

@@ -102,5 +102,5 @@ export type UserServerFrame =
   | { type: "inbox_remove"; conversationId: string; totalUnread: number }
   | { type: "presence"; presence: Presence[] }
   | { type: "receipts"; conversationId: string; cursors: ReceiptCursor[] }
-  | { type: "error"; code: string; message: string }
+  | { type: "error"; code: string; message: string; retryAfterMs?: number }
   | { type: "pong" };

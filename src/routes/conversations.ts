@@ -1,5 +1,7 @@
 // Conversation lifecycle, membership and history. Every call is answered by the conversation's own
-// Durable Object, which is authoritative for membership; the Worker only authenticates and routes.
+// Durable Object, which is authoritative for membership; the Worker authenticates, routes, and applies the
+// rules that span users before any object is touched: the caller's quotas (kept in their user object),
+// consent and blocks (D1, db/privacy.ts). Membership is checked before anyone is looked up.
 import { Hono } from "hono";
 import {
   AddMembersBodySchema,
@@ -9,14 +11,35 @@ import {
   PostMessageBodySchema,
   SetRoleBodySchema,
   USER_ID_RE,
+  type PublicUser,
 } from "../protocol/api";
-import { findUserById, findUsersByIds } from "../db/users";
+import { findUserById } from "../db/users";
+import { blockedEitherWay, checkAdds } from "../db/privacy";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
 import { directConversationId, newId } from "../lib/ids";
 import * as v from "valibot";
 import { ReceiptBodySchema } from "../protocol/user";
 import { conversationStub, userStub } from "../objects/shared/stubs";
+import { BLOCKED_MESSAGE } from "../objects/conversation/members";
+
+/** One token from the caller's quota (their user object), before any other work: 429 rate_limited when empty. */
+async function takeQuota(c: AppContext, kind: "create" | "members"): Promise<void> {
+  await unwrap(userStub(c.env, c.var.user.userId).takeQuota(kind));
+}
+
+/** The users among `ids` that exist and let the caller add them to a group; anything else is refused as a whole. */
+async function consentingUsers(c: AppContext, ids: string[]): Promise<PublicUser[]> {
+  const { found, refused } = await checkAdds(c.env.DB, c.var.user.userId, ids, c.var.config.groupAddsDefault);
+  if (found.length !== new Set(ids).size) {
+    const known = new Set(found.map((u) => u.id));
+    throw new AppError("user_not_found", `unknown user id: ${ids.find((id) => !known.has(id))}`);
+  }
+  if (refused.length > 0) {
+    throw new AppError("consent_required", "some of these users do not accept being added to groups by you", { userIds: refused });
+  }
+  return found;
+}
 
 function conversationId(c: AppContext): string {
   const id = c.req.param("id") ?? "";
@@ -31,11 +54,14 @@ export const conversationRoutes = new Hono<AppEnv>()
     const me = c.var.user;
     if (body.type === "direct") {
       if (body.userId === me.userId) throw new AppError("bad_request", "a direct conversation needs another user");
+      await takeQuota(c, "create");
       const other = await findUserById(c.env.DB, body.userId);
       if (!other) throw new AppError("user_not_found", "no user with that id");
+      if (await blockedEitherWay(c.env.DB, me.userId, other.id)) throw new AppError("blocked", BLOCKED_MESSAGE);
       const id = await directConversationId(me.userId, other.id);
+      const stub = conversationStub(c.env, id);
       const result = await unwrap(
-        conversationStub(c.env, id).initialize({
+        stub.initialize({
           id,
           type: "direct",
           title: null,
@@ -46,17 +72,19 @@ export const conversationRoutes = new Hono<AppEnv>()
           ],
         }),
       );
+      // A block made while this request ran found no conversation to mark: look again now that it exists.
+      if (result.created && (await blockedEitherWay(c.env.DB, me.userId, other.id))) {
+        await stub.setBlocked(true);
+        throw new AppError("blocked", BLOCKED_MESSAGE);
+      }
       return c.json({ conversation: result.conversation }, result.created ? 201 : 200);
     }
     const wanted = [...new Set(body.memberIds.filter((id) => id !== me.userId))];
     if (wanted.length + 1 > c.var.config.maxGroupMembers) {
       throw new AppError("group_too_large", `a group holds at most ${c.var.config.maxGroupMembers} members`);
     }
-    const found = await findUsersByIds(c.env.DB, wanted);
-    if (found.length !== wanted.length) {
-      const known = new Set(found.map((u) => u.id));
-      throw new AppError("user_not_found", `unknown user id: ${wanted.find((id) => !known.has(id))}`);
-    }
+    await takeQuota(c, "create");
+    const found = await consentingUsers(c, wanted);
     const id = newId("g");
     const result = await unwrap(
       conversationStub(c.env, id).initialize({
@@ -79,27 +107,30 @@ export const conversationRoutes = new Hono<AppEnv>()
   .post("/:id/members", async (c) => {
     const id = conversationId(c);
     const { userIds } = await readJson(c, AddMembersBodySchema);
-    const found = await findUsersByIds(c.env.DB, userIds);
-    if (found.length !== new Set(userIds).size) {
-      const known = new Set(found.map((u) => u.id));
-      throw new AppError("user_not_found", `unknown user id: ${userIds.find((u) => !known.has(u))}`);
-    }
-    const conversation = await unwrap(
-      conversationStub(c.env, id).addMembers(c.var.user, found.map((u) => ({ userId: u.id, username: u.username }))),
-    );
+    await takeQuota(c, "members");
+    const stub = conversationStub(c.env, id);
+    // Membership and role first: a caller who may not add anyone costs no lookup.
+    const { fresh } = await unwrap(stub.memberAccess(c.var.user, userIds));
+    const found = await consentingUsers(c, fresh);
+    const conversation = await unwrap(stub.addMembers(c.var.user, found.map((u) => ({ userId: u.id, username: u.username }))));
     return c.json({ conversation });
   })
   .delete("/:id/members/:userId", async (c) => {
     const userId = c.req.param("userId");
     if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
-    await unwrap(conversationStub(c.env, conversationId(c)).removeMember(c.var.user, userId));
+    const id = conversationId(c);
+    // Leaving is never limited.
+    if (userId !== c.var.user.userId) await takeQuota(c, "members");
+    await unwrap(conversationStub(c.env, id).removeMember(c.var.user, userId));
     return c.body(null, 204);
   })
   .patch("/:id/members/:userId", async (c) => {
     const userId = c.req.param("userId");
     if (!USER_ID_RE.test(userId)) throw new AppError("validation_failed", "invalid user id");
     const { role } = await readJson(c, SetRoleBodySchema);
-    const conversation = await unwrap(conversationStub(c.env, conversationId(c)).setRole(c.var.user, userId, role));
+    const id = conversationId(c);
+    await takeQuota(c, "members");
+    const conversation = await unwrap(conversationStub(c.env, id).setRole(c.var.user, userId, role));
     return c.json({ conversation });
   })
   .get("/:id/messages", async (c) => {

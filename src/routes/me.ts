@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { USER_ID_RE } from "../protocol/api";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, requireUser, type AppEnv } from "../lib/http";
-import { sharedConversationUsers } from "../db/memberships";
+import { presenceVisible } from "../db/privacy";
 import { IDENTITY_HEADER } from "../objects/shared/upgrade";
 import { userStub } from "../objects/shared/stubs";
 import { checkUpgrade, refuseSocket, selectedProtocol } from "./websocket";
@@ -41,8 +41,8 @@ export const presenceRoutes = new Hono<AppEnv>().use(requireUser).get("/:id/pres
   const id = c.req.param("id");
   if (!USER_ID_RE.test(id)) throw new AppError("validation_failed", "invalid user id");
   const me = c.var.user.userId;
-  // Presence is visible to people who share a conversation with the user (and to the user).
-  if (id !== me && !(await sharedConversationUsers(c.env.DB, me, [id])).has(id)) {
+  // Presence is visible to people who share a conversation with the user and are not blocked either way (and to the user).
+  if (id !== me && !(await presenceVisible(c.env.DB, me, [id])).has(id)) {
     throw new AppError("forbidden", "you share no conversation with this user");
   }
   const presence = await userStub(c.env, id).getPresence();

@@ -37,7 +37,7 @@ import { Cursors } from "./cursors";
 import { Fanout } from "./fanout";
 import { LiveFeed } from "./live";
 import { BACKLOG_PAGE_BYTES, History, type BacklogLimits } from "./history";
-import { Members, type MemberRow } from "./members";
+import { BLOCKED_MESSAGE, Members, type MemberRow } from "./members";
 import { Meta } from "./meta";
 import { DirectoryOutbox } from "./outbox";
 import { Presence } from "./presence";
@@ -129,7 +129,7 @@ export class ConversationObject extends DurableObject<Env> {
     const history = (this.#history = new History(meta, stream, d1, this.limits));
     const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity));
     const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.limits.presenceTtlMs));
-    this.#typing = new Typing(sockets);
+    this.#typing = new Typing(sockets, () => members.blocked);
     this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.limits.attachmentQuotaBytes);
     this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
     this.#connections = new Connections(ctx, this.limits, { sockets, meta, members, stream, cursors, history, presence });
@@ -189,6 +189,19 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  /** Before the Worker looks users up: may `actor` add members here? Returns which of `userIds` are not members yet. */
+  memberAccess(actor: Identity, userIds: string[]): Promise<RpcResult<{ fresh: string[] }>> {
+    return rpcResult(() => {
+      this.#requireCreated();
+      return { fresh: this.#members.checkCanAdd(actor, userIds) };
+    });
+  }
+
+  /** A direct conversation's members blocked each other, or no longer (the Worker read it from D1). */
+  async setBlocked(blocked: boolean): Promise<void> {
+    if (!this.#blank) this.#members.setBlocked(blocked);
+  }
+
   /** Owner/admin removes a member, or a member removes itself (leave). Their open sockets are closed at once. */
   removeMember(actor: Identity, userId: string): Promise<RpcResult<null>> {
     return rpcResult(async () => {
@@ -224,6 +237,7 @@ export class ConversationObject extends DurableObject<Env> {
   send(actor: Identity, message: OutgoingMessage): Promise<RpcResult<SendResult>> {
     return rpcResult(() => {
       this.#requireMember(actor.userId);
+      this.#members.requireNotBlocked();
       return this.#commit.sendOne(actor.userId, message);
     });
   }
@@ -343,9 +357,15 @@ export class ConversationObject extends DurableObject<Env> {
       case "ping":
         return this.#sockets.send(ws, { type: "pong" });
       case "send":
-      case "send_batch":
+      case "send_batch": {
+        const messages = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages;
+        if (this.#members.blocked) {
+          for (const m of messages) this.#sockets.send(ws, { type: "error", code: "blocked", message: BLOCKED_MESSAGE, clientMsgId: m.clientMsgId });
+          return;
+        }
         this.#typing.sent(state.userId);
-        return this.#commit.enqueue(ws, state.userId, frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body, attachments: frame.attachments }] : frame.messages);
+        return this.#commit.enqueue(ws, state.userId, messages);
+      }
       case "typing":
         return this.#typing.typed(state, frame.active);
       case "receipt":

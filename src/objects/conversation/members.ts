@@ -1,6 +1,7 @@
 // Members and roles: the `members` table (who, role, joined_at) and the rules for changing it, plus the
 // matching rows of the D1 directory (conversation_members), written through the D1 outbox in the same
-// transaction. The receipt cursor columns of `members` belong to cursors.ts.
+// transaction. The receipt cursor columns of `members` belong to cursors.ts. Also the `blocked` meta value
+// of a direct conversation (one member blocked the other: protocol 14.3).
 import type { Role } from "../../protocol/api";
 import { AppError } from "../../lib/errors";
 import type { Identity } from "../../lib/tokens";
@@ -21,6 +22,8 @@ export interface MembershipEffects {
   markDirty(userId: string): void;
   enqueueD1(statements: D1Statement[]): void;
 }
+
+export const BLOCKED_MESSAGE = "messages between you and this user are blocked";
 
 const MEMBER_COLUMNS = "user_id AS userId, username, role, joined_at AS joinedAt, delivered_seq AS deliveredSeq, read_seq AS readSeq";
 /** D1 allows 100 bound parameters; membership rows have 4. */
@@ -79,13 +82,37 @@ export class Members {
   }
 
   /**
+   * May `actor` add members here (the owner or an admin of a group)? Throws as `add` would. Returns which of
+   * `userIds` are not members yet: the Worker checks only those, and only after this, against D1.
+   */
+  checkCanAdd(actor: Identity, userIds: string[]): string[] {
+    const me = this.require(actor.userId);
+    if (this.#meta.type !== "group") throw new AppError("forbidden", "direct conversations have fixed membership");
+    if (me.role === "member") throw new AppError("forbidden", "only the owner or an admin can add members");
+    return [...new Set(userIds)].filter((id) => this.get(id) === null);
+  }
+
+  /** A direct conversation whose members blocked each other (either way): no new messages, no typing. */
+  get blocked(): boolean {
+    return this.#meta.get("blocked") === "1";
+  }
+
+  /** Set by the Worker when one member blocks or unblocks the other (it reads the truth from D1). */
+  setBlocked(blocked: boolean): void {
+    if (this.#meta.type === "direct" && this.blocked !== blocked) this.#meta.set("blocked", blocked ? "1" : "0");
+  }
+
+  /** Refuse a new message in a blocked direct conversation (before its idempotency check: see protocol 14.3). */
+  requireNotBlocked(): void {
+    if (this.blocked) throw new AppError("blocked", BLOCKED_MESSAGE);
+  }
+
+  /**
    * The owner or an admin adds users to a group. Returns the members actually added (users already in
    * are skipped). A new member starts with everything before it joined counted as read.
    */
   add(actor: Identity, users: { userId: string; username: string }[], lastSeq: number): MemberRow[] {
-    const me = this.require(actor.userId);
-    if (this.#meta.type !== "group") throw new AppError("forbidden", "direct conversations have fixed membership");
-    if (me.role === "member") throw new AppError("forbidden", "only the owner or an admin can add members");
+    this.checkCanAdd(actor, []);
     const count = this.count();
     const fresh = users.filter((u) => this.get(u.userId) === null);
     const unique = [...new Map(fresh.map((u) => [u.userId, u])).values()];

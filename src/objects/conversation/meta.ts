@@ -4,7 +4,7 @@
 import type { ConversationType } from "../../protocol/api";
 import { randomToken } from "../../lib/ids";
 
-type Key = "id" | "type" | "title" | "created_by" | "created_at" | "epoch" | "archived_seq" | "notified_seq";
+type Key = "id" | "type" | "title" | "created_by" | "created_at" | "epoch" | "archived_seq" | "notified_seq" | "blocked";
 
 export class Meta {
   readonly #sql: SqlStorage;

@@ -70,7 +70,14 @@ export class Connections {
       case "ping":
         return sockets.send(ws, { type: "pong" });
       case "presence_subscribe": {
-        const result = await presence.subscribe(state, frame.userIds);
+        let result;
+        try {
+          result = await presence.subscribe(state, frame.userIds);
+        } catch (err) {
+          // D1 or a user object failed: say so (the socket stays open) rather than leave the client waiting.
+          console.warn(JSON.stringify({ at: "presence_subscribe", error: String(err) }));
+          return sockets.send(ws, { type: "error", code: "unavailable", message: "presence is unavailable right now; subscribe again later" });
+        }
         if (!result.ok) return sockets.send(ws, { type: "error", ...result.error });
         return sockets.send(ws, { type: "presence", presence: result.value });
       }

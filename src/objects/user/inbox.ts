@@ -175,14 +175,15 @@ export class Inbox {
     const peer = summary.directMembers?.find((m) => m.userId !== userId) ?? null;
     const last = summary.lastMessage;
     const updatedAt = Math.max(before?.updatedAt ?? 0, last?.createdAt ?? 0, before ? 0 : target.joinedAt);
+    // A summary without a title or a peer (an older builder's, or one built without them) keeps the row's.
     this.#sql.exec(
       `INSERT INTO inbox (conversation_id, type, title, peer_id, peer_username, last_seq, last_sender, last_preview, last_at, delivered_seq, read_seq, updated_at, pull)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (conversation_id) DO UPDATE SET
          pull = excluded.pull,
-         title = excluded.title,
-         peer_id = excluded.peer_id,
-         peer_username = excluded.peer_username,
+         title = COALESCE(excluded.title, inbox.title),
+         peer_id = COALESCE(excluded.peer_id, inbox.peer_id),
+         peer_username = CASE WHEN excluded.peer_id IS NULL THEN inbox.peer_username ELSE excluded.peer_username END,
          last_sender = CASE WHEN excluded.last_seq > inbox.last_seq THEN excluded.last_sender ELSE inbox.last_sender END,
          last_preview = CASE WHEN excluded.last_seq > inbox.last_seq THEN excluded.last_preview ELSE inbox.last_preview END,
          last_at = CASE WHEN excluded.last_seq > inbox.last_seq THEN excluded.last_at ELSE inbox.last_at END,

@@ -3,13 +3,14 @@
 //   inbox.ts       the inbox, delivered/read cursors, unread totals, left conversations, the push decision
 //   presence.ts    device leases, online/last seen, presence subscribers and watches, the heartbeat sweep
 //   connection.ts  the user socket: accepting it, the hello, the frames a device sends
+//   limits.ts      per-user quotas on social actions (conversations created, member changes, presence)
 //   meta.ts        small named values (whose object this is, presence bookkeeping)
 //   schema.ts      the SQLite migrations
 // Only the public methods below are reachable on a stub: everything else is #private. Old and new code
 // run side by side during a deploy, so keep every RPC signature and result shape compatible.
 import { DurableObject } from "cloudflare:workers";
 import type { InboxPage, Presence } from "../../protocol/user";
-import type { RpcResult } from "../../lib/errors";
+import { rpcResult, type RpcResult } from "../../lib/errors";
 import { readConfig } from "../../lib/config";
 import { migrate } from "../../lib/sqlite";
 import { JobRunner } from "../shared/jobs";
@@ -17,14 +18,18 @@ import { SocketRegistry } from "../shared/sockets";
 import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { Connections, type UserSockets } from "./connection";
 import { Inbox } from "./inbox";
+import { limitsFrom, Quotas, type UserLimits } from "./limits";
 import { Meta } from "./meta";
 import { UserPresence } from "./presence";
 import { USER_MIGRATIONS } from "./schema";
 
-/** The jobs on this object's alarm: the presence sweep (presence.ts), live-event registrations (inbox.ts). */
-export type UserJob = "presence_sweep" | "inbox_listen";
+/** The jobs on this object's alarm: the presence sweep and re-check (presence.ts), live-event registrations (inbox.ts). */
+export type UserJob = "presence_sweep" | "presence_recheck" | "inbox_listen";
 
 export class UserObject extends DurableObject<Env> {
+  /** Test seam: the quotas and the watch cap (from config). An instance field, so not reachable over RPC. */
+  limits: UserLimits;
+  readonly #quotas: Quotas;
   readonly #sockets: UserSockets;
   readonly #jobs: JobRunner<UserJob>;
   readonly #inbox: Inbox;
@@ -36,10 +41,21 @@ export class UserObject extends DurableObject<Env> {
     const config = readConfig(env);
     migrate(ctx.storage, USER_MIGRATIONS);
     const meta = new Meta(ctx.storage.sql);
+    this.limits = limitsFrom(config);
+    this.#quotas = new Quotas(meta, () => this.limits);
     // However a socket goes (closed by either side, errored, swept), it stops watching other users.
     this.#sockets = new SocketRegistry(ctx, { forgotten: (state) => this.#presence.socketGone(state) });
     this.#jobs = new JobRunner(ctx.storage);
-    this.#presence = new UserPresence({ env, storage: ctx.storage, meta, sockets: this.#sockets, jobs: this.#jobs, ttlMs: config.presenceTtlMs });
+    this.#presence = new UserPresence({
+      env,
+      storage: ctx.storage,
+      meta,
+      sockets: this.#sockets,
+      jobs: this.#jobs,
+      ttlMs: config.presenceTtlMs,
+      quotas: this.#quotas,
+      limits: () => this.limits,
+    });
     this.#inbox = new Inbox({ ctx, env, sql: ctx.storage.sql, meta, sockets: this.#sockets, jobs: this.#jobs, isOnline: () => this.#presence.isOnline() });
     this.#connections = new Connections({
       ctx,
@@ -71,7 +87,7 @@ export class UserObject extends DurableObject<Env> {
     await this.#presence.maybeChanged();
   }
 
-  /** The one alarm runs the due jobs: the presence sweep (presence.ts). */
+  /** The one alarm runs the due jobs (presence.ts, inbox.ts). */
   override async alarm(): Promise<void> {
     await this.#jobs.alarm();
   }
@@ -94,6 +110,7 @@ export class UserObject extends DurableObject<Env> {
   /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
   async conversationRemoved(conversationId: string, removedAt: number): Promise<void> {
     this.#inbox.removed(conversationId, removedAt);
+    this.#presence.sharingEnded();
   }
 
   /** The inbox: newest activity first, keyset-paginated. */
@@ -125,5 +142,20 @@ export class UserObject extends DurableObject<Env> {
   /** A watched user's presence changed. Returns false when no socket here watches it any more (the caller unsubscribes us). */
   async presenceChanged(presence: Presence): Promise<boolean> {
     return this.#presence.watchedChanged(presence);
+  }
+
+  /** Presence between this user and `userIds` is no longer allowed (a block; no shared conversation any more). */
+  async presenceRevoked(userIds: string[]): Promise<void> {
+    this.#presence.revoke(userIds);
+  }
+
+  // ------------------------------------------------------------------ quotas (RPC)
+
+  /** The Worker takes one token before creating a conversation or changing members for this user. */
+  async takeQuota(kind: "create" | "members"): Promise<RpcResult<null>> {
+    return rpcResult(() => {
+      this.#quotas.take(kind);
+      return null;
+    });
   }
 }

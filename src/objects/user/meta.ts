@@ -1,7 +1,8 @@
 // The user object's small named values. Owns the `meta` table.
 //
 // An object is addressed by a name it cannot read back, so it learns whose object it is from the first
-// socket, fan-out update or device lease that reaches it (`user_id`). The other keys belong to presence.ts.
+// socket, fan-out update or device lease that reaches it (`user_id`). The other keys belong to presence.ts
+// and limits.ts.
 
 export type MetaKey =
   /** Whose object this is. */
@@ -11,7 +12,9 @@ export type MetaKey =
   /** When presence last changed (ms). */
   | "last_seen_at"
   /** When the subscriptions with watched users were last renewed (ms). */
-  | "watches_renewed_at";
+  | "watches_renewed_at"
+  /** A per-user quota's token bucket, `{tokens, at}` as JSON (limits.ts). */
+  | `quota:${"create" | "members" | "presence"}`;
 
 export class Meta {
   readonly #sql: SqlStorage;

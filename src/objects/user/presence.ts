@@ -1,25 +1,35 @@
 // Presence: whether this user is online (and since when), who is told when that changes, and whose presence
 // this user's sockets watch. Owns the `leases`, `subscribers` and `watching` tables, the `online`,
-// `last_seen_at` and `watches_renewed_at` meta values, and the `presence_sweep` job.
+// `last_seen_at` and `watches_renewed_at` meta values, and the `presence_sweep` and `presence_recheck` jobs.
+//
+// Who may see whom follows the consent rule (db/privacy.ts: a shared conversation, no block either way). It is
+// checked when a socket subscribes, again whenever a subscription is renewed, and at once when this user
+// stops sharing a conversation (`sharingEnded`) or a block is made (`revoke`, from the Worker).
 //
 // A user is online while a device is connected: a user socket here, or a conversation socket, which its
 // conversation object holds here as a renewable lease. A closed tab can leave a hibernated socket open with
 // no close event (workerd#1187), so sockets count only while they heartbeat and leases only until they
 // lapse; the sweep enforces both.
 import type { Presence } from "../../protocol/user";
-import type { RpcResult } from "../../lib/errors";
-import { sharedConversationUsers } from "../../db/memberships";
+import { AppError, rpcResult, type RpcResult } from "../../lib/errors";
+import { mapLimit } from "../../lib/concurrency";
+import { presenceVisible } from "../../db/privacy";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import { sweepIsLate } from "../shared/sockets";
 import type { SocketState, UserSockets } from "./connection";
 import type { UserJob } from "./index";
+import type { Quotas, UserLimits } from "./limits";
 import type { Meta } from "./meta";
 
 /** The longest lease a conversation object may ask for. */
 const MAX_LEASE_MS = 60 * 60_000;
 /** A presence subscription lasts this long; while the watcher has sockets open it is renewed every half of it. */
 const SUBSCRIPTION_TTL_MS = 60 * 60_000;
+/** After a renewal that could not finish (D1 or a user object failing), try again this much later. */
+const RENEW_RETRY_MS = 60_000;
+/** Calls to other user objects in flight at once when renewing or revoking. */
+const CONCURRENCY = 16;
 
 export interface PresenceDeps {
   env: Env;
@@ -29,6 +39,8 @@ export interface PresenceDeps {
   jobs: JobRunner<UserJob>;
   /** A device is offline after this long without a heartbeat (PRESENCE_TTL_MS, default 30 s). */
   ttlMs: number;
+  quotas: Quotas;
+  limits: () => UserLimits;
 }
 
 export class UserPresence {
@@ -41,6 +53,7 @@ export class UserPresence {
     this.#sql = deps.storage.sql;
     this.#ttl = deps.ttlMs;
     deps.jobs.define("presence_sweep", () => this.#sweep());
+    deps.jobs.define("presence_recheck", () => this.#recheck());
   }
 
   /** A user socket opened: sweep within half a TTL, and announce the user if this made them online. */
@@ -88,19 +101,79 @@ export class UserPresence {
     return delivered;
   }
 
-  /** A socket asks to watch `userIds` (replacing what it watched). Answers with their presence now. */
-  async subscribe(state: SocketState, userIds: string[]): Promise<RpcResult<Presence[]>> {
-    const { env, storage } = this.#deps;
-    const unique = [...new Set(userIds)].filter((id) => id !== state.userId);
-    const allowed = await sharedConversationUsers(env.DB, state.userId, unique);
-    storage.transactionSync(() => {
-      this.#sql.exec("DELETE FROM watching WHERE socket_key = ?", state.key);
-      for (const id of allowed) this.#sql.exec("INSERT OR IGNORE INTO watching (socket_key, user_id) VALUES (?, ?)", state.key, id);
+  /**
+   * A socket asks to watch `userIds` (replacing what it watched). Answers with their presence now. Refused
+   * before any lookup when it would make this user watch more than `maxWatchedUsers` users over all sockets
+   * (`too_many_watched`) or when subscriptions come too fast (`rate_limited`); an empty list is always free.
+   */
+  subscribe(state: SocketState, userIds: string[]): Promise<RpcResult<Presence[]>> {
+    return rpcResult(async () => {
+      const { env, storage, quotas } = this.#deps;
+      const unique = [...new Set(userIds)].filter((id) => id !== state.userId);
+      if (unique.length > 0) {
+        const max = this.#deps.limits().maxWatchedUsers;
+        const total = new Set(unique);
+        for (const r of this.#sql.exec<{ id: string }>("SELECT DISTINCT user_id AS id FROM watching WHERE socket_key != ?", state.key)) total.add(r.id);
+        if (total.size > max) throw new AppError("too_many_watched", `you may watch at most ${max} users at once, over all your devices`);
+        quotas.take("presence");
+      }
+      const allowed = [...(await presenceVisible(env.DB, state.userId, unique))];
+      storage.transactionSync(() => {
+        this.#sql.exec("DELETE FROM watching WHERE socket_key = ?", state.key);
+        for (const id of allowed) this.#sql.exec("INSERT OR IGNORE INTO watching (socket_key, user_id) VALUES (?, ?)", state.key, id);
+      });
+      const presence = await Promise.all(allowed.map((id) => userStub(env, id).addSubscriber(state.userId)));
+      // Ids the user may not see are answered as unknown rather than refused, so nothing leaks about them.
+      const visible = new Set(allowed);
+      const unknown = unique.filter((id) => !visible.has(id)).map(unknownPresence);
+      return [...presence.map((p, i) => ({ ...p, userId: allowed[i]! })), ...unknown];
     });
-    const presence = await Promise.all([...allowed].map((id) => userStub(env, id).addSubscriber(state.userId)));
-    // Ids the user may not see are answered as unknown rather than refused, so nothing leaks about them.
-    const unknown = unique.filter((id) => !allowed.has(id)).map((id) => ({ userId: id, online: false, lastSeenAt: null }));
-    return { ok: true, value: [...presence.map((p, i) => ({ ...p, userId: [...allowed][i]! })), ...unknown] };
+  }
+
+  /**
+   * Presence between this user and `userIds` is no longer allowed (a block, or no shared conversation any
+   * more): they stop hearing about this user, this user's sockets stop watching them and are told so once.
+   */
+  revoke(userIds: string[]): void {
+    for (const id of new Set(userIds)) {
+      this.#sql.exec("DELETE FROM subscribers WHERE user_id = ?", id);
+      const keys = new Set(
+        this.#sql.exec<{ key: string }>("SELECT socket_key AS key FROM watching WHERE user_id = ?", id).toArray().map((r) => r.key),
+      );
+      if (keys.size === 0) continue;
+      this.#sql.exec("DELETE FROM watching WHERE user_id = ?", id);
+      for (const [ws, s] of this.#deps.sockets.entries()) {
+        if (keys.has(s.key)) this.#deps.sockets.send(ws, { type: "presence", presence: [unknownPresence(id)] });
+      }
+    }
+  }
+
+  /** This user left or was removed from a conversation: re-check everyone presence connects them with, soon. */
+  sharingEnded(): void {
+    this.#deps.jobs.ensure("presence_recheck", Date.now());
+  }
+
+  /** Drop presence with every subscriber and watched user no longer allowed, on both sides. */
+  async #recheck(): Promise<JobOutcome> {
+    const { env, meta } = this.#deps;
+    const me = meta.get("user_id");
+    if (!me) return "done";
+    const related = this.#sql
+      .exec<{ id: string }>("SELECT user_id AS id FROM subscribers UNION SELECT user_id AS id FROM watching")
+      .toArray()
+      .map((r) => r.id);
+    const visible = await presenceVisible(env.DB, me, related);
+    const gone = related.filter((id) => !visible.has(id));
+    this.revoke(gone);
+    await mapLimit(gone, CONCURRENCY, async (id) => {
+      try {
+        await userStub(env, id).presenceRevoked([me]);
+      } catch (err) {
+        // Their side lapses anyway: their renewal re-checks, and our sockets no longer accept their changes.
+        console.warn(JSON.stringify({ at: "presence_recheck", error: String(err) }));
+      }
+    });
+    return "done";
   }
 
   isOnline(): boolean {
@@ -164,15 +237,38 @@ export class UserPresence {
     return "done";
   }
 
-  /** Keep our subscriptions with the users our sockets watch alive while we are connected. */
+  /**
+   * Keep our subscriptions with the users our sockets watch alive while we are connected, re-checking first
+   * that each may still be seen. Recorded as done only once it is; a failure is retried a minute later.
+   */
   async #renewWatches(now: number): Promise<void> {
     const { env, meta, sockets } = this.#deps;
     const last = Number(meta.get("watches_renewed_at") ?? "0");
     if (sockets.size === 0 || now - last < SUBSCRIPTION_TTL_MS / 2) return;
-    meta.set("watches_renewed_at", String(now));
     const me = meta.get("user_id");
     if (!me) return;
-    const watched = this.#sql.exec<{ id: string }>("SELECT DISTINCT user_id AS id FROM watching").toArray();
-    await Promise.allSettled(watched.map(({ id }) => userStub(env, id).addSubscriber(me)));
+    const watched = this.#sql.exec<{ id: string }>("SELECT DISTINCT user_id AS id FROM watching").toArray().map((r) => r.id);
+    let done = true;
+    try {
+      const visible = await presenceVisible(env.DB, me, watched);
+      this.revoke(watched.filter((id) => !visible.has(id)));
+      let failed = 0;
+      await mapLimit([...visible], CONCURRENCY, async (id) => {
+        try {
+          await userStub(env, id).addSubscriber(me);
+        } catch {
+          failed++;
+        }
+      });
+      if (failed > 0) throw new Error(`${failed} of ${visible.size} renewals failed`);
+    } catch (err) {
+      done = false;
+      console.warn(JSON.stringify({ at: "presence_renew", error: String(err) }));
+    }
+    meta.set("watches_renewed_at", String(done ? now : now - SUBSCRIPTION_TTL_MS / 2 + RENEW_RETRY_MS));
   }
+}
+
+function unknownPresence(userId: string): Presence {
+  return { userId, online: false, lastSeenAt: null };
 }
