@@ -358,7 +358,7 @@ export class ConversationObject extends DurableObject<Env> {
         return this.#sockets.send(ws, { type: "pong" });
       case "send":
       case "send_batch": {
-        const messages = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body }] : frame.messages;
+        const messages = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body, attachments: frame.attachments }] : frame.messages;
         if (this.#members.blocked) {
           for (const m of messages) this.#sockets.send(ws, { type: "error", code: "blocked", message: BLOCKED_MESSAGE, clientMsgId: m.clientMsgId });
           return;
