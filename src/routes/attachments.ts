@@ -246,8 +246,22 @@ export const attachmentRoutes = new Hono<AppEnv>()
       await unwrap(conversationStub(c.env, conversationId).attachmentReadable(user, id));
     }
     const key = `c/${conversationId}/${id}`;
-    const object = await c.env.ATTACHMENTS.get(key, { range: c.req.raw.headers, onlyIf: c.req.raw.headers });
+    // One range of the form bytes=a-b, a- or -n; anything else (several ranges, another unit, bad syntax) is
+    // ignored and the whole file is served, as RFC 9110 allows.
+    const wanted = parseRange(c.req.header("Range"));
+    let object: R2Object | R2ObjectBody | null;
+    try {
+      object = await c.env.ATTACHMENTS.get(key, { ...(wanted ? { range: wanted } : {}), onlyIf: c.req.raw.headers });
+    } catch (err) {
+      const size = wanted ? (await c.env.ATTACHMENTS.head(key))?.size : undefined;
+      if (size === undefined || !unsatisfiable(wanted!, size)) throw err;
+      return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${size}` } });
+    }
     if (!object) throw new AppError("not_found", "no such attachment");
+    if (wanted && "body" in object && unsatisfiable(wanted, object.size)) {
+      await object.body.cancel();
+      return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${object.size}` } });
+    }
     const headers = new Headers();
     const type = object.httpMetadata?.contentType ?? "application/octet-stream";
     const inline = object.customMetadata?.inline === "1" && INLINE.has(type);
@@ -259,7 +273,7 @@ export const attachmentRoutes = new Hono<AppEnv>()
     headers.set("X-Content-Type-Options", "nosniff");
     headers.set("Content-Security-Policy", "default-src 'none'; sandbox");
     if (!("body" in object)) return new Response(null, { status: 304, headers }); // If-None-Match matched
-    const range = rangeOf(object, c.req.header("Range"));
+    const range = rangeOf(object, wanted);
     if (range) {
       headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);
       headers.set("Content-Length", String(range.length));
@@ -269,13 +283,31 @@ export const attachmentRoutes = new Hono<AppEnv>()
     return new Response(object.body, { status: 200, headers });
   });
 
-/** The range R2 served, when the request asked for one. */
-function rangeOf(object: R2Object, header: string | undefined): { offset: number; length: number } | null {
-  if (!header || !object.range) return null;
-  const r = object.range as { offset?: number; length?: number; suffix?: number };
-  if (r.suffix !== undefined) return { offset: object.size - r.suffix, length: r.suffix };
-  const offset = r.offset ?? 0;
-  return { offset, length: r.length ?? object.size - offset };
+type ByteRange = { offset: number; length?: number } | { suffix: number };
+
+/** `bytes=a-b`, `bytes=a-` or `bytes=-n`; null for anything else (served whole). */
+function parseRange(header: string | undefined): ByteRange | null {
+  const m = header ? /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim()) : null;
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  if (m[1] === "") return Number(m[2]) > 0 ? { suffix: Number(m[2]) } : null;
+  const offset = Number(m[1]);
+  if (m[2] === "") return { offset };
+  const last = Number(m[2]);
+  return last < offset ? null : { offset, length: last - offset + 1 };
+}
+
+function unsatisfiable(range: ByteRange, size: number): boolean {
+  return "offset" in range && range.offset >= size;
+}
+
+/** The range served: the request's, clamped to the object (R2 reports it on the object it returns). */
+function rangeOf(object: R2Object, wanted: ByteRange | null): { offset: number; length: number } | null {
+  if (!wanted) return null;
+  if ("suffix" in wanted) {
+    const length = Math.min(wanted.suffix, object.size);
+    return { offset: object.size - length, length };
+  }
+  return { offset: wanted.offset, length: Math.min(wanted.length ?? Infinity, object.size - wanted.offset) };
 }
 
 /**
