@@ -2,7 +2,7 @@
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
 // reload, Enter while a conversation is still loading, attachments), then a group of three, where
 // a promotion shows up without a reload. Screenshots land in test-results/browser/.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { build } from "vite";
@@ -299,15 +299,91 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
       expect(await msg.locator(".attachment .name").allTextContents()).toEqual(["dot.png", "notes from café.txt"]);
       expect(await msg.locator(".attachment .size").allTextContents()).toEqual(["70 B", "2.5 kB"]);
       const img = msg.locator(".attachment img");
-      expect(await img.getAttribute("src")).toBe(`data:image/png;base64,${png}`);
       expect([await img.getAttribute("width"), await img.getAttribute("height")]).toEqual(["120", "90"]);
-      await eventually("the image's preview loaded, still shown at 120x90", () =>
-        img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 1 && el.width === 120 && el.height === 90),
+      expect(await img.getAttribute("style")).toContain(`data:image/png;base64,${png}`); // the preview as placeholder
+      await eventually("the image from its signed URL, still shown at 120x90", async () =>
+        /\/v1\/attachments\/[^?]+\?/.test((await img.getAttribute("src")) ?? "") &&
+        (await img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth === 1 && el.width === 120 && el.height === 90)),
       );
+      expect(await msg.locator(".attachment", { hasText: "notes from café.txt" }).locator("a.download").getAttribute("download")).toBe("notes from café.txt");
       expect(await msg.locator(".body").count()).toBe(0); // attachments only: no empty body line
     } finally {
       await shot(b, "attachments-bob");
     }
+  });
+
+  it("alice drops an image on the conversation: a progress bar, then bob sees it inline at its size, and a lightbox", async () => {
+    const [a, b] = [page.alice, page.bob];
+    const id = dmHash.slice("#/c/".length);
+    await a.locator("[data-testid=title]").getByText(names.bob).waitFor();
+    // Hold alice's upload, so the progress bar is on screen until the test lets it go.
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const uploads = (u: URL) => u.pathname === `/v1/conversations/${id}/attachments`;
+    await a.route(uploads, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    const before = await b.locator(".msg.theirs .attachment.image").count();
+    try {
+      // A 40x30 PNG drawn in the page, dropped the way a file manager drops it (a DataTransfer with Files).
+      const dt = await a.evaluateHandle(async () => {
+        const canvas = document.createElement("canvas");
+        canvas.width = 40;
+        canvas.height = 30;
+        const g = canvas.getContext("2d")!;
+        g.fillStyle = "#c33";
+        g.fillRect(0, 0, 40, 30);
+        const blob = await new Promise<Blob>((r) => canvas.toBlob((x) => r(x!), "image/png"));
+        const data = new DataTransfer();
+        data.items.add(new File([blob], "red.png", { type: "image/png" }));
+        return data;
+      });
+      const view = a.locator("[data-testid=conversation]");
+      await view.dispatchEvent("dragenter", { dataTransfer: dt });
+      await view.dispatchEvent("dragover", { dataTransfer: dt });
+      await view.dispatchEvent("drop", { dataTransfer: dt });
+      const bar = a.locator("[data-testid=uploads] .upload", { hasText: "red.png" }).locator("progress");
+      await bar.waitFor({ state: "visible" });
+      expect(Number(await bar.getAttribute("max"))).toBeGreaterThan(0);
+      await shot(a, "upload-progress-alice");
+    } finally {
+      release();
+    }
+    await a.locator("[data-testid=uploads]").waitFor({ state: "detached" });
+    await a.unroute(uploads);
+
+    const img = b.locator(".msg.theirs .attachment.image", { hasText: "red.png" }).last().locator("img");
+    await eventually("bob sees alice's dropped image", async () => (await b.locator(".msg.theirs .attachment.image").count()) === before + 1);
+    expect([await img.getAttribute("width"), await img.getAttribute("height")]).toEqual(["40", "30"]);
+    expect(await img.getAttribute("loading")).toBe("lazy");
+    expect(await img.getAttribute("style")).toContain("data:image/jpeg;base64,"); // the browser-made preview
+    await eventually("the image loaded from its signed URL at 40x30", () =>
+      img.evaluate((el: HTMLImageElement) => /\/v1\/attachments\//.test(el.src) && el.complete && el.naturalWidth === 40 && el.naturalHeight === 30),
+    );
+    await shot(b, "image-inline-bob");
+    await img.click();
+    await b.locator("[data-testid=lightbox] img").waitFor({ state: "visible" });
+    await shot(b, "lightbox-bob");
+    await b.keyboard.press("Escape");
+    await b.locator("[data-testid=lightbox]").waitFor({ state: "detached" });
+    await img.click();
+    await b.locator("[data-testid=lightbox]").click();
+    await b.locator("[data-testid=lightbox]").waitFor({ state: "detached" });
+  });
+
+  it("alice attaches a PDF with the attach button and bob downloads the same bytes", async () => {
+    const [a, b] = [page.alice, page.bob];
+    const pdf = Buffer.from(`%PDF-1.4\n% edgechat ${sfx}\n${"0123456789".repeat(300)}\n%%EOF\n`);
+    await a.locator("#attach-input").setInputFiles({ name: "report.pdf", mimeType: "application/pdf", buffer: pdf });
+    const link = b.locator(".msg.theirs .attachment.file", { hasText: "report.pdf" }).last().locator("a.download");
+    await link.waitFor({ timeout: 10_000 });
+    expect(await link.getAttribute("download")).toBe("report.pdf");
+    const [download] = await Promise.all([b.waitForEvent("download"), link.click()]);
+    expect(download.suggestedFilename()).toBe("report.pdf");
+    const saved = await download.path();
+    expect(Buffer.compare(readFileSync(saved), pdf)).toBe(0);
+    await shot(b, "pdf-bob");
   });
 
   it("a group of three sees each other's messages", async () => {

@@ -14,6 +14,15 @@ import {
   type TypingUser,
 } from "../../client/src/index";
 import { client, errorText } from "./app";
+import { prepareFile } from "./attachments";
+
+/** A file on its way up, shown as a progress bar in the composer. */
+export interface Upload {
+  key: string;
+  name: string;
+  loaded: number;
+  total: number;
+}
 
 /** One line of the message list: a stored message, or one of mine still pending or refused. */
 export interface Row {
@@ -38,6 +47,8 @@ export class ConversationStore {
   readonly lastSeq = signal(0);
   readonly typing = signal<readonly TypingUser[]>([]);
   readonly error = signal("");
+  /** Files being uploaded before their message is sent. */
+  readonly uploads = signal<readonly Upload[]>([]);
   /** The conversation could not be opened (not found, not a member, offline on first load). */
   readonly unavailable = signal(false);
   /** Sent while the conversation was still loading: in the outbox, shown as pending until it is stored. */
@@ -88,6 +99,55 @@ export class ConversationStore {
     await client.outbox.add(item);
     // Opened meanwhile: show it from the conversation's own outbox view (it is sent at the next pump).
     if (this.conv.peek()) this.schedule();
+  }
+
+  /**
+   * Send files (with the box's text, if any): each is measured, uploaded with `client.upload` while a
+   * progress bar shows, then the message is sent with the attachment ids. When an upload cannot start
+   * (offline, the conversation still loading) the files go through the outbox instead, which uploads
+   * them once it can.
+   */
+  async sendFiles(files: readonly File[], body = ""): Promise<void> {
+    if (files.length === 0) return;
+    if (files.length > 10) throw new Error("At most 10 files per message.");
+    const prepared = await Promise.all(files.map(prepareFile));
+    const c = this.conv.peek();
+    if (!c || !navigator.onLine) {
+      if (c) await c.send(body, { attachments: prepared });
+      else {
+        // Loading: queue it as send() does, files included (the outbox keeps Blobs).
+        const item: OutboxItem = {
+          clientMsgId: newClientMsgId(),
+          conversationId: this.id,
+          userId: this.me.id,
+          body,
+          createdAt: client.outbox.stamp(),
+          attachments: prepared.map(({ file, ...meta }) => ({ ...meta, file: file as Blob })),
+        };
+        this.queued.push(item);
+        this.rows.value = [...this.rows.peek(), this.row(item, "pending")];
+        await client.outbox.add(item);
+        if (this.conv.peek()) this.schedule();
+      }
+      return;
+    }
+    const stamp = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const bars: Upload[] = prepared.map((p, i) => ({ key: `${stamp}-${i}`, name: p.name, loaded: 0, total: (p.file as Blob).size }));
+    const set = (key: string, loaded: number, total: number) =>
+      (this.uploads.value = this.uploads.peek().map((u) => (u.key === key ? { ...u, loaded, total } : u)));
+    this.uploads.value = [...this.uploads.peek(), ...bars];
+    try {
+      const done = await Promise.all(
+        prepared.map(({ file, ...meta }, i) =>
+          client.upload(this.id, file, { ...meta, onProgress: ({ loaded, total }) => set(bars[i]!.key, loaded, total) }),
+        ),
+      );
+      c.setTyping(false);
+      await c.send(body, { attachments: done.map((a) => a.id) });
+    } finally {
+      const keys = new Set(bars.map((b) => b.key));
+      this.uploads.value = this.uploads.peek().filter((u) => !keys.has(u.key));
+    }
   }
 
   async addMember(username: string): Promise<void> {

@@ -1,11 +1,11 @@
 // One conversation: header with presence, connection banner, add-member form (group owners and admins),
 // the message list, who is typing, the composer. Mark-read is an effect of what is shown and visible.
 import { useSignalEffect } from "@preact/signals";
-import { useEffect, useMemo, useRef } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { ConnectionState, PublicUser } from "../../../client/src/index";
 import { errorText, isOnline, visible } from "../app";
 import { ConversationStore } from "../conversation";
-import { Composer } from "./Composer";
+import { Composer, sendFiles } from "./Composer";
 import { MessageList } from "./MessageList";
 
 function bannerText(state: ConnectionState): string | null {
@@ -20,6 +20,11 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
   const scroller = useRef<HTMLDivElement>(null);
   const composer = useRef<HTMLInputElement>(null);
   const addInput = useRef<HTMLInputElement>(null);
+  const [dragging, setDragging] = useState(false);
+  const scrollDown = () => {
+    if (scroller.current) scroller.current.scrollTop = scroller.current.scrollHeight;
+  };
+  const hasFiles = (e: DragEvent) => e.dataTransfer?.types.includes("Files") ?? false;
 
   // Read everything delivered while the page is visible.
   useSignalEffect(() => {
@@ -46,7 +51,30 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
   const typing = store.typing.value;
 
   return (
-    <main class="conversation-view">
+    <main
+      class={dragging ? "conversation-view dragging" : "conversation-view"}
+      data-testid="conversation"
+      onDragEnter={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragOver={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
+      }}
+      onDragLeave={(e) => {
+        // Only when the pointer leaves the view, not when it moves between its children.
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        setDragging(false);
+        sendFiles(store, Array.from(e.dataTransfer?.files ?? []), composer.current, scrollDown);
+      }}
+    >
       <header>
         <a href="#/" class="back" data-action="back" aria-label="Back to chats">
           ‹
@@ -87,9 +115,7 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
       <Composer
         store={store}
         inputRef={composer}
-        onSent={() => {
-          if (scroller.current) scroller.current.scrollTop = scroller.current.scrollHeight;
-        }}
+        onSent={scrollDown}
       />
       <p class="error" role="alert">
         {store.error}

@@ -1,6 +1,8 @@
 // The one place a message renders: body, attachments, sender, time and ticks. Edit, delete, reactions,
 // reply quotes and thread links belong here too (issue 12), each with its state owned by this component.
 import type { ChatMessage, MessageStatus, OutboxItem } from "../../../client/src/index";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { signedUrl } from "../attachments";
 import { formatSize, formatTime } from "../format";
 import { memo } from "./memo";
 
@@ -36,7 +38,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
       {attachments.length ? (
         <ul class="attachments">
           {attachments.map((a) => (
-            <AttachmentItem key={a.id} attachment={a} />
+            <AttachmentItem key={a.id} attachment={a} stored={"seq" in m} />
           ))}
         </ul>
       ) : null}
@@ -52,16 +54,90 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
   );
 });
 
-/** Name and size; an image shows its inline preview at its measured size (the file itself is not fetched). */
-function AttachmentItem({ attachment: a }: { attachment: Attachment }) {
-  const preview = a.contentType.startsWith("image/") && a.preview?.startsWith("data:image/") ? a.preview : null;
+/** The signed URL of a stored attachment, asked for once the element is near the viewport. */
+function useSignedUrl(id: string, enabled: boolean): [{ current: HTMLLIElement | null }, string | null] {
+  const ref = useRef<HTMLLIElement>(null);
+  const [url, setUrl] = useState<string | null>(null);
+  useEffect(() => {
+    if (!enabled) return;
+    let live = true;
+    const load = () => void signedUrl(id).then((u) => live && setUrl(u), () => {});
+    const el = ref.current;
+    if (!el || typeof IntersectionObserver === "undefined") {
+      load();
+      return () => void (live = false);
+    }
+    const io = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting)) {
+          io.disconnect();
+          load();
+        }
+      },
+      { rootMargin: "400px 0px" },
+    );
+    io.observe(el);
+    return () => {
+      live = false;
+      io.disconnect();
+    };
+  }, [id, enabled]);
+  return [ref, url];
+}
+
+/**
+ * An image: inline from its signed URL (lazy), at the uploader's measured size so the layout is right
+ * before it loads, its preview as the placeholder; a click opens it in a lightbox. Another file: name,
+ * size and a download link. A file still in the outbox shows its name and size (and preview) only.
+ */
+function AttachmentItem({ attachment: a, stored }: { attachment: Attachment; stored: boolean }) {
+  const [ref, url] = useSignedUrl(a.id, stored);
+  const [open, setOpen] = useState(false);
+  const image = a.contentType.startsWith("image/");
+  const preview = image && a.preview?.startsWith("data:image/") ? a.preview : null;
+  const sized = a.width && a.height ? { aspectRatio: `${a.width} / ${a.height}` } : {};
   return (
-    <li class="attachment" data-attachment-id={a.id}>
-      {preview ? (
-        // The uploader's measured size, kept when the (smaller, maybe differently shaped) preview loads.
-        <img src={preview} alt={a.name} width={a.width} height={a.height} style={a.width && a.height ? { aspectRatio: `${a.width} / ${a.height}` } : undefined} />
+    <li class={image ? "attachment image" : "attachment file"} data-attachment-id={a.id} ref={ref}>
+      {image && (url || preview) ? (
+        <button type="button" class="thumb" data-action="open-image" aria-label={`Open ${a.name}`} disabled={!url} onClick={() => setOpen(true)}>
+          {/* The uploader's measured size, kept when the (smaller, maybe differently shaped) preview or the file loads. */}
+          <img
+            src={url ?? preview!}
+            alt={a.name}
+            loading="lazy"
+            decoding="async"
+            width={a.width}
+            height={a.height}
+            style={preview ? { ...sized, backgroundImage: `url("${preview}")`, backgroundSize: "cover" } : sized}
+          />
+        </button>
       ) : null}
       <span class="name">{a.name}</span> <span class="size">{formatSize(a.size)}</span>
+      {!image && url ? (
+        <>
+          {" "}
+          <a class="download" href={url} download={a.name} data-action="download">
+            Download
+          </a>
+        </>
+      ) : null}
+      {open && url ? <Lightbox url={url} name={a.name} onClose={() => setOpen(false)} /> : null}
     </li>
+  );
+}
+
+/** The full image over everything; Esc or a click closes it. */
+function Lightbox({ url, name, onClose }: { url: string; name: string; onClose: () => void }) {
+  const self = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    window.addEventListener("keydown", onKey);
+    self.current?.focus();
+    return () => window.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  return (
+    <div class="lightbox" role="dialog" aria-modal="true" aria-label={name} tabIndex={-1} ref={self} data-testid="lightbox" onClick={onClose}>
+      <img src={url} alt={name} />
+    </div>
   );
 }
