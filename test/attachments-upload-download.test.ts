@@ -8,7 +8,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { expect, it } from "vitest";
 import { MULTIPART_PART_BYTES } from "../src/protocol/attachments";
 import { signAttachment } from "../src/lib/signed-urls";
-import { TestSocket, api, createGroup, mintUser, restartConversation, type TestUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, restartConversation, sendRest, type TestUser } from "./helpers";
 
 const BASE = "http://chat.test";
 const worker = () => (exports as unknown as { default: Fetcher }).default;
@@ -31,9 +31,6 @@ function upload(user: TestUser, conversationId: string, bytes: Uint8Array | Read
 }
 
 const sha256 = async (b: Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", b))].map((x) => x.toString(16).padStart(2, "0")).join("");
-/** POST a message over REST, with attachments. */
-const sendRest = (user: TestUser, conversationId: string, clientMsgId: string, body: string, attachments?: string[]) =>
-  api("POST", `/v1/conversations/${conversationId}/messages`, { token: user.token, body: { clientMsgId, body, ...(attachments ? { attachments } : {}) } });
 const get = (path: string, headers: Record<string, string> = {}) => worker().fetch(`${BASE}${path}`, { headers });
 const objects = async (conversationId: string) => (await env.ATTACHMENTS.list({ prefix: `c/${conversationId}/` })).objects.map((o) => o.key);
 

@@ -76,8 +76,8 @@ export async function createDirect(a: TestUser, b: TestUser): Promise<ApiResult<
   return api("POST", "/v1/conversations", { token: a.token, body: { type: "direct", userId: b.id } });
 }
 
-export async function sendRest(user: TestUser, conversationId: string, clientMsgId: string, body = clientMsgId) {
-  return api("POST", `/v1/conversations/${conversationId}/messages`, { token: user.token, body: { clientMsgId, body } });
+export async function sendRest(user: TestUser, conversationId: string, clientMsgId: string, body = clientMsgId, attachments?: string[]) {
+  return api("POST", `/v1/conversations/${conversationId}/messages`, { token: user.token, body: { clientMsgId, body, ...(attachments ? { attachments } : {}) } });
 }
 
 type Waiter = { pred: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };

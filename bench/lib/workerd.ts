@@ -174,10 +174,15 @@ export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string
   );
 }
 
+/** The project's compatibility date (wrangler.toml), so the bare comparison Workers run on the same runtime behaviour. */
+function projectCompatibilityDate(): string {
+  return /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
+}
+
 /** The bare comparison: a Worker + SQLite-backed object that only accepts hibernatable sockets. */
 export async function startBare(): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-"));
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
+  const compatibilityDate = projectCompatibilityDate();
   return startMiniflare(
     {
       name: "bare",
@@ -197,7 +202,7 @@ export async function startBare(): Promise<RuntimeServer> {
 /** Scenario 9's bare comparison: a Worker that only moves bodies into the local R2 bucket and back. */
 export async function startBareR2(): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-r2-"));
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
+  const compatibilityDate = projectCompatibilityDate();
   return startMiniflare(
     {
       name: "bare-r2",

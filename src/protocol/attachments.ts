@@ -6,6 +6,11 @@ import { LONE_SURROGATE, type MessageAttachment } from "./frames";
 /** `at_<time+random>.<conversationId>`: the conversation is part of the id, so a download is routed without a lookup. */
 export { ATTACHMENT_ID_RE, MAX_MESSAGE_ATTACHMENTS } from "./frames";
 
+/** The conversation an attachment id names (the part after the first `.`). */
+export function conversationOfAttachment(id: string): string {
+  return id.slice(id.indexOf(".") + 1);
+}
+
 /** Image types shown inline (in `<img>`), and only after their bytes were checked to be that type. */
 export const INLINE_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
 /** Types a preview may have. */

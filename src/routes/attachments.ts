@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import {
   ATTACHMENT_ID_RE,
   AttachmentMetaSchema,
+  conversationOfAttachment,
   CompleteMultipartBodySchema,
   INLINE_IMAGE_TYPES,
   MULTIPART_PART_BYTES,
@@ -22,6 +23,7 @@ import { spend } from "../lib/request-limits";
 import { SNIFF_BYTES, bytesMatchType, servedType } from "../lib/media";
 import { signAttachment, verifyAttachmentSignature } from "../lib/signed-urls";
 import { extractToken, verifyAccessToken, type Identity } from "../lib/tokens";
+import { attachmentKey } from "../objects/conversation/attachments";
 import { conversationStub } from "../objects/shared/stubs";
 
 /**
@@ -42,7 +44,7 @@ function conversationIdParam(c: AppContext): string {
 function attachmentParam(c: AppContext): { id: string; conversationId: string } {
   const id = c.req.param("aid") ?? "";
   if (!ATTACHMENT_ID_RE.test(id)) throw new AppError("not_found", "no such attachment");
-  return { id, conversationId: id.slice(id.indexOf(".") + 1) };
+  return { id, conversationId: conversationOfAttachment(id) };
 }
 
 /** `Content-Length`, required and checked before a byte of the body is read. */
@@ -245,7 +247,7 @@ export const attachmentRoutes = new Hono<AppEnv>()
       const user: Identity = await verifyAccessToken(c.env.AUTH_SECRET, token);
       await unwrap(conversationStub(c.env, conversationId).attachmentReadable(user, id));
     }
-    const key = `c/${conversationId}/${id}`;
+    const key = attachmentKey(conversationId, id);
     // One range of the form bytes=a-b, a- or -n; anything else (several ranges, another unit, bad syntax) is
     // ignored and the whole file is served, as RFC 9110 allows.
     const wanted = parseRange(c.req.header("Range"));
@@ -318,14 +320,12 @@ async function requireType(c: AppContext, id: string, key: string, contentType: 
   const head = await c.env.ATTACHMENTS.get(key, { range: { offset: 0, length: SNIFF_BYTES } });
   const bytes = head ? new Uint8Array(await head.arrayBuffer()) : new Uint8Array(0);
   if (bytesMatchType(contentType, bytes)) return;
-  const conversationId = id.slice(id.indexOf(".") + 1);
-  await unwrap(conversationStub(c.env, conversationId).attachmentDiscard(c.var.user, id));
+  await unwrap(conversationStub(c.env, conversationOfAttachment(id)).attachmentDiscard(c.var.user, id));
   await c.env.ATTACHMENTS.delete(key);
   throw new AppError("unsupported_media_type", `the file's bytes are not ${contentType}; the upload was deleted`);
 }
 
 /** The open multipart upload of an attachment its caller is uploading. */
 async function multipartOf(c: AppContext, id: string): Promise<{ key: string; uploadId: string; size: number; contentType: string }> {
-  const conversationId = id.slice(id.indexOf(".") + 1);
-  return unwrap(conversationStub(c.env, conversationId).attachmentMultipart(c.var.user, id));
+  return unwrap(conversationStub(c.env, conversationOfAttachment(id)).attachmentMultipart(c.var.user, id));
 }
