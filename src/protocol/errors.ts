@@ -7,12 +7,16 @@ export const ERROR_STATUS = {
   invalid_json: 400,
   upload_incomplete: 400,
   validation_failed: 400,
+  /** A message mentions someone who is not a member. */
+  invalid_mention: 400,
   unknown_frame_type: 400,
   unauthorized: 401,
   token_expired: 401,
   invalid_credentials: 401,
   invalid_refresh_token: 401,
   forbidden: 403,
+  /** An edit after EDIT_WINDOW_SECONDS. */
+  edit_window_closed: 403,
   invalid_signature: 403,
   not_a_member: 403,
   /** A group add refused by the added users' setting or a block (the body's `userIds` names them). */
@@ -20,10 +24,16 @@ export const ERROR_STATUS = {
   /** A direct conversation between users one of whom blocked the other: no new DM, no new messages. */
   blocked: 403,
   not_found: 404,
+  /** Edit, delete, react or reply naming a seq that is not a message (docs/protocol.md 15). */
+  message_not_found: 404,
   user_not_found: 404,
   conversation_not_found: 404,
   username_taken: 409,
   conflict: 409,
+  /** Edit, react or reply to a deleted message. */
+  message_deleted: 409,
+  /** One more distinct emoji on a message that has MAX_REACTIONS_PER_MESSAGE. */
+  too_many_reactions: 409,
   attachment_unavailable: 409,
   length_required: 411,
   payload_too_large: 413,

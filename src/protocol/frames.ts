@@ -3,12 +3,18 @@
 // docs/protocol.md is the prose version of this file.
 import * as v from "valibot";
 import type { ErrorCode } from "./errors";
+import { ReactionSchema } from "./reactions";
 import { ReceiptFrameSchema, TypingFrameSchema, type ReceiptCursor } from "./user";
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * The newest protocol version. Version 2 adds change entries to the stream (edits, deletes, reactions:
+ * docs/protocol.md 15) and the frames that make them. A version-1 socket receives the very same frames; a
+ * version-1 client shows a change entry as a message with its fallback `body` (15.6).
+ */
+export const PROTOCOL_VERSION = 2;
 /** The WebSocket subprotocol. Browsers carry the access token as a second entry, `bearer.<token>`. */
 export const SUBPROTOCOL = "edgechat.v1";
-export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1, 2];
 
 /** The application ping. Sent byte-for-byte, it is answered by the runtime without waking the object. */
 export const PING_FRAME = '{"type":"ping"}';
@@ -53,7 +59,26 @@ export const AttachmentIdsSchema = v.pipe(
   v.check((ids) => new Set(ids).size === ids.length, "an attachment can be referenced once per message"),
 );
 
-const MESSAGE_FIELDS = { clientMsgId: ClientMsgIdSchema, body: BodyOrEmptySchema, attachments: v.optional(AttachmentIdsSchema) };
+/** Members one message may mention by id (docs/protocol.md 15.5). */
+export const MAX_MESSAGE_MENTIONS = 50;
+const SeqSchema = v.pipe(v.number("seq must be a number"), v.integer("seq must be an integer"), v.minValue(1, "seq must be at least 1"), v.maxValue(Number.MAX_SAFE_INTEGER));
+export const MentionsSchema = v.pipe(
+  v.array(v.pipe(v.string("mentions are user ids"), v.regex(/^[A-Za-z0-9_-]{1,64}$/, "not a user id")), "mentions must be an array of user ids"),
+  v.maxLength(MAX_MESSAGE_MENTIONS, `at most ${MAX_MESSAGE_MENTIONS} mentions per message`),
+  v.check((ids) => new Set(ids).size === ids.length, "a user can be mentioned once per message"),
+);
+
+const MESSAGE_FIELDS = {
+  clientMsgId: ClientMsgIdSchema,
+  body: BodyOrEmptySchema,
+  attachments: v.optional(AttachmentIdsSchema),
+  /** The seq of an earlier message of this conversation this one replies to (15.4). */
+  replyTo: v.optional(SeqSchema),
+  /** Members mentioned (15.5). */
+  mentions: v.optional(MentionsSchema),
+  /** Mentions everyone (groups: owners and admins only). */
+  mentionsAll: v.optional(v.boolean("mentionsAll must be a boolean")),
+};
 /** A message needs a body, attachments, or both. */
 const hasContent = (m: { body: string; attachments?: string[] }) => m.body.length > 0 || (m.attachments?.length ?? 0) > 0;
 
@@ -88,16 +113,41 @@ export const SendBatchFrameSchema = v.object({
 
 export const PingFrameSchema = v.object({ type: v.literal("ping") });
 
+// Changes to a message (docs/protocol.md 15). Each is answered like a send: an `ack` naming its clientMsgId
+// (the seq of the change entry it stored) or an `error`; and the entry reaches every live socket as a
+// `message` frame whose message has a `change`.
+
+/** The sender replaces a message's body (15.1). Empty only for a message with attachments (checked by the server). */
+export const EditFrameSchema = v.object({ type: v.literal("edit"), clientMsgId: ClientMsgIdSchema, seq: SeqSchema, body: BodyOrEmptySchema });
+/** The sender, or a group's owner or admin, deletes a message (15.2). */
+export const DeleteFrameSchema = v.object({ type: v.literal("delete"), clientMsgId: ClientMsgIdSchema, seq: SeqSchema });
+/** A member adds (`on: true`) or removes (`on: false`) their reaction to a message (15.3). */
+export const ReactFrameSchema = v.object({
+  type: v.literal("react"),
+  clientMsgId: ClientMsgIdSchema,
+  seq: SeqSchema,
+  emoji: ReactionSchema,
+  on: v.boolean("on must be a boolean"),
+});
+export type EditFrame = v.InferOutput<typeof EditFrameSchema>;
+export type DeleteFrame = v.InferOutput<typeof DeleteFrameSchema>;
+export type ReactFrame = v.InferOutput<typeof ReactFrameSchema>;
+/** One change a member asks for, as the conversation object applies it (socket frame or REST call). */
+export type ChangeRequest = EditFrame | DeleteFrame | ReactFrame;
+
 export const ClientFrameSchema = v.variant("type", [
   SendFrameSchema,
   SendBatchFrameSchema,
   PingFrameSchema,
   TypingFrameSchema,
   ReceiptFrameSchema,
+  EditFrameSchema,
+  DeleteFrameSchema,
+  ReactFrameSchema,
 ]);
 export type ClientFrame = v.InferOutput<typeof ClientFrameSchema>;
 export type ClientFrameType = ClientFrame["type"];
-const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set<ClientFrameType>(["send", "send_batch", "ping", "typing", "receipt"]);
+const CLIENT_FRAME_TYPES: ReadonlySet<string> = new Set<ClientFrameType>(["send", "send_batch", "ping", "typing", "receipt", "edit", "delete", "react"]);
 
 // ---------------------------------------------------------------- server -> client
 
@@ -114,7 +164,50 @@ export interface ChatMessage {
   createdAt: number;
   /** Files and images (protocol 13); absent when there are none. */
   attachments?: MessageAttachment[];
+  /** The message this one replies to, with a short quote that follows the parent's edits and delete (15.4). */
+  replyTo?: ReplyQuote;
+  /** Members mentioned by id (15.5). */
+  mentions?: string[];
+  /** Mentions everyone in the conversation. */
+  mentionsAll?: true;
+  /** Set once the body was edited: when, and the version (the original is 1, each edit adds 1). */
+  edited?: { at: number; version: number };
+  /** A tombstone: the body, attachments, mentions, reply quote and reactions are gone from every tier (15.2). */
+  deleted?: { at: number; by: string };
+  /** Reaction summary, most reacted first; `me` is set on reads for one user (history, backlog), never in live frames. */
+  reactions?: ReactionCount[];
+  /** On a thread's parent: how many replies, and when the newest was sent. */
+  replies?: { count: number; lastAt: number };
+  /** Present on a change entry: this entry is not a message but changes the message `change.target` (15). */
+  change?: MessageChange;
 }
+
+export interface ReplyQuote {
+  seq: number;
+  senderId: string;
+  /** The parent's body, on one line, at most 140 characters (its first file's name when it has no text). */
+  quote: string;
+  /** The parent was deleted: the quote is empty. */
+  deleted?: true;
+}
+
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+  me?: boolean;
+}
+
+/**
+ * What a change entry does to its target. Applying one sets state (it never adds to it), so applying an
+ * entry a second time, or after reading the target's current state, changes nothing (15.6).
+ */
+export type MessageChange =
+  /** The target's body is now `body` at `version` (`body` is absent once a later edit or a delete replaced it). */
+  | { type: "edit"; target: number; version: number; body?: string }
+  /** The target is deleted (a tombstone). */
+  | { type: "delete"; target: number }
+  /** The entry's sender reacted with `emoji` (`on`) or took it back; `count` is that emoji's count after this entry. */
+  | { type: "reaction"; target: number; emoji: string; on: boolean; count: number };
 
 /** An attachment as a message carries it (protocol 13.1). */
 export interface MessageAttachment {
@@ -146,6 +239,20 @@ export const ChatMessageSchema = v.object({
         preview: v.optional(v.string()),
       }),
     ),
+  ),
+  replyTo: v.optional(v.object({ seq: v.number(), senderId: v.string(), quote: v.string(), deleted: v.optional(v.literal(true)) })),
+  mentions: v.optional(v.array(v.string())),
+  mentionsAll: v.optional(v.literal(true)),
+  edited: v.optional(v.object({ at: v.number(), version: v.number() })),
+  deleted: v.optional(v.object({ at: v.number(), by: v.string() })),
+  reactions: v.optional(v.array(v.object({ emoji: v.string(), count: v.number(), me: v.optional(v.boolean()) }))),
+  replies: v.optional(v.object({ count: v.number(), lastAt: v.number() })),
+  change: v.optional(
+    v.variant("type", [
+      v.object({ type: v.literal("edit"), target: v.number(), version: v.number(), body: v.optional(v.string()) }),
+      v.object({ type: v.literal("delete"), target: v.number() }),
+      v.object({ type: v.literal("reaction"), target: v.number(), emoji: v.string(), on: v.boolean(), count: v.number() }),
+    ]),
   ),
 });
 

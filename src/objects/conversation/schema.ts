@@ -79,4 +79,49 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   ALTER TABLE messages ADD COLUMN attachments TEXT;
   ALTER TABLE attachments ADD COLUMN message_seq INTEGER;
   `,
+  `
+  -- Messages that change (changes.ts, docs/protocol.md 15). A row of messages is an entry of the stream: a
+  -- message, or a change entry (edit, delete, reaction) naming its target. n counts messages (not change
+  -- entries) up to this seq: unread counts are differences of n. Rows stored before this migration are all
+  -- messages, and n IS NULL means n = seq. extra is the JSON of the entry's other wire fields (replyTo,
+  -- mentions, edited, deleted, reaction counts, replies, change), rewritten as the message changes.
+  ALTER TABLE messages ADD COLUMN n INTEGER;
+  ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+  ALTER TABLE messages ADD COLUMN target INTEGER;
+  ALTER TABLE messages ADD COLUMN extra TEXT;
+  CREATE INDEX messages_by_reply_to ON messages (reply_to, seq) WHERE reply_to IS NOT NULL;
+  CREATE INDEX messages_by_target ON messages (target, seq) WHERE target IS NOT NULL;
+  ALTER TABLE pruned_client_ids ADD COLUMN n INTEGER;
+
+  -- Who reacted with what, for every message in every tier (the counts are also in the message's extra).
+  -- entry_seq is the change entry that added it.
+  CREATE TABLE reactions (
+    seq        INTEGER NOT NULL,
+    emoji      TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    entry_seq  INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (seq, emoji, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX reactions_by_user ON reactions (user_id, seq);
+
+  -- Who a message mentions ('*' for mentionsAll), for unread mention counts. Dropped when the message is deleted.
+  CREATE TABLE mentions (
+    user_id   TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, seq)
+  ) WITHOUT ROWID;
+
+  -- Rows already in D1 that changed since (archive.ts applies them after each batch, in id order):
+  -- kind 'row' rewrites seq's body, attachments and extra to row (JSON); kind 'quote' sets replyTo (JSON in
+  -- row) on every archived reply to seq. Reads of the archive overlay what is still here.
+  CREATE TABLE d1_rewrites (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    seq  INTEGER NOT NULL,
+    row  TEXT NOT NULL
+  );
+  CREATE INDEX d1_rewrites_by_seq ON d1_rewrites (seq, kind);
+  `,
 ];

@@ -10,7 +10,16 @@ export interface ConversationSummary {
   /** For direct conversations: both members, so each side can name the other. */
   directMembers: { userId: string; username: string }[] | null;
   lastSeq: number;
-  lastMessage: { seq: number; senderId: string; preview: string; createdAt: number } | null;
+  /**
+   * Messages (not change entries: edits, deletes, reactions) with seq <= lastSeq. Unread counts are
+   * differences of this count (docs/protocol.md 15.6). Absent from older builds: every entry was a message, use lastSeq.
+   */
+  lastCount?: number;
+  /**
+   * The newest message that is not deleted, in its current state (an edit updates the preview). Its seq may be
+   * below lastSeq (change entries came after it). `mentions`/`mentionsAll` as the message carries them.
+   */
+  lastMessage: { seq: number; senderId: string; preview: string; createdAt: number; editedAt?: number; mentions?: string[]; mentionsAll?: true } | null;
   /** Cursor changes of members (sent only for conversations small enough to push receipts to everyone). */
   receipts: ReceiptCursor[];
   /**
@@ -27,6 +36,10 @@ export interface FanoutTarget {
   readSeq: number;
   /** When the member joined (ms): the inbox orders a conversation without messages by this. */
   joinedAt: number;
+  /** Messages with seq <= readSeq (see ConversationSummary.lastCount). Absent from older builds: readSeq. */
+  readCount?: number;
+  /** Unread messages from others that mention this member (or everyone). Absent from older builds: 0. */
+  mentions?: number;
 }
 
 /** One queue message: a summary and up to FANOUT_TARGETS_PER_MESSAGE members to apply it to. */
@@ -45,4 +58,6 @@ export interface PushJob {
   unread: number;
   totalUnread: number;
   createdAt: number;
+  /** The message mentions this user (by id, or everyone). */
+  mentioned?: boolean;
 }
