@@ -9,8 +9,25 @@ import type { TokenBuckets } from "../../lib/rate-limit";
 import type { Capacity } from "./capacity";
 import type { Meta } from "./meta";
 
-/** A row of `messages`, selected with MESSAGE_COLUMNS: the wire shape, attachments as JSON (or null). */
-type MessageRow = Omit<ChatMessage, "attachments"> & { attachments: string | null } & Record<string, SqlStorageValue>;
+/**
+ * A row of `messages`, selected with MESSAGE_COLUMNS: the base wire fields, attachments as JSON (or null), and
+ * `extra`, the JSON of every other wire field (replyTo, mentions, edited, deleted, reactions, replies, change)
+ * plus `_`, bookkeeping that never leaves the object (changes.ts).
+ */
+type MessageRow = Pick<ChatMessage, "seq" | "id" | "senderId" | "clientMsgId" | "body" | "createdAt"> & {
+  attachments: string | null;
+  extra: string | null;
+} & Record<string, SqlStorageValue>;
+
+/** Bookkeeping kept in a message's `extra` under `_`, never sent (changes.ts). */
+export interface Bookkeeping {
+  /** The edit entries of this message: redacted when a newer edit or a delete replaces them. */
+  edits?: { seq: number; version: number }[];
+  /** The delete entry (a second delete answers with its ack). */
+  deletedBy?: { seq: number; id: string; createdAt: number };
+}
+/** A message as stored: the wire shape plus its bookkeeping. */
+export type StoredMessage = ChatMessage & { _?: Bookkeeping };
 
 export type AppendError = {
   code: "body_too_large" | "rate_limited" | "conversation_storage_full" | "attachment_unavailable";
@@ -29,12 +46,40 @@ export type ClaimAttachments = (senderId: string, ids: string[], seq: number) =>
 /** How long a client is told to wait before resending into a conversation at its storage ceiling. */
 const STORAGE_FULL_RETRY_MS = 60_000;
 
-const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments";
+const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments, extra";
 
-/** A stored row as the wire shape: `attachments` only when there are some. */
+/** A stored row (of this object or of D1) as a stored message: `attachments` only when there are some, `extra` merged in. */
+export function toStored(row: MessageRow): StoredMessage {
+  const { attachments, extra, ...base } = row;
+  const message: StoredMessage = { ...base };
+  if (attachments) message.attachments = JSON.parse(attachments) as MessageAttachment[];
+  if (extra) Object.assign(message, JSON.parse(extra) as Partial<StoredMessage>);
+  return message;
+}
+
+/** A stored row as the wire shape (bookkeeping dropped). */
 export function toMessage(row: MessageRow): ChatMessage {
-  const { attachments, ...message } = row;
-  return attachments ? { ...message, attachments: JSON.parse(attachments) as MessageAttachment[] } : message;
+  return wire(toStored(row));
+}
+
+/** The wire shape of a stored message. */
+export function wire(message: StoredMessage): ChatMessage {
+  if (message._ === undefined) return message;
+  const { _, ...rest } = message;
+  return rest;
+}
+
+const BASE_FIELDS = new Set(["seq", "id", "senderId", "clientMsgId", "body", "createdAt", "attachments"]);
+
+/** The three stored columns that change as a message changes: body, attachments, extra (JSON, null when empty). */
+export function columnsOf(message: StoredMessage): { body: string; attachments: string | null; extra: string | null } {
+  const extra: Record<string, unknown> = {};
+  for (const [k, value] of Object.entries(message)) if (!BASE_FIELDS.has(k) && value !== undefined) extra[k] = value;
+  return {
+    body: message.body,
+    attachments: message.attachments?.length ? JSON.stringify(message.attachments) : null,
+    extra: Object.keys(extra).length > 0 ? JSON.stringify(extra) : null,
+  };
 }
 
 export class MessageStream {
@@ -47,6 +92,8 @@ export class MessageStream {
   readonly #claim: ClaimAttachments;
   /** Highest seq assigned. Rebuilt from storage on every wake, so never stale. */
   #lastSeq: number;
+  /** Messages (not change entries) up to lastSeq: unread counts are differences of this. Rebuilt on wake. */
+  #lastCount: number;
 
   constructor(storage: DurableObjectStorage, meta: Meta, config: Config, limiter: () => TokenBuckets, capacity: Capacity, claim: ClaimAttachments) {
     this.#sql = storage.sql;
@@ -57,6 +104,42 @@ export class MessageStream {
     this.#capacity = capacity;
     const hot = this.#sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages").one().s;
     this.#lastSeq = hot ?? meta.archivedSeq;
+    this.#lastCount = this.countAt(this.#lastSeq);
+  }
+
+  get lastCount(): number {
+    return this.#lastCount;
+  }
+
+  /**
+   * How many messages (not change entries) have seq <= `seq`. Exact while `seq` is in the hot tail or among the
+   * idempotency keys kept after pruning (IDEMPOTENCY_KEYS_KEPT); older than that, every entry counts as a message.
+   * Rows stored before change entries existed have n NULL: they were all messages, so n = seq.
+   */
+  countAt(seq: number): number {
+    if (seq <= 0) return 0;
+    for (const table of ["messages", "pruned_client_ids"]) {
+      const row = this.#sql.exec<{ seq: number; n: number | null }>(`SELECT seq, n FROM ${table} WHERE seq <= ? ORDER BY seq DESC LIMIT 1`, seq).toArray()[0];
+      if (row) return row.n ?? row.seq;
+    }
+    return seq;
+  }
+
+  /** The newest message in the hot tail that is not a change entry and not deleted, in its current state. */
+  newestMessage(): ChatMessage | null {
+    const row = this.#sql
+      .exec<MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE target IS NULL AND (extra IS NULL OR json_extract(extra, '$.deleted') IS NULL) ORDER BY seq DESC LIMIT 1`,
+      )
+      .toArray()[0];
+    return row ? toMessage(row) : null;
+  }
+
+  /** Messages from others after `afterSeq` that mention `userId` or everyone. */
+  unreadMentions(userId: string, afterSeq: number): number {
+    return this.#sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM mentions WHERE user_id IN (?, '*') AND seq > ? AND sender_id != ?", userId, afterSeq, userId)
+      .one().n;
   }
 
   get lastSeq(): number {
