@@ -62,7 +62,7 @@ export function applyChange(target: ChatMessage, entry: ChangeEntry, me: string)
 }
 
 /**
- * `emoji` at `count` (gone at 0), `me` set when the entry is this user's own (undefined: leave it), most
+ * `emoji` at `count` (gone at 0), `me` set when the entry is this user's own (undefined: leave it as it was), most
  * reacted first; equal counts keep the order they had (a new emoji comes after the others it ties with).
  */
 export function setReaction(reactions: ReactionCount[], emoji: string, count: number, me: boolean | undefined): ReactionCount[] {
@@ -73,8 +73,8 @@ export function setReaction(reactions: ReactionCount[], emoji: string, count: nu
     return next;
   }
   const r: ReactionCount = { emoji, count };
-  const mine = me ?? (i >= 0 ? reactions[i]!.me : undefined);
-  if (mine !== undefined) r.me = mine;
+  // As reads carry it: `me: true` on the reactions this user has, no `me` on the others.
+  if (me ?? (i >= 0 && reactions[i]!.me === true)) r.me = true;
   if (i >= 0) next[i] = r;
   else next.push(r);
   // Array.prototype.sort is stable: ties stay in first-reacted order as far as this client knows it.
