@@ -281,8 +281,8 @@ export class Conversation extends Emitter<ConversationEvents> {
    */
   async thread(seq: number, options: { after?: number; limit?: number } = {}): Promise<ThreadPage> {
     const page = await this.options.http.request<ThreadPage>("GET", `${this.messagesPath()}/${seq}/replies`, { query: options });
-    this.chain = this.chain.then(() => this.emitUpdated(this.applier.replace(this.messages, page.parent)));
-    await this.chain;
+    // Fresher than anything held: entries still queued are older and apply to it as to any current read.
+    if (this.emitUpdated(this.applier.replace(this.messages, page.parent))) this.emit("change", undefined);
     return page;
   }
 
@@ -412,7 +412,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   /** pending -> sent -> delivered -> read for this user's messages (and "failed"). */
   statusOf(message: ChatMessage | OutboxItem): MessageStatus {
-    if (!("seq" in message)) return this.failed.has(message.clientMsgId) ? "failed" : "pending";
+    if (!("seq" in message)) return this.failed.has(message.clientMsgId) || this.failedChanges.has(message.clientMsgId) ? "failed" : "pending";
     const c = this.receiptCounts(message.seq);
     if (c.of > 0 && c.read === c.of) return "read";
     if (c.of > 0 && c.delivered === c.of) return "delivered";
@@ -495,7 +495,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     if (isChangeEntry(m)) {
       // Not a message: applied to the message it changes, when held (15.6).
       this.emitUpdated(this.applier.apply(this.messages, m));
-      this.emit("change", undefined);
+      this.emit("change", undefined); // lastSeq moved, whether or not the target is held
       return;
     }
     this.messages.push(m);
@@ -509,9 +509,10 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.emit("change", undefined);
   }
 
-  private emitUpdated(messages: ChatMessage[]): void {
+  /** Emit `updated` for each; true when there was any. */
+  private emitUpdated(messages: ChatMessage[]): boolean {
     for (const u of messages) this.emit("updated", u);
-    if (messages.length) this.emit("change", undefined);
+    return messages.length > 0;
   }
 
   /** The server closed with `code`: true when a lower protocol version is worth trying (4426), at once. */
