@@ -18,15 +18,15 @@ export function isChangeEntry(m: ChatMessage): m is ChangeEntry {
 export const QUOTE_MAX_CHARS = 140;
 
 /**
- * The quote a reply shows of its parent: the body on one line, at most 140 characters, or the first file's
- * name when there is no text (15.4). The server makes the quotes it stores; a client uses this to follow
- * the parent's edits.
+ * The quote a reply shows of its parent (15.4), by the server's rule: every run of whitespace made one space
+ * and trimmed, cut to 139 code points plus `…` when longer than 140; with no text, `📎 <first file's name>`
+ * and ` +N` for more files. A client uses it to follow the parent's edits.
  */
 export function quoteOf(body: string, attachments?: ReadonlyArray<{ name: string }>): string {
-  const line = body.replace(/\s+/g, " ").trim();
-  if (line.length === 0) return attachments?.[0]?.name.slice(0, QUOTE_MAX_CHARS) ?? "";
-  const chars = Array.from(line);
-  return chars.length <= QUOTE_MAX_CHARS ? line : chars.slice(0, QUOTE_MAX_CHARS).join("");
+  const files = attachments ?? [];
+  const text = body.trim() === "" && files.length > 0 ? `📎 ${files[0]!.name}${files.length > 1 ? ` +${files.length - 1}` : ""}` : body;
+  const chars = Array.from(text.replace(/\s+/g, " ").trim());
+  return chars.length > QUOTE_MAX_CHARS ? `${chars.slice(0, QUOTE_MAX_CHARS - 1).join("")}…` : chars.join("");
 }
 
 /** What a deleted message keeps (15.2): who sent it, when, and its replies count. */
@@ -73,8 +73,8 @@ export function setReaction(reactions: ReactionCount[], emoji: string, count: nu
     return next;
   }
   const r: ReactionCount = { emoji, count };
-  // As reads carry it: `me: true` on the reactions this user has, no `me` on the others.
-  if (me ?? (i >= 0 && reactions[i]!.me === true)) r.me = true;
+  // As reads for one user carry it (history, backlog): `me` on every reaction, true on the ones this user has.
+  r.me = me ?? (i >= 0 && reactions[i]!.me === true);
   if (i >= 0) next[i] = r;
   else next.push(r);
   // Array.prototype.sort is stable: ties stay in first-reacted order as far as this client knows it.

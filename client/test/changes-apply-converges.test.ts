@@ -38,7 +38,7 @@ function serve(ops: Op[]): { states: ChatMessage[]; entries: ChangeEntry[] } {
       if (set.size === 0) users.delete(op.emoji);
       else users.set(op.emoji, set);
       entries.push({ ...base, senderId: op.user, change: { type: "reaction", target: 1, emoji: op.emoji, on: op.on, count: set.size } });
-      const reactions: ReactionCount[] = [...users].map(([emoji, s]) => (s.has(ME) ? { emoji, count: s.size, me: true } : { emoji, count: s.size }));
+      const reactions: ReactionCount[] = [...users].map(([emoji, s]) => ({ emoji, count: s.size, me: s.has(ME) }));
       m = { ...m, reactions: reactions.sort((a, b) => b.count - a.count) };
       if (reactions.length === 0) delete m.reactions;
     } else {
@@ -118,8 +118,9 @@ it("replies follow their parent's edit and delete, and a parent counts each repl
   expect(list[0]).toEqual({ seq: 1, id: "m1", senderId: "u_b", clientMsgId: "p", body: "", createdAt: 100, deleted: { at: 400, by: "u_b" }, replies: { count: 3, lastAt: 300 } });
   expect(list[1]!.replyTo).toEqual({ seq: 1, senderId: "u_b", quote: "", deleted: true });
   expect(applier.apply(list, del)).toEqual([]);
-  expect(quoteOf("x".repeat(200)).length).toBe(140);
-  expect(quoteOf("", [{ name: "photo.jpg" }])).toBe("photo.jpg");
+  expect(quoteOf("x".repeat(200))).toBe(`${"x".repeat(139)}…`);
+  expect(quoteOf("x".repeat(140))).toBe("x".repeat(140));
+  expect(quoteOf(" ", [{ name: "photo.jpg" }, { name: "b.png" }])).toBe("📎 photo.jpg +1");
 });
 
 it("the outbox sends a change as a frame of its own, in the user's order", () => {

@@ -70,7 +70,7 @@ it("edit, react, reply and delete reach the other client live, as `updated`, nev
 
   await b.react(1, "👍");
   await until(() => bySeq(a, 1)?.reactions?.[0]?.count === 1, 10_000, "alice sees the reaction");
-  expect(bySeq(a, 1)!.reactions).toEqual([{ emoji: "👍", count: 1 }]);
+  expect(bySeq(a, 1)!.reactions).toEqual([{ emoji: "👍", count: 1, me: false }]);
   await until(() => bySeq(b, 1)?.reactions?.[0]?.me === true, 10_000, "bob's own reaction is `me`");
 
   await b.send("hi back", { replyTo: 1, mentions: [alice.client.auth.user!.id] });
@@ -124,7 +124,7 @@ it("an edit and a reaction made offline are applied once when back online, also 
   bob.net.restore();
   await until(() => b.pendingChanges.length === 0 && a.lastSeq === 4, 10_000, "both applied");
   expect(bySeq(a, 2)!.body).toBe("from bob, fixed");
-  expect(bySeq(a, 1)!.reactions).toEqual([{ emoji: "🎉", count: 1 }]);
+  expect(bySeq(a, 1)!.reactions).toEqual([{ emoji: "🎉", count: 1, me: false }]);
 
   // As if the acks never reached storage: both are resent with the same clientMsgIds and stored nothing new.
   await bob.client.outbox.add(edit);
