@@ -20,9 +20,23 @@ import { isPendingFile, type Outbox, type OutboxItem } from "./outbox";
 export type FileLike = Blob | Uint8Array;
 
 export interface UploadProgress {
-  /** Bytes the server has answered for (a one-request upload: 0, then all of them). */
+  /**
+   * Bytes sent so far. In browsers (XMLHttpRequest) they count as they go out; elsewhere a request's bytes count
+   * when the server answers it (a one-request upload: 0, then all of them; multipart: part by part).
+   */
   loaded: number;
   total: number;
+}
+
+/** What a client keeps of an open multipart upload to resume it, even in another process (outbox slots keep it). */
+export interface MultipartRecord {
+  attachmentId: string;
+  conversationId: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  /** [partNumber, etag] of every part the server answered. */
+  etags: [number, string][];
 }
 
 export interface UploadOptions {
@@ -39,6 +53,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Force (true) or forbid (false) multipart; default: multipart above `multipartThresholdBytes`. */
   multipart?: boolean;
+  /** A multipart upload's state after it was created and after each answered part (to persist it). */
+  onState?: (record: MultipartRecord) => void;
 }
 
 export interface UploadRetryOptions {
@@ -140,13 +156,14 @@ export class Uploads {
     const multipart = options.multipart ?? blob.size > this.threshold;
     if (!multipart) {
       options.onProgress?.({ loaded: 0, total: blob.size });
+      const onUploadProgress = options.onProgress ? (sent: number) => options.onProgress!({ loaded: Math.min(sent, blob.size), total: blob.size }) : undefined;
       const headers: Record<string, string> = { "Content-Type": contentType, "X-Attachment-Name": encodeURIComponent(options.name) };
       if (meta.width !== undefined) headers["X-Attachment-Width"] = String(meta.width);
       if (meta.height !== undefined) headers["X-Attachment-Height"] = String(meta.height);
       if (meta.preview !== undefined) headers["X-Attachment-Preview"] = meta.preview;
       try {
         const res = await this.withRetry(options.signal, () =>
-          this.http.raw("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/attachments`, { rawBody: blob, headers, signal: options.signal }),
+          this.http.raw("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/attachments`, { rawBody: blob, headers, signal: options.signal, onUploadProgress }),
         );
         const { attachment } = (await res.json()) as { attachment: UploadedAttachment };
         options.onProgress?.({ loaded: blob.size, total: blob.size });
@@ -172,11 +189,18 @@ export class Uploads {
       etags: new Map(),
     };
     this.multipart.set(state.attachmentId, state);
+    options.onState?.(recordOf(state));
     return this.sendParts(state, blob, options);
   }
 
+  /** Take over a multipart upload recorded elsewhere (another process, before a reload), to `resume` it. */
+  adopt(record: MultipartRecord): void {
+    if (this.multipart.has(record.attachmentId)) return;
+    this.multipart.set(record.attachmentId, { ...record, etags: new Map(record.etags) });
+  }
+
   /** Continue a multipart upload that failed or was aborted: only the parts without an answer are sent. */
-  resume(attachmentId: string, file: FileLike, options: Pick<UploadOptions, "onProgress" | "signal"> = {}): Promise<UploadedAttachment> {
+  resume(attachmentId: string, file: FileLike, options: Pick<UploadOptions, "onProgress" | "signal" | "onState"> = {}): Promise<UploadedAttachment> {
     const state = this.multipart.get(attachmentId);
     if (!state) return Promise.reject(new UploadError(new ApiError("not_found", "no open upload with this id in this client", 0), attachmentId, false));
     const blob = toBlob(file);
@@ -207,11 +231,18 @@ export class Uploads {
     return this.http.raw("GET", `/v1/attachments/${aid(attachmentId)}`, { headers, signal: options.signal });
   }
 
-  private async sendParts(state: MultipartState, blob: Blob, options: Pick<UploadOptions, "onProgress" | "signal">): Promise<UploadedAttachment> {
+  private async sendParts(state: MultipartState, blob: Blob, options: Pick<UploadOptions, "onProgress" | "signal" | "onState">): Promise<UploadedAttachment> {
     const partBytes = (n: number) => Math.min(state.partSize, state.size - (n - 1) * state.partSize);
     let loaded = 0;
     for (const n of state.etags.keys()) loaded += partBytes(n);
-    options.onProgress?.({ loaded, total: state.size });
+    /** Bytes of parts on the wire, as they go out (browsers). */
+    const inFlight = new Map<number, number>();
+    const report = () => {
+      let sending = 0;
+      for (const b of inFlight.values()) sending += b;
+      options.onProgress?.({ loaded: loaded + sending, total: state.size });
+    };
+    report();
     const todo: number[] = [];
     for (let n = 1; n <= state.partCount; n++) if (!state.etags.has(n)) todo.push(n);
     let failure: unknown = null;
@@ -225,12 +256,23 @@ export class Uploads {
             this.http.request<{ partNumber: number; etag: string }>("PUT", `/v1/attachments/${aid(state.attachmentId)}/parts/${part}`, {
               rawBody: body,
               signal: options.signal,
+              ...(options.onProgress
+                ? {
+                    onUploadProgress: (sent: number) => {
+                      inFlight.set(part, Math.min(sent, partBytes(part)));
+                      report();
+                    },
+                  }
+                : {}),
             }),
           );
           state.etags.set(part, answer.etag);
+          inFlight.delete(part);
           loaded += partBytes(part);
-          options.onProgress?.({ loaded, total: state.size });
+          report();
+          options.onState?.(recordOf(state));
         } catch (err) {
+          inFlight.delete(part);
           failure ??= err;
         }
       }
@@ -272,6 +314,10 @@ export class Uploads {
   }
 }
 
+function recordOf(state: MultipartState): MultipartRecord {
+  return { attachmentId: state.attachmentId, conversationId: state.conversationId, size: state.size, partSize: state.partSize, partCount: state.partCount, etags: [...state.etags] };
+}
+
 function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError("internal_error", String(err), 0);
 }
@@ -281,27 +327,45 @@ export { MULTIPART_PART_BYTES };
 
 /**
  * Upload the files of a queued message, in order, replacing each slot with `{ id }` in the outbox as its
- * upload completes (so a reload does not upload it again). A resumable multipart failure keeps the
- * attachment id in the slot, and the next call resumes it. Throws the first failure (an UploadError).
+ * upload completes (so a reload does not upload it again). A multipart upload records its state in the slot
+ * (`multipart`: the attachment id and the etag of every answered part) as it goes, so the next call, in this
+ * process or after a reload, resumes it and sends only the parts that have no answer. Throws the first
+ * failure (an UploadError). `onProgress` reports each file's bytes (its index in the item's attachments).
  */
-export async function uploadItemFiles(uploads: Uploads, outbox: Outbox, item: OutboxItem): Promise<OutboxItem> {
+export async function uploadItemFiles(
+  uploads: Uploads,
+  outbox: Outbox,
+  item: OutboxItem,
+  onProgress?: (file: number, progress: UploadProgress) => void,
+): Promise<OutboxItem> {
   let current = item;
   for (let i = 0; i < (current.attachments?.length ?? 0); i++) {
     const slot = current.attachments![i]!;
     if (!isPendingFile(slot)) continue;
+    const progress = onProgress ? (p: UploadProgress) => onProgress(i, p) : undefined;
+    // Persist the multipart state with the item: a reload resumes instead of starting over.
+    const onState = (record: MultipartRecord) => {
+      slot.multipart = record;
+      slot.attachmentId = record.attachmentId;
+      if (outbox.has(current.clientMsgId)) void outbox.add(current);
+    };
+    if (slot.multipart) uploads.adopt(slot.multipart);
     let done: UploadedAttachment;
     try {
       done =
         slot.attachmentId && uploads.multipart.has(slot.attachmentId)
-          ? await uploads.resume(slot.attachmentId, slot.file)
+          ? await uploads.resume(slot.attachmentId, slot.file, { onState, ...(progress ? { onProgress: progress } : {}) })
           : await uploads.upload(current.conversationId, slot.file, {
               name: slot.name,
+              onState,
+              ...(progress ? { onProgress: progress } : {}),
               ...(slot.contentType !== undefined ? { contentType: slot.contentType } : {}),
               ...(slot.width !== undefined ? { width: slot.width, height: slot.height } : {}),
               ...(slot.preview !== undefined ? { preview: slot.preview } : {}),
             });
     } catch (err) {
       if (err instanceof UploadError && err.resumable && err.attachmentId) slot.attachmentId = err.attachmentId;
+      else if (err instanceof UploadError && !err.resumable) delete slot.multipart;
       throw err;
     }
     const attachments = current.attachments!.map((a, j) => (j === i ? { id: done.id } : a));

@@ -85,7 +85,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.auth = new Auth(options.baseUrl, fetchImpl, options.session ?? null, options.sharedSession);
     this.getToken = options.getToken ?? this.auth.getAccessToken;
-    this.http = new Http(options.baseUrl, fetchImpl, this.getToken);
+    // Progress as bytes go out needs XMLHttpRequest: used for uploads unless the app brought its own fetch.
+    this.http = new Http(options.baseUrl, fetchImpl, this.getToken, options.fetch === undefined);
     this.wsBase = options.wsUrl ?? options.baseUrl.replace(/^http/, "ws");
     const storage = options.storage ?? (IndexedDBOutboxStorage.isAvailable() ? new IndexedDBOutboxStorage() : new MemoryOutboxStorage());
     this.outbox = new Outbox(storage);

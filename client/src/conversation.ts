@@ -53,6 +53,8 @@ export interface ConversationEvents {
   /** This user marked the conversation read up to `seq`. */
   read: { seq: number };
   error: ConnectionError | ApiError;
+  /** A file of a queued message is uploading: `file` is its index in the message's attachments. */
+  uploadProgress: { clientMsgId: string; file: number; loaded: number; total: number };
   /** Anything visible changed: a convenient single re-render hook. */
   change: undefined;
 }
@@ -316,7 +318,9 @@ export class Conversation extends Emitter<ConversationEvents> {
         const item = this.pending.find(hasPendingFiles);
         if (!item) return;
         try {
-          await uploadItemFiles(this.options.uploads, this.options.outbox, item);
+          await uploadItemFiles(this.options.uploads, this.options.outbox, item, (file, p) =>
+            this.emit("uploadProgress", { clientMsgId: item.clientMsgId, file, loaded: p.loaded, total: p.total }),
+          );
           attempt = 0;
           this.sender.pump();
         } catch (err) {

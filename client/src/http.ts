@@ -32,6 +32,11 @@ export interface RawRequestOptions extends RequestOptions {
   rawBody?: Blob;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Bytes of `rawBody` sent so far, as they go out. Only where the platform reports it (XMLHttpRequest in
+   * browsers, used when the client was given no `fetch` of its own); elsewhere never called.
+   */
+  onUploadProgress?: (sentBytes: number) => void;
 }
 
 export class Http {
@@ -39,6 +44,8 @@ export class Http {
     readonly baseUrl: string,
     private readonly fetchImpl: FetchLike,
     private readonly getToken: TokenProvider | null,
+    /** Upload bodies with XMLHttpRequest when a caller wants progress (browsers; see RawRequestOptions). */
+    private readonly xhrUploads = false,
   ) {}
 
   url(path: string, query?: RequestOptions["query"]): string {
@@ -78,6 +85,9 @@ export class Http {
     const headers: Record<string, string> = { ...options.headers };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    if (options.onUploadProgress && options.rawBody && this.xhrUploads && typeof XMLHttpRequest !== "undefined") {
+      return xhrSend(method, this.url(path, options.query), headers, options.rawBody, options.onUploadProgress, options.signal);
+    }
     try {
       return await this.fetchImpl(this.url(path, options.query), {
         method,
@@ -90,6 +100,35 @@ export class Http {
       throw new ApiError("network_error", `network error: ${String(err)}`, 0);
     }
   }
+}
+
+/** fetch() cannot report upload progress; XMLHttpRequest can. The answer is made a Response like fetch's. */
+function xhrSend(method: string, url: string, headers: Record<string, string>, body: Blob, onProgress: (sent: number) => void, signal?: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new ApiError("aborted", "the request was aborted", 0));
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    xhr.responseType = "blob";
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      const responseHeaders = new Headers();
+      for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+        const at = line.indexOf(":");
+        if (at > 0) responseHeaders.append(line.slice(0, at).trim(), line.slice(at + 1).trim());
+      }
+      const empty = xhr.status === 204 || xhr.status === 304;
+      resolve(new Response(empty ? null : (xhr.response as Blob), { status: xhr.status, headers: responseHeaders }));
+    };
+    xhr.onerror = () => reject(new ApiError("network_error", "network error", 0));
+    const onAbort = () => {
+      xhr.abort();
+      reject(new ApiError("aborted", "the request was aborted", 0));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    xhr.onloadend = () => signal?.removeEventListener("abort", onAbort);
+    xhr.send(body);
+  });
 }
 
 async function readError(res: Response): Promise<ApiError> {

@@ -49,8 +49,10 @@ export interface PendingAttachmentFile {
   width?: number;
   height?: number;
   preview?: string;
-  /** Set while a multipart upload of it is open in this client (resumed instead of started again). */
+  /** Set while a multipart upload of it is open (resumed instead of started again). */
   attachmentId?: string;
+  /** The open multipart upload's state (attachments.ts MultipartRecord): kept with the item, so it survives a reload. */
+  multipart?: import("./attachments").MultipartRecord;
 }
 
 export type OutboxAttachment = { id: string } | PendingAttachmentFile;

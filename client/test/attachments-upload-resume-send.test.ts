@@ -159,3 +159,60 @@ it("sends messages with attachments through the outbox; the other member receive
   alice.close();
   bob.close();
 });
+
+it("a multipart upload of a queued message survives a reload: the new client sends only the parts that had no answer", async () => {
+  const sfx = Date.now().toString(36);
+  const net = new Network();
+  const storage = new MemoryOutboxStorage(); // stands for IndexedDB: what a reload keeps
+  const partsSent: number[] = [];
+  let refusePart2 = true;
+  const fetchImpl: FetchLike = async (input, init) => {
+    const m = /\/parts\/(\d+)$/.exec(input);
+    if (m && init?.method === "PUT") {
+      partsSent.push(Number(m[1]));
+      if (refusePart2 && m[1] === "2") throw new TypeError("connection dropped"); // the tab is closing
+    }
+    return fetch(input, init);
+  };
+  const alice = new ChatClient({ baseUrl: server.url, WebSocket: net.WebSocket, storage, fetch: fetchImpl, backoff: { baseMs: 5_000, capMs: 5_000 }, uploads: { retry: { attempts: 1 }, partConcurrency: 1 } });
+  await alice.auth.signup(`alice_${sfx}`, PASSWORD);
+  const bob = await user(`bob_${sfx}`, new Network());
+  const dm = await alice.createDirectByUsername(`bob_${sfx}`);
+  const big = new Uint8Array(MULTIPART_PART_BYTES + 5);
+  big[0] = 1;
+  big[big.length - 1] = 2;
+  const a = await alice.open(dm.id);
+  const sent = await a.send("the big file", { attachments: [{ file: new Blob([big]), name: "big.bin", contentType: "application/octet-stream" }] });
+  // Part 1 answered, part 2 dropped: the slot in the stored outbox holds the upload and part 1's etag.
+  let stored: unknown[] = [];
+  await until(() => {
+    void storage.getAll().then((all) => (stored = all));
+    const slot = (stored[0] as { attachments?: { multipart?: { etags: unknown[] } }[] } | undefined)?.attachments?.[0];
+    return slot?.multipart?.etags.length === 1 && partsSent.includes(2);
+  }, 10_000, "part 1 recorded in the outbox, part 2 dropped");
+  await new Promise((r) => setTimeout(r, 50)); // the drop reaches the upload loop, which waits (backoff 5 s)
+  alice.close(); // the reload: this client and its memory are gone
+
+  refusePart2 = false;
+  partsSent.length = 0;
+  const again = new ChatClient({ baseUrl: server.url, WebSocket: net.WebSocket, storage, fetch: fetchImpl, session: alice.auth.session, backoff: { baseMs: 20, capMs: 200 } });
+  const b = await bob.open(dm.id);
+  const got: ChatMessage[] = [];
+  b.on("message", (m) => got.push(m));
+  const progress: number[] = [];
+  const a2 = await again.open(dm.id);
+  a2.on("uploadProgress", (p) => progress.push(p.loaded));
+  await until(() => got.length === 1, 20_000, "bob gets the message");
+  expect(partsSent).toEqual([2]); // part 1 was not sent again
+  expect(got[0]!.clientMsgId).toBe(sent.clientMsgId);
+  expect(got[0]!.attachments).toMatchObject([{ name: "big.bin", size: big.length }]);
+  // Resumed from part 1's bytes, never from 0 (the first report may come before this listener is attached).
+  expect(progress.length).toBeGreaterThan(0);
+  expect(progress.every((p) => p >= MULTIPART_PART_BYTES)).toBe(true);
+  expect(progress.at(-1)).toBe(big.length);
+  const bytes = await bytesOf(await bob.download(got[0]!.attachments![0]!.id));
+  expect(bytes.length).toBe(big.length);
+  expect([bytes[0], bytes[bytes.length - 1]]).toEqual([1, 2]);
+  again.close();
+  bob.close();
+});
