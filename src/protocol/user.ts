@@ -10,10 +10,17 @@ export interface InboxEntry {
   title: string | null;
   /** The other user of a direct conversation. */
   peer: { userId: string; username: string } | null;
+  /** The newest seq this inbox knows of: messages and change entries (edits, deletes, reactions) alike. */
   lastSeq: number;
-  lastMessage: { seq: number; senderId: string; preview: string; createdAt: number } | null;
-  /** Messages after readSeq not sent by this user. */
+  /**
+   * The newest message that is not deleted, in its current state: its seq may be below `lastSeq` (change
+   * entries came after it). `editedAt`: when its body was last edited (absent when never edited).
+   */
+  lastMessage: { seq: number; senderId: string; preview: string; createdAt: number; editedAt?: number } | null;
+  /** Messages after readSeq not sent by this user; change entries never count. */
   unread: number;
+  /** How many of the unread messages mention this user, by id or everyone (at most `unread`). */
+  unreadMentions: number;
   deliveredSeq: number;
   readSeq: number;
   /** Last activity (ms): the newest message, or when the user joined. Inbox order is by this, newest first. */

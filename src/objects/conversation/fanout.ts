@@ -9,6 +9,11 @@
 //   (joins, their own cursors) and ask the conversation for its position when they are read or a user
 //   socket connects (`position`). Members with no device connected are sent one update for a push,
 //   then none until they have read up to it. Live events for online members are live.ts.
+//
+// The stream's entries are messages and change entries (edits, deletes, reactions; docs/protocol.md 15).
+// Inboxes count messages, never change entries: summaries carry `lastCount` and targets `readCount` (the
+// messages up to lastSeq and readSeq) and the unread mentions; the preview is the newest message that is not
+// deleted, in its current state; a push is only ever for a new message.
 import type { ReceiptCursor } from "../../protocol/user";
 import type { ChatMessage } from "../../protocol/frames";
 import { chunkBySize, sendAll } from "../../lib/queue-batches";
@@ -68,14 +73,50 @@ export class Fanout {
     this.#jobs.ensure("notify", Math.max(Date.now() + 10, this.#lastNotifyAt + NOTIFY_INTERVAL_MS));
   }
 
-  /** New messages were committed: live events now (after this event's commit), the stored inboxes at the next run. */
-  published(messages: ChatMessage[]): void {
+  /**
+   * Entries were committed (messages and change entries, oldest first): live events now (after this event's
+   * commit), the stored inboxes at the next run. Call in the commit's event, right after it.
+   */
+  published(entries: ChatMessage[]): void {
     this.schedule();
+    if (entries.length === 0) return;
+    // The count after these entries, read now (memory, no SQL): later commits may land before the timer.
+    const countAfter = this.#stream.lastCount;
     // A later event: the commit's own event stays exactly the hot path (test/hot-path-sql-budget.test.ts).
-    setTimeout(() => {
-      const base = this.#base();
-      this.#live.publish(messages.map((m): ConversationSummary => ({ ...base, lastSeq: m.seq, lastMessage: lastMessageOf(m) })));
-    }, 0);
+    setTimeout(() => this.#live.publish(this.#liveEvents(entries, countAfter)), 0);
+  }
+
+  /**
+   * One live event per new message, and per edit or delete that changes the preview (of the newest message
+   * that is not deleted). Reactions change nothing an inbox shows: the stored fan-out moves lastSeq past them.
+   */
+  #liveEvents(entries: ChatMessage[], countAfter: number): ConversationSummary[] {
+    const counts: number[] = [];
+    let n = countAfter;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      counts[i] = n;
+      if (!entries[i]!.change) n--;
+    }
+    const deleted = new Set(entries.flatMap((e) => (e.change?.type === "delete" ? [e.change.target] : [])));
+    const changesPreview = entries.some((e) => e.change !== undefined && e.change.type !== "reaction");
+    const newest = changesPreview ? this.#stream.newestMessage() : null;
+    const lastSeq = entries[entries.length - 1]!.seq;
+    const base = this.#base();
+    const events: ConversationSummary[] = [];
+    entries.forEach((e, i) => {
+      const change = e.change;
+      if (!change) {
+        // A message deleted in the same commit is never shown as a preview, not even for a moment.
+        if (!deleted.has(e.seq)) events.push({ ...base, lastSeq: e.seq, lastCount: counts[i], lastMessage: lastMessageOf(e) });
+        return;
+      }
+      if (change.type === "reaction") return;
+      // Only an edit of the preview, or a delete of it (or of a newer message), changes it. A newer message
+      // committed since (newest.seq > lastSeq) has its own event, with the current preview.
+      if (newest && (newest.seq > lastSeq || change.target < newest.seq)) return;
+      events.push({ ...base, lastSeq: e.seq, lastCount: counts[i], lastMessage: newest ? lastMessageOf(newest) : null });
+    });
+    return events;
   }
 
   isLarge(): boolean {
@@ -84,7 +125,7 @@ export class Fanout {
 
   /** One member's view of the conversation, as the fan-out would send it (fan-out on read). */
   position(member: MemberRow): { summary: ConversationSummary; target: FanoutTarget } {
-    return { summary: this.#summary([]), target: targetOf(member) };
+    return { summary: this.#summary([]), target: this.#targetOf(member, new Map()) };
   }
 
   /**
@@ -106,23 +147,31 @@ export class Fanout {
     if (dirtyCursors.length > 0) this.#sockets.broadcast({ type: "receipts", conversationId, cursors: dirtyCursors }, isLive);
 
     const large = this.isLarge();
-    const newest = this.#stream.newest();
+    const summary = this.#summary(large ? [] : dirtyCursors);
     let targets: MemberRow[];
     let pushed: string[] = [];
+    let pushedSeq = 0;
     if (!large) {
       const everyone = lastSeq > notified || dirtyCursors.length > 0;
       targets = everyone ? this.#members.list() : dirtyMembers;
     } else {
-      pushed = lastSeq > notified && this.#env.PUSH_WEBHOOK_URL ? this.#toPush(lastSeq, newest?.senderId ?? null) : [];
+      // Only a new message pushes: the newest message is newer than what the inboxes were last told.
+      const newest = summary.lastMessage;
+      if (newest && newest.seq > notified && this.#env.PUSH_WEBHOOK_URL) {
+        pushed = this.#toPush(newest.seq, newest.senderId);
+        pushedSeq = newest.seq;
+      }
       const dirtyIds = new Set(dirty.userIds);
       targets = [...dirtyMembers, ...pushed.filter((id) => !dirtyIds.has(id)).map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null)];
     }
-    await this.#deliver(this.#summary(large ? [] : dirtyCursors), targets.map(targetOf));
+    const counts = new Map<number, number>();
+    await this.#deliver(summary, targets.map((m) => this.#targetOf(m, counts)));
 
     this.#lastNotifyAt = Date.now();
     this.#meta.set("notified_seq", String(Math.max(notified, lastSeq)));
     if (pushed.length > 0) {
-      this.#sql.exec("UPDATE members SET pushed_seq = max(pushed_seq, ?) WHERE user_id IN (SELECT value FROM json_each(?))", lastSeq, JSON.stringify(pushed));
+      // The message's seq, not lastSeq: a member who reads up to the message (not the reactions after it) can be pushed again.
+      this.#sql.exec("UPDATE members SET pushed_seq = max(pushed_seq, ?) WHERE user_id IN (SELECT value FROM json_each(?))", pushedSeq, JSON.stringify(pushed));
     }
     cursors.clearDirty(dirty.upTo);
     const more = this.#stream.lastSeq > lastSeq || cursors.hasDirty();
@@ -130,24 +179,38 @@ export class Fanout {
   }
 
   /**
-   * Large conversations: members who may need a push for `lastSeq`: it is unread for them, nothing was
-   * pushed since they last read, they did not send it, and no device of theirs is here (a socket on this
+   * Large conversations: members who may need a push for the new message `seq`: it is unread for them, nothing
+   * was pushed since they last read, they did not send it, and no device of theirs is here (a socket on this
    * conversation, or a user socket listening). Their user object decides (it knows about their other devices).
    */
-  #toPush(lastSeq: number, senderId: string | null): string[] {
+  #toPush(seq: number, senderId: string): string[] {
     const here = new Set<string>();
     for (const [, state] of this.#sockets.entries()) here.add(state.userId);
     return this.#sql
-      .exec<{ userId: string }>("SELECT user_id AS userId FROM members WHERE read_seq < ? AND pushed_seq <= read_seq", lastSeq)
+      .exec<{ userId: string }>("SELECT user_id AS userId FROM members WHERE read_seq < ? AND pushed_seq <= read_seq", seq)
       .toArray()
       .map((r) => r.userId)
       .filter((id) => id !== senderId && !here.has(id) && !this.#live.isListening(id));
   }
 
-  /** Where the stream is now, for the inboxes. */
+  /** Where the stream is now, for the inboxes: its position in seqs and in messages, and the preview. */
   #summary(receipts: ReceiptCursor[]): ConversationSummary {
-    const newest = this.#stream.newest();
-    return { ...this.#base(), lastSeq: this.#stream.lastSeq, lastMessage: newest ? lastMessageOf(newest) : null, receipts };
+    const newest = this.#stream.newestMessage();
+    return { ...this.#base(), lastSeq: this.#stream.lastSeq, lastCount: this.#stream.lastCount, lastMessage: newest ? lastMessageOf(newest) : null, receipts };
+  }
+
+  /** A member as the inboxes are told: cursors, the messages up to readSeq, unread mentions. `counts` caches countAt per readSeq. */
+  #targetOf(m: MemberRow, counts: Map<number, number>): FanoutTarget {
+    let readCount = counts.get(m.readSeq);
+    if (readCount === undefined) counts.set(m.readSeq, (readCount = this.#stream.countAt(m.readSeq)));
+    return {
+      userId: m.userId,
+      deliveredSeq: m.deliveredSeq,
+      readSeq: m.readSeq,
+      joinedAt: m.joinedAt,
+      readCount,
+      mentions: this.#stream.unreadMentions(m.userId, m.readSeq),
+    };
   }
 
   /** What every summary of this conversation carries besides the position. */
@@ -177,12 +240,17 @@ export class Fanout {
   }
 }
 
+/** A message (in its current state) as a preview: the edit's time, and whom it mentions (for the push). */
 function lastMessageOf(m: ChatMessage): NonNullable<ConversationSummary["lastMessage"]> {
-  return { seq: m.seq, senderId: m.senderId, preview: previewOf(m), createdAt: m.createdAt };
-}
-
-function targetOf(m: MemberRow): FanoutTarget {
-  return { userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq, joinedAt: m.joinedAt };
+  return {
+    seq: m.seq,
+    senderId: m.senderId,
+    preview: previewOf(m),
+    createdAt: m.createdAt,
+    ...(m.edited ? { editedAt: m.edited.at } : {}),
+    ...(m.mentions?.length ? { mentions: m.mentions } : {}),
+    ...(m.mentionsAll ? { mentionsAll: true as const } : {}),
+  };
 }
 
 /** The first 140 characters on one line; cut on code points so an emoji is never split in half. */

@@ -1,6 +1,7 @@
-// Live inbox events: a committed message reaches the user objects of members who are online on a user
-// socket at once, so their other screens (the inbox, another chat) show it within milliseconds instead of
-// waiting for the coalesced, persisted fan-out (fanout.ts). The user object only forwards the event to its
+// Live inbox events: a committed message (or an edit or delete that changes the inbox preview; fanout.ts
+// chooses the events) reaches the user objects of members who are online on a user socket at once, so their
+// other screens (the inbox, another chat) show it within milliseconds instead of waiting for the coalesced,
+// persisted fan-out (fanout.ts). The user object only forwards the event to its
 // sockets (no storage write); the fan-out still brings its stored inbox up to date.
 //
 // Who hears: in small conversations every member (a member with no user socket answers "not listening" at
@@ -62,7 +63,7 @@ export class LiveFeed {
     return (this.#map().get(userId) ?? 0) > now;
   }
 
-  /** Committed messages, one summary each (oldest first). Call outside the commit's event: it only starts requests. */
+  /** Committed entries, one summary each (oldest first). Call outside the commit's event: it only starts requests. */
   publish(events: ConversationSummary[]): void {
     if (events.length === 0) return;
     const large = this.#isLarge();

@@ -39,4 +39,17 @@ export const USER_MIGRATIONS: readonly string[] = [
   -- Large conversations are fanned out on read: their row is refreshed from the conversation when read.
   ALTER TABLE inbox ADD COLUMN pull INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Messages that change (docs/protocol.md 15): change entries take seqs too, so unread is counted in
+  -- messages: last_count and read_count are the messages up to last_seq and read_seq (NULL: not told, as by
+  -- conversation code from before counts; unread is then last_seq - read_seq). The preview is the newest
+  -- message that is not deleted: last_msg_seq may be below last_seq; last_edited_at when its body was edited.
+  -- unread_mentions: unread messages from others mentioning this user (or everyone).
+  ALTER TABLE inbox ADD COLUMN last_count INTEGER;
+  ALTER TABLE inbox ADD COLUMN read_count INTEGER;
+  ALTER TABLE inbox ADD COLUMN last_msg_seq INTEGER;
+  ALTER TABLE inbox ADD COLUMN last_edited_at INTEGER;
+  ALTER TABLE inbox ADD COLUMN unread_mentions INTEGER NOT NULL DEFAULT 0;
+  UPDATE inbox SET last_msg_seq = last_seq WHERE last_sender IS NOT NULL;
+  `,
 ];
