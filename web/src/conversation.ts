@@ -84,13 +84,37 @@ function revOf(m: ChatMessage | OutboxItem): string {
 }
 
 /**
- * An outbox item that changes a message (edit, delete, reaction) rather than being one: not a row. The
- * SDK keeps changes in the outbox with messages, in order (docs/protocol.md 15.7).
+ * A held message as it will be once my changes still in the outbox are stored: an edit shows its new body,
+ * a delete the tombstone, a reaction its chip, at once and while offline. The stream's entries replace
+ * this view as they arrive (the SDK applies them to `messages`).
  */
-export function isChangeItem(item: OutboxItem): boolean {
-  const o = item as unknown as Record<string, unknown>;
-  return (typeof o.kind === "string" && o.kind !== "message") || (o.change !== undefined && o.change !== null);
+function withPending(m: ChatMessage, changes: readonly OutboxItem[] | undefined, me: string): ChatMessage {
+  if (!changes) return m;
+  let out = m;
+  for (const item of changes) {
+    const c = item.change;
+    if (!c || out.deleted) break;
+    if (c.type === "edit") out = { ...out, body: item.body, edited: { at: item.createdAt, version: (out.edited?.version ?? 1) + 1 } };
+    else if (c.type === "delete") {
+      out = { seq: out.seq, id: out.id, senderId: out.senderId, clientMsgId: out.clientMsgId, body: "", createdAt: out.createdAt, deleted: { at: item.createdAt, by: me } };
+      if (m.replies) out.replies = m.replies;
+    } else {
+      const reactions = (out.reactions ?? []).map((r) => ({ ...r }));
+      const r = reactions.find((x) => x.emoji === c.emoji);
+      if (c.on && !r?.me) {
+        if (r) (r.count++, (r.me = true));
+        else reactions.push({ emoji: c.emoji, count: 1, me: true });
+      } else if (!c.on && r?.me) {
+        r.count--;
+        r.me = false;
+      }
+      out = { ...out, reactions: reactions.filter((x) => x.count > 0) };
+    }
+  }
+  return out;
 }
+
+const CHANGE_VERBS = { edit: "edit", delete: "delete", react: "react to" } as const;
 
 export class ConversationStore {
   readonly conv = signal<Conversation | null>(null);
@@ -115,6 +139,8 @@ export class ConversationStore {
   private closed = false;
   private frame = 0;
   private envKey = "";
+  /** My changes still in the outbox, by the seq they change (shown at once, see withPending). */
+  private pendingChanges = new Map<number, OutboxItem[]>();
   private readonly offs: (() => void)[] = [];
 
   constructor(
@@ -271,6 +297,7 @@ export class ConversationStore {
     const names = this.env.peek()?.names;
     const group = c?.info?.type === "group";
     if (!("seq" in m)) return this.row(m, c?.failed.has(m.clientMsgId) ? "failed" : "pending");
+    m = withPending(m, this.pendingChanges.get(m.seq), this.me.id);
     const mine = m.senderId === this.me.id;
     const counts = group && mine && c ? c.receiptCounts(m.seq) : null;
     return {
@@ -314,9 +341,20 @@ export class ConversationStore {
       seen.add(row.key);
       rows.push(row);
     };
+    this.pendingChanges = new Map();
+    for (const item of c.pendingChanges) {
+      const seq = item.change!.seq;
+      this.pendingChanges.set(seq, [...(this.pendingChanges.get(seq) ?? []), item]);
+    }
+    // A refused change (forbidden, message_deleted, …) is final: say so once, and drop it.
+    for (const [id, f] of c.failedChanges) {
+      const verb = f.item.change ? CHANGE_VERBS[f.item.change.type] : "change";
+      this.error.value = `Could not ${verb} the message: ${f.error.message}`;
+      c.discardFailed(id);
+    }
     for (const m of c.messages) add(this.rowOf(m));
-    for (const p of c.pending) if (!isChangeItem(p)) add(this.row(p, "pending"));
-    for (const f of c.failed.values()) if (!isChangeItem(f.item)) add(this.row(f.item, "failed"));
+    for (const p of c.pending) add(this.row(p, "pending"));
+    for (const f of c.failed.values()) add(this.row(f.item, "failed"));
     // Queued before the conversation opened and not in its outbox view yet (the write may still be under way).
     this.queued = this.queued.filter((q) => !seen.has(q.clientMsgId + this.me.id));
     for (const q of this.queued) add(this.row(q, "pending"));

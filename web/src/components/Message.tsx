@@ -49,12 +49,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
   const stored = "seq" in m ? m : null;
   const attachments = "seq" in m ? (m.attachments ?? []) : pendingAttachments(m);
   const [mode, setMode] = useState<Mode>("view");
-  // Shown from Enter until the edit comes back in the stream (or fails), so the new text never flickers back.
-  const [editedBody, setEditedBody] = useState<string | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
-    if (editedBody !== null && stored && (stored.body === editedBody || stored.deleted)) setEditedBody(null);
-  }, [stored?.body, stored?.deleted, editedBody]);
 
   const deleted = stored?.deleted ?? null;
   const actions = stored !== null && !deleted && env?.changes === true;
@@ -70,7 +65,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
   if (deleted) classes.push("deleted");
   if (mentionsMe) classes.push("mentions-me");
   if (mode !== "view") classes.push("active");
-  const body = editedBody ?? m.body;
+  const body = m.body;
 
   return (
     <li
@@ -96,10 +91,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
           initial={body}
           allowEmpty={attachments.length > 0}
           onSave={(text) => {
-            if (text !== stored.body) {
-              setEditedBody(text);
-              env?.store.edit(stored.seq, text);
-            }
+            if (text !== stored.body) env?.store.edit(stored.seq, text);
             close();
           }}
           onCancel={() => close()}
@@ -145,8 +137,6 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
           <span class="edited" data-testid="edited" title={`Edited ${new Date(stored.edited.at).toLocaleString()}`}>
             edited
           </span>
-        ) : editedBody !== null ? (
-          <span class="edited">editing…</span>
         ) : null}
         <time>{formatTime(m.createdAt)}</time>
         {status ? (
