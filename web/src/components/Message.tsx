@@ -53,6 +53,10 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
 
   const deleted = stored?.deleted ?? null;
   const actions = stored !== null && !deleted && env?.changes === true;
+  // Deleted (by someone else, say) while a menu or the edit box was open: nothing is left to act on.
+  useEffect(() => {
+    if (!actions && mode !== "view") setMode("view");
+  }, [actions]);
   const canEdit = actions && mine;
   const canDelete = actions && (mine || env.moderator);
   const mentionsMe = !!stored && !mine && !deleted && (stored.mentionsAll === true || (env !== null && (stored.mentions ?? []).includes(env.me)));
