@@ -285,6 +285,15 @@ export class ConversationStore {
     return c.thread(seq, after === undefined ? { limit: 50 } : { after, limit: 50 });
   }
 
+  /** Who reacted to a message, as names by emoji (up to 100 each: docs/protocol.md 15.3). */
+  async reactors(seq: number): Promise<Map<string, string[]>> {
+    const c = this.conv.peek();
+    if (!c) return new Map();
+    const { reactions } = await c.reactionsOf(seq);
+    const names = this.env.peek()?.names;
+    return new Map(reactions.map((r) => [r.emoji, r.userIds.map((u) => (u === this.me.id ? "you" : (names?.get(u) ?? "someone")))]));
+  }
+
   /** Reply to a message from the main composer. */
   replyToMessage(m: ChatMessage): void {
     const quote = m.body.replace(/\s+/g, " ").trim() || m.attachments?.[0]?.name || "";

@@ -45,11 +45,13 @@ export interface MessageProps {
 
 type Mode = "view" | "menu" | "edit" | "confirm-delete" | "react";
 
-export const Message = memo(function Message({ message: m, mine, status, sender, detail, env, inThread = false }: MessageProps) {
+export const Message = memo(function Message({ message: m, mine, status, sender, detail, rev, env, inThread = false }: MessageProps) {
   const stored = "seq" in m ? m : null;
   const attachments = "seq" in m ? (m.attachments ?? []) : pendingAttachments(m);
   const [mode, setMode] = useState<Mode>("view");
   const menuButton = useRef<HTMLButtonElement>(null);
+  // Who reacted, read when a chip is first hovered or focused, and again after the reactions change.
+  const [reactors, setReactors] = useState<{ rev: string; names: Map<string, string[]> } | null>(null);
 
   const deleted = stored?.deleted ?? null;
   const actions = stored !== null && !deleted && env?.changes === true;
@@ -63,6 +65,16 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
   const close = (focus = true) => {
     setMode("view");
     if (focus) requestAnimationFrame(() => menuButton.current?.focus());
+  };
+
+  const loadReactors = () => {
+    if (!stored || !env || reactors?.rev === rev) return;
+    const at = rev;
+    setReactors({ rev: at, names: new Map() });
+    env.store.reactors(stored.seq).then(
+      (names) => setReactors((cur) => (cur?.rev === at ? { rev: at, names } : cur)),
+      () => {},
+    );
   };
 
   const classes = ["msg", mine ? "mine" : "theirs"];
@@ -122,8 +134,10 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
                 data-emoji={r.emoji}
                 aria-pressed={r.me === true}
                 disabled={!actions}
-                title={r.me ? `You reacted ${r.emoji}: click to take it back` : `React ${r.emoji}`}
+                title={reactors?.rev === rev && reactors.names.has(r.emoji) ? `${reactors.names.get(r.emoji)!.join(", ")} reacted ${r.emoji}` : r.me ? `You reacted ${r.emoji}` : `React ${r.emoji}`}
                 onClick={() => env?.store.react(stored.seq, r.emoji, !r.me)}
+                onMouseEnter={loadReactors}
+                onFocus={loadReactors}
               >
                 <span class="emoji">{r.emoji}</span> <span class="count">{r.count}</span>
               </button>
