@@ -2,7 +2,7 @@ import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import { TestSocket, api, createGroup, mintUser } from "./helpers";
 import type { ConversationObject } from "../src/objects/conversation";
-import { HistoryArchive } from "../src/db/archive";
+import { HistoryArchive, type ArchiveRow } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
 
 /** An archive whose writes fail while `down` is true; `ghostWrite` = the write lands but the reply is lost. */
@@ -11,7 +11,7 @@ class FlakyArchive extends HistoryArchive {
   ghostWrite = false;
   failures = 0;
   writes = 0;
-  override async writeMessages(conversationId: string, messages: ChatMessage[]): Promise<void> {
+  override async writeMessages(conversationId: string, messages: ArchiveRow[]): Promise<void> {
     if (this.down) {
       this.failures++;
       throw new Error("D1_ERROR: simulated outage");

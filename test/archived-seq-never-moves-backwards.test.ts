@@ -3,14 +3,14 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
-import { HistoryArchive } from "../src/db/archive";
+import { HistoryArchive, type ArchiveRow } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
 import { createGroup, mintUser } from "./helpers";
 import { seed, stubOf } from "./backlog-helpers";
 
 /** Slow D1 writes, so runs started by the alarm and by flushArchive overlap. */
 class SlowArchive extends HistoryArchive {
-  override async writeMessages(conversationId: string, messages: ChatMessage[]): Promise<void> {
+  override async writeMessages(conversationId: string, messages: ArchiveRow[]): Promise<void> {
     await new Promise((r) => setTimeout(r, 30 + Math.random() * 40));
     await super.writeMessages(conversationId, messages);
   }

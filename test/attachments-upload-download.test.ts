@@ -324,3 +324,24 @@ it("a message references attachments: members get them live, in history from bot
   expect(cold.body.messages[0]).toMatchObject({ seq: 1, body: "", attachments: live.message.attachments });
   [watcher, sender].forEach((s) => s.close());
 });
+
+it("deleting a message deletes its attachments from R2: the download is gone for everyone, even from a signed URL", async () => {
+  const { owner, other, id } = await group();
+  const up = await upload(owner, id, PNG);
+  const { attachment } = (await up.json()) as any;
+  expect((await sendRest(owner, id, "with-file", "look", [attachment.id])).status).toBe(201);
+  const signed = (await api("POST", `/v1/attachments/${attachment.id}/url`, { token: other.token })).body.url as string;
+  expect((await get(new URL(signed).pathname + new URL(signed).search)).status).toBe(200);
+
+  const del = await api("DELETE", `/v1/conversations/${id}/messages/1`, { token: owner.token });
+  expect(del.status).toBe(201);
+  // Unreadable from the delete on (the row is `expiring`), and gone from R2 once the collection job ran.
+  expect((await get(`/v1/attachments/${attachment.id}`, { Authorization: `Bearer ${other.token}` })).status).toBe(404);
+  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
+  for (let i = 0; i < 5 && (await objects(id)).length > 0; i++) await runDurableObjectAlarm(stub);
+  expect(await objects(id)).toEqual([]);
+  expect((await get(new URL(signed).pathname + new URL(signed).search)).status).toBe(404);
+  const history = await api("GET", `/v1/conversations/${id}/messages`, { token: other.token });
+  expect(history.body.messages[0]).toMatchObject({ seq: 1, body: "", deleted: { by: owner.id } });
+  expect(history.body.messages[0].attachments).toBeUndefined();
+});

@@ -3,13 +3,13 @@
 // counts what the object hands to sockets in each synchronous step.
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
-import { HistoryArchive } from "../src/db/archive";
+import { HistoryArchive, type ArchiveRow } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
 import { TestSocket, type TestUser } from "./helpers";
 
 /** D1 refuses every archive write: nothing is archived, nothing is pruned. */
 export class DownArchive extends HistoryArchive {
-  override async writeMessages(_conversationId: string, _messages: ChatMessage[]): Promise<void> {
+  override async writeMessages(_conversationId: string, _messages: ArchiveRow[]): Promise<void> {
     throw new Error("D1_ERROR: simulated outage");
   }
 }

@@ -7,11 +7,11 @@ import { api, createGroup, mintUser, restartConversation } from "./helpers";
 import { ResumingClient } from "./fuzz-helpers";
 import type { ConversationObject } from "../src/objects/conversation";
 import { HistoryArchive } from "../src/db/archive";
-import type { ChatMessage } from "../src/protocol/frames";
+import type { StoredMessage } from "../src/objects/conversation/stream";
 
 /** An archive whose reads take a while, so a backlog paged from D1 is still streaming when we strike. */
 class SlowArchive extends HistoryArchive {
-  override async readMessages(conversationId: string, from: number, to: number): Promise<ChatMessage[]> {
+  override async readMessages(conversationId: string, from: number, to: number): Promise<StoredMessage[]> {
     await new Promise((r) => setTimeout(r, 100));
     return super.readMessages(conversationId, from, to);
   }

@@ -46,7 +46,7 @@ it("one socket send runs exactly these statements: membership, idempotency, inse
     member,
     "SELECT seq, id, created_at AS createdAt FROM messages WHERE sender_id = ? AND client_msg_id = ?",
     "SELECT seq, id, created_at AS createdAt FROM pruned_client_ids WHERE sender_id = ? AND client_msg_id = ?",
-    "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at, attachments, n, reply_to, target, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     // the sender has read up to its own message: one cursor write per sender per flush
     member,
     "UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?",

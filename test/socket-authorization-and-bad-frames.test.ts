@@ -20,7 +20,7 @@ describe("who may connect", () => {
       [{ v: 1, token: "garbage" }, 4401],
       [{ v: 1 }, 4401],
       [{ token: a.token }, 4400],
-      [{ v: 2, token: a.token }, 4426],
+      [{ v: 3, token: a.token }, 4426],
       [{ v: 1, token: a.token, since: "-1" }, 4400],
       [{ v: 1, token: a.token, since: "abc" }, 4400],
     ];

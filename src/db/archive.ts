@@ -1,14 +1,28 @@
 // Everything the conversation object writes to or reads from D1 goes through this class,
 // so tests (and the fault-injection suite) can swap it for one that fails.
-import type { ChatMessage } from "../protocol/frames";
+import type { StoredMessage, StoredRow } from "../objects/conversation/stream";
+import { toStored } from "../objects/conversation/stream";
+
+/** An entry as archived: the stored message and the columns that index it (docs/protocol.md 15). */
+export interface ArchiveRow {
+  message: StoredMessage;
+  /** The thread parent of a reply (kept on its tombstone). */
+  replyTo: number | null;
+  /** The message a change entry changes. */
+  target: number | null;
+  /** The changing columns, as stream.ts columnsOf() makes them. */
+  columns: { body: string; attachments: string | null; extra: string | null };
+}
+
+const SELECT_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments, extra";
 
 export interface D1Statement {
   sql: string;
   params: (string | number | null)[];
 }
 
-/** D1 allows 100 bound parameters per statement: 7 columns x 10 rows stays well inside. */
-const ROWS_PER_INSERT = 10; // 8 bound parameters a row: 80, under D1's 100
+/** D1 allows 100 bound parameters per statement: 11 a row, 9 rows is 99. */
+const ROWS_PER_INSERT = 9;
 
 /**
  * D1 already holds a different message at a seq being archived (e.g. the object's storage was restored from
@@ -30,17 +44,30 @@ export class HistoryArchive {
    * batch, reads back the ids at those seqs: if any differs from the message written, throws ArchiveConflict
    * (the rows that matched are in D1; nothing was overwritten).
    */
-  async writeMessages(conversationId: string, messages: ChatMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  async writeMessages(conversationId: string, rows: ArchiveRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const messages = rows.map((r) => r.message);
     const statements: D1PreparedStatement[] = [];
-    for (let i = 0; i < messages.length; i += ROWS_PER_INSERT) {
-      const chunk = messages.slice(i, i + ROWS_PER_INSERT);
-      const placeholders = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
-      const params = chunk.flatMap((m) => [conversationId, m.seq, m.id, m.senderId, m.clientMsgId, m.body, m.createdAt, m.attachments ? JSON.stringify(m.attachments) : null]);
+    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+      const placeholders = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+      const params = chunk.flatMap(({ message: m, columns: c, replyTo, target }) => [
+        conversationId,
+        m.seq,
+        m.id,
+        m.senderId,
+        m.clientMsgId,
+        c.body,
+        m.createdAt,
+        c.attachments,
+        replyTo,
+        target,
+        c.extra,
+      ]);
       statements.push(
         this.db
           .prepare(
-            `INSERT OR IGNORE INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at, attachments) VALUES ${placeholders}`,
+            `INSERT OR IGNORE INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at, attachments, reply_to, target, extra) VALUES ${placeholders}`,
           )
           .bind(...params),
       );
@@ -56,16 +83,23 @@ export class HistoryArchive {
     if (conflicts.length > 0) throw new ArchiveConflict(conflicts);
   }
 
-  /** Messages with `from <= seq <= to`, ascending. */
-  async readMessages(conversationId: string, from: number, to: number): Promise<ChatMessage[]> {
+  /** Entries with `from <= seq <= to`, ascending, as stored (bookkeeping included: callers send `wire()` of them). */
+  async readMessages(conversationId: string, from: number, to: number): Promise<StoredMessage[]> {
     if (to < from) return [];
     const { results } = await this.db
-      .prepare(
-        "SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-      )
+      .prepare(`SELECT ${SELECT_COLUMNS} FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`)
       .bind(conversationId, from, to)
-      .all<Omit<ChatMessage, "attachments"> & { attachments: string | null }>();
-    return results.map(({ attachments, ...m }) => (attachments ? { ...m, attachments: JSON.parse(attachments) } : m));
+      .all<StoredRow>();
+    return results.map(toStored);
+  }
+
+  /** Up to `limit` replies to `parent` with `after < seq < below`, ascending. */
+  async readReplies(conversationId: string, parent: number, after: number, below: number, limit: number): Promise<StoredMessage[]> {
+    const { results } = await this.db
+      .prepare(`SELECT ${SELECT_COLUMNS} FROM messages WHERE conversation_id = ? AND reply_to = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`)
+      .bind(conversationId, parent, after, below, limit)
+      .all<StoredRow>();
+    return results.map(toStored);
   }
 
   /** Run queued directory writes (conversation rows, membership) in order, in one batch. */

@@ -25,6 +25,10 @@ export interface Config {
   attachmentQuotaBytes: number;
   /** Lifetime of a signed download URL, seconds. */
   attachmentUrlTtl: number;
+  /** Edits are refused this long after a message was sent (seconds); 0: no limit. */
+  editWindowSeconds: number;
+  /** Distinct reactions one message may have. */
+  maxReactionsPerMessage: number;
 
   /** Backlog pacing: bytes per second one socket is handed while it catches up, and all sockets of one object together. */
   backlogSocketBytesPerSecond: number;
@@ -71,6 +75,8 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     maxAttachmentBytes: intVar(s(env.MAX_ATTACHMENT_BYTES), 25 * 1024 * 1024, 1, 5 * 1024 ** 4),
     attachmentQuotaBytes: intVar(s(env.ATTACHMENT_QUOTA_BYTES), 5 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
     attachmentUrlTtl: intVar(s(env.ATTACHMENT_URL_TTL_SECONDS), 600, 10, 7 * 86_400),
+    editWindowSeconds: intVar(s(env.EDIT_WINDOW_SECONDS), 0, 0, 100 * 365 * 86_400),
+    maxReactionsPerMessage: intVar(s(env.MAX_REACTIONS_PER_MESSAGE), 50, 1, 1000),
 
     backlogSocketBytesPerSecond: intVar(s(env.BACKLOG_SOCKET_BYTES_PER_SECOND), 2 * MIB, 64 * 1024, 1024 * MIB),
     backlogObjectBytesPerSecond: intVar(s(env.BACKLOG_OBJECT_BYTES_PER_SECOND), 8 * MIB, 64 * 1024, 4096 * MIB),

@@ -1,6 +1,7 @@
 // REST request schemas and response shapes, shared by the Worker's routes and the client SDK.
 import * as v from "valibot";
 import { ClientMsgIdSchema, LONE_SURROGATE, OutgoingMessageSchema, type ChatMessage } from "./frames";
+import { ReactionSchema } from "./reactions";
 
 export const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 /** Ids minted by this server are `u_...`; ids passed by an app's backend via /v1/admin/tokens must match this. */
@@ -50,6 +51,24 @@ export const AddMembersBodySchema = v.object({
 export const SetRoleBodySchema = v.object({ role: v.picklist(["admin", "member"], 'role must be "admin" or "member"') });
 /** Same fields and rules as the `send` frame (body, attachments or both). */
 export const PostMessageBodySchema = OutgoingMessageSchema;
+
+/** `PATCH …/messages/:seq` (protocol 15.1): same fields as the `edit` frame, without type and seq. */
+export const EditBodySchema = v.object({ clientMsgId: ClientMsgIdSchema, body: v.pipe(v.string("body must be a string"), v.maxLength(256 * 1024, "body is too large"), v.check((s) => !LONE_SURROGATE.test(s), "body must be well-formed Unicode (no lone surrogates)")) });
+/** `DELETE …/messages/:seq` and the reaction routes: idempotent by what they do; a clientMsgId is optional. */
+export const ChangeQuerySchema = v.object({ clientMsgId: v.optional(ClientMsgIdSchema) });
+/** A message's seq in a URL path. */
+export const SeqPathSchema = v.pipe(v.string(), v.regex(/^\d{1,15}$/, "seq must be a positive integer"), v.transform(Number), v.minValue(1, "seq must be a positive integer"));
+/** `GET …/messages/:seq/replies` (protocol 15.4). */
+export const ThreadQuerySchema = v.object({
+  after: v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, "after must be a non-negative integer"), v.transform(Number)), "0"),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,4}$/, "limit must be an integer"), v.transform(Number), v.minValue(1), v.maxValue(200, "limit must be at most 200")), "50"),
+});
+/** `GET …/messages/:seq/reactions` (protocol 15.3). */
+export const ReactionsQuerySchema = v.object({
+  emoji: v.optional(ReactionSchema),
+  after: v.optional(UserIdSchema),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,4}$/, "limit must be an integer"), v.transform(Number), v.minValue(1), v.maxValue(1000, "limit must be at most 1000")), "100"),
+});
 
 const SeqParam = v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a non-negative integer"), v.transform(Number));
 export const HistoryQuerySchema = v.pipe(

@@ -5,7 +5,12 @@
 import { Hono } from "hono";
 import {
   AddMembersBodySchema,
+  ChangeQuerySchema,
   CONVERSATION_ID_RE,
+  EditBodySchema,
+  ReactionsQuerySchema,
+  SeqPathSchema,
+  ThreadQuerySchema,
   CreateConversationBodySchema,
   HistoryQuerySchema,
   PostMessageBodySchema,
@@ -22,6 +27,8 @@ import * as v from "valibot";
 import { ReceiptBodySchema } from "../protocol/user";
 import { conversationStub, userStub } from "../objects/shared/stubs";
 import { BLOCKED_MESSAGE } from "../objects/conversation/members";
+import { isReaction } from "../protocol/reactions";
+import type { ChangeRequest } from "../protocol/frames";
 
 /** One token from the caller's quota (their user object), before any other work: 429 rate_limited when empty. */
 async function takeQuota(c: AppContext, kind: "create" | "members"): Promise<void> {
@@ -39,6 +46,26 @@ async function consentingUsers(c: AppContext, ids: string[]): Promise<PublicUser
     throw new AppError("consent_required", "some of these users do not accept being added to groups by you", { userIds: refused });
   }
   return found;
+}
+
+/** The `:seq` of a message route. */
+function seqParam(c: AppContext): number {
+  const parsed = v.safeParse(SeqPathSchema, c.req.param("seq") ?? "");
+  if (!parsed.success) throw new AppError("validation_failed", "seq must be a positive integer");
+  return parsed.output;
+}
+
+/** The `:emoji` of a reaction route (percent-decoded by the router). */
+function emojiParam(c: AppContext): string {
+  const emoji = c.req.param("emoji") ?? "";
+  if (!isReaction(emoji)) throw new AppError("validation_failed", "emoji must be one emoji (one grapheme cluster of at most 32 bytes)");
+  return emoji;
+}
+
+/** Edit, delete or react over REST: 201 with the ack of the entry stored, 200 when nothing new was stored. */
+async function change(c: AppContext, request: ChangeRequest): Promise<Response> {
+  const ack = await unwrap(conversationStub(c.env, conversationId(c)).change(c.var.user, request));
+  return c.json({ ack }, ack.duplicate ? 200 : 201);
 }
 
 function conversationId(c: AppContext): string {
@@ -142,6 +169,40 @@ export const conversationRoutes = new Hono<AppEnv>()
     const message = await readJson(c, PostMessageBodySchema);
     const ack = await unwrap(conversationStub(c.env, conversationId(c)).send(c.var.user, message));
     return c.json({ ack }, ack.duplicate ? 200 : 201);
+  })
+  .patch("/:id/messages/:seq", async (c) => {
+    const seq = seqParam(c);
+    const { clientMsgId, body } = await readJson(c, EditBodySchema);
+    return change(c, { type: "edit", clientMsgId, seq, body });
+  })
+  .delete("/:id/messages/:seq", async (c) => {
+    const seq = seqParam(c);
+    const { clientMsgId } = parseQuery(c, ChangeQuerySchema);
+    return change(c, { type: "delete", clientMsgId: clientMsgId ?? newId("rest"), seq });
+  })
+  .put("/:id/messages/:seq/reactions/:emoji", async (c) => {
+    const seq = seqParam(c);
+    const emoji = emojiParam(c);
+    const { clientMsgId } = parseQuery(c, ChangeQuerySchema);
+    return change(c, { type: "react", clientMsgId: clientMsgId ?? newId("rest"), seq, emoji, on: true });
+  })
+  .delete("/:id/messages/:seq/reactions/:emoji", async (c) => {
+    const seq = seqParam(c);
+    const emoji = emojiParam(c);
+    const { clientMsgId } = parseQuery(c, ChangeQuerySchema);
+    return change(c, { type: "react", clientMsgId: clientMsgId ?? newId("rest"), seq, emoji, on: false });
+  })
+  .get("/:id/messages/:seq/replies", async (c) => {
+    const seq = seqParam(c);
+    const query = parseQuery(c, ThreadQuerySchema);
+    return c.json(await unwrap(conversationStub(c.env, conversationId(c)).thread(c.var.user, seq, query)));
+  })
+  .get("/:id/messages/:seq/reactions", async (c) => {
+    const seq = seqParam(c);
+    const query = parseQuery(c, ReactionsQuerySchema);
+    const lists = await unwrap(conversationStub(c.env, conversationId(c)).reactions(c.var.user, seq, query));
+    if (query.emoji !== undefined) return c.json(lists[0]!);
+    return c.json({ reactions: lists.map(({ nextAfter: _, ...r }) => r) });
   })
   .get("/:id/receipts", async (c) => {
     const { seq } = parseQuery(c, v.object({ seq: v.pipe(v.string(), v.regex(/^\d{1,15}$/, "seq must be a non-negative integer"), v.transform(Number)) }));

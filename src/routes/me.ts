@@ -19,7 +19,9 @@ export const userSocketRoute = new Hono<AppEnv>().get("/me/ws", async (c) => {
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
   const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   for (const [name, value] of Object.entries(selectedProtocol(req))) headers.set(name, value);
-  return userStub(c.env, verdict.identity.userId).fetch(new Request("https://user/ws", { headers }));
+  // The version (checked above) tells the object what to say in `hello`.
+  const inner = `https://user/ws?v=${Number(new URL(req.url).searchParams.get("v"))}`;
+  return userStub(c.env, verdict.identity.userId).fetch(new Request(inner, { headers }));
 });
 
 const InboxQuerySchema = v.object({

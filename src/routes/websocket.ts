@@ -65,6 +65,7 @@ export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", a
   const inner = new URL(`https://conversation/ws`);
   const since = new URL(req.url).searchParams.get("since");
   if (since !== null) inner.searchParams.set("since", since);
+  inner.searchParams.set("v", String(Number(new URL(req.url).searchParams.get("v")))); // checked above: welcome.protocol
   if (epoch !== null) inner.searchParams.set("epoch", epoch);
   const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   const proto = selectedProtocol(req)["Sec-WebSocket-Protocol"];

@@ -8,6 +8,7 @@ import type { JobOutcome, JobRunner } from "../shared/jobs";
 import type { Capacity } from "./capacity";
 import type { Job } from "./index";
 import type { Meta } from "./meta";
+import type { D1Rewrites } from "./rewrites";
 import type { MessageStream } from "./stream";
 
 /** New messages wait this long so one D1 batch carries many. */
@@ -24,10 +25,20 @@ export class Archiver {
   readonly #d1: () => HistoryArchive;
   readonly #limits: { hotTailMessages: number };
   readonly #capacity: Capacity;
+  readonly #rewrites: D1Rewrites;
   /** Set when D1 was found holding other messages at our seqs: new messages do not wake the job before this. */
   #haltedUntil = 0;
 
-  constructor(meta: Meta, stream: MessageStream, jobs: JobRunner<Job>, d1: () => HistoryArchive, limits: { hotTailMessages: number }, capacity: Capacity) {
+  constructor(
+    meta: Meta,
+    stream: MessageStream,
+    jobs: JobRunner<Job>,
+    d1: () => HistoryArchive,
+    limits: { hotTailMessages: number },
+    capacity: Capacity,
+    rewrites: D1Rewrites,
+  ) {
+    this.#rewrites = rewrites;
     this.#meta = meta;
     this.#stream = stream;
     this.#jobs = jobs;
@@ -48,8 +59,9 @@ export class Archiver {
     for (let i = 0; i < 10_000; i++) {
       const before = this.#meta.archivedSeq;
       const oldest = this.#stream.oldestHotSeq();
+      const rewriting = this.#rewrites.hasPending();
       await this.#jobs.runNow("archive");
-      if (this.#meta.archivedSeq === before && this.#stream.oldestHotSeq() === oldest) break;
+      if (this.#meta.archivedSeq === before && this.#stream.oldestHotSeq() === oldest && !rewriting) break;
     }
     return { archivedSeq: this.#meta.archivedSeq, lastSeq: this.#stream.lastSeq };
   }
@@ -58,9 +70,12 @@ export class Archiver {
   async #batch(): Promise<JobOutcome> {
     this.#capacity.measure();
     const archived = this.#meta.archivedSeq;
-    const rows = this.#stream.hotAfter(archived, ARCHIVE_BATCH);
-    if (rows.length === 0) return "done";
-    let upTo = rows[rows.length - 1]!.seq;
+    const rows = this.#stream.archiveRows(archived, ARCHIVE_BATCH);
+    if (rows.length === 0) {
+      // Nothing new: only rewrites of archived rows (edits, deletes, reactions) may be waiting.
+      return (await this.#rewrites.apply(this.#d1(), this.#meta.id)) ? { at: Date.now() } : "done";
+    }
+    let upTo = rows[rows.length - 1]!.message.seq;
     try {
       // A failure throws: everything stays, and the job runner retries with backoff. Nothing is dropped.
       await this.#d1().writeMessages(this.#meta.id, rows);
@@ -82,10 +97,12 @@ export class Archiver {
     }
     // Never backwards, whatever order runs finish in (Meta.advance is a guarded write).
     this.#meta.advance("archived_seq", upTo);
+    // Changes queued while (or before) these rows were written: a row written with an old state is corrected.
+    const moreRewrites = await this.#rewrites.apply(this.#d1(), this.#meta.id);
     const morePruning = this.#prune();
     this.#capacity.measure();
     if (Date.now() < this.#haltedUntil) return { at: this.#haltedUntil };
-    return this.#stream.lastSeq > upTo || morePruning ? { at: Date.now() } : "done";
+    return this.#stream.lastSeq > upTo || morePruning || moreRewrites ? { at: Date.now() } : "done";
   }
 
   /** Drop archived rows beyond the hot tail. Returns true if more remain to prune. */

@@ -171,6 +171,12 @@ export class Attachments {
     return { ...info, conversationId: this.#meta.id, uploaderId: row.uploaderId, createdAt: row.createdAt, state: row.state as UploadedAttachment["state"] };
   }
 
+  /** The message at `seq` was deleted: its attachments go from R2 now (never readable again from this step on). */
+  messageDeleted(seq: number): void {
+    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE message_seq = ?", seq);
+    if (this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE message_seq = ?", seq).one().n > 0) this.#jobs.ensure("attachments", Date.now());
+  }
+
   /**
    * Delete uploads no message referenced within a day. They are marked `expiring` first, in the same
    * synchronous step that picks them, so no message can reference one while R2 is deleting it; the rows go

@@ -5,7 +5,7 @@
 // ~2,000 msg/s and lets busy sockets starve quiet ones. Socket sends are queued and persisted together
 // in one zero-delay timer event: one commit for all of them. The output gate holds every frame sent in
 // that event until the commit is durable, so no one hears of an unsaved message.
-import type { ChatMessage, OutgoingMessage } from "../../protocol/frames";
+import type { ChangeRequest, ChatMessage, OutgoingMessage } from "../../protocol/frames";
 import type { SendResult } from "../../protocol/api";
 import { AppError } from "../../lib/errors";
 import type { Archiver } from "./archive";
@@ -14,13 +14,11 @@ import type { Cursors } from "./cursors";
 import type { Fanout } from "./fanout";
 import type { Members } from "./members";
 import type { Meta } from "./meta";
+import type { Changes } from "./changes";
 import type { AppendResult, MessageStream } from "./stream";
 
-interface PendingSend {
-  ws: WebSocket;
-  userId: string;
-  items: OutgoingMessage[];
-}
+/** A socket frame waiting for the group commit: messages to send, or one change (edit, delete, reaction). */
+type PendingSend = { ws: WebSocket; userId: string } & ({ items: OutgoingMessage[] } | { change: ChangeRequest });
 
 export class CommitPath {
   readonly #meta: Meta;
@@ -30,11 +28,22 @@ export class CommitPath {
   readonly #sockets: Sockets;
   readonly #archiver: Archiver;
   readonly #fanout: Fanout;
+  readonly #changes: Changes;
   /** Socket sends waiting for the next group commit. Lost on a crash: unacked, so clients resend. */
   #pending: PendingSend[] = [];
   #flushScheduled = false;
 
-  constructor(parts: { meta: Meta; members: Members; stream: MessageStream; cursors: Cursors; sockets: Sockets; archiver: Archiver; fanout: Fanout }) {
+  constructor(parts: {
+    meta: Meta;
+    members: Members;
+    stream: MessageStream;
+    cursors: Cursors;
+    sockets: Sockets;
+    archiver: Archiver;
+    fanout: Fanout;
+    changes: Changes;
+  }) {
+    this.#changes = parts.changes;
     this.#meta = parts.meta;
     this.#members = parts.members;
     this.#stream = parts.stream;
@@ -46,7 +55,16 @@ export class CommitPath {
 
   /** A socket sent messages: they join the next group commit. */
   enqueue(ws: WebSocket, userId: string, items: OutgoingMessage[]): void {
-    this.#pending.push({ ws, userId, items });
+    this.#queue({ ws, userId, items });
+  }
+
+  /** A socket asked for a change: it joins the next group commit, in order with the socket's sends. */
+  enqueueChange(ws: WebSocket, userId: string, change: ChangeRequest): void {
+    this.#queue({ ws, userId, change });
+  }
+
+  #queue(entry: PendingSend): void {
+    this.#pending.push(entry);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     // Sends that arrive while this timer is pending are persisted in its one event. The timer exists
@@ -57,12 +75,20 @@ export class CommitPath {
   /** One message over REST (servers, bots): the same rules and idempotency as the socket, committed in this event. */
   sendOne(senderId: string, message: OutgoingMessage): SendResult {
     const result = this.#stream.atomically(() => {
-      const results = this.#stream.append(senderId, [message], Date.now());
+      const results = this.#stream.append(senderId, [message], Date.now(), this.#changes);
       // Sending marks the conversation read (and delivered) up to your own message, in the same commit.
       const seq = newestFresh(results);
       if (seq > 0) this.#cursors.advance(senderId, seq, seq);
       return results[0]!;
     });
+    if ("error" in result) throw new AppError(result.error.code, result.error.message, { retryAfterMs: result.error.retryAfterMs });
+    this.#publish(result.fresh);
+    return result.ack;
+  }
+
+  /** One change over REST: the same rules and idempotency as the socket's frames, committed in this event. */
+  changeOne(senderId: string, change: ChangeRequest): SendResult {
+    const result = this.#stream.atomically(() => this.#changes.apply(senderId, change, Date.now()));
     if ("error" in result) throw new AppError(result.error.code, result.error.message, { retryAfterMs: result.error.retryAfterMs });
     this.#publish(result.fresh);
     return result.ack;
@@ -79,20 +105,23 @@ export class CommitPath {
     const fresh: ChatMessage[] = [];
     const senderSeqs = new Map<string, number>();
     for (const entry of batch) {
+      const named = "items" in entry ? entry.items : [entry.change];
       if (this.#members.get(entry.userId) === null) {
         // Removed between sending and this flush: nothing is stored, the socket is already being closed.
-        for (const item of entry.items) {
+        for (const item of named) {
           this.#sockets.send(entry.ws, { type: "error", code: "not_a_member", message: "you are not a member of this conversation", clientMsgId: item.clientMsgId });
         }
         continue;
       }
       let results: AppendResult[];
       try {
-        results = this.#stream.atomically(() => this.#stream.append(entry.userId, entry.items, Date.now()));
+        results = this.#stream.atomically(() =>
+          "items" in entry ? this.#stream.append(entry.userId, entry.items, Date.now(), this.#changes) : [this.#changes.apply(entry.userId, entry.change, Date.now())],
+        );
       } catch (err) {
         // Nothing of this entry was stored (its transaction rolled back); the client retries with the same ids.
         console.error(JSON.stringify({ at: "persist", conversation: this.#meta.id, error: String(err) }));
-        for (const item of entry.items) {
+        for (const item of named) {
           this.#sockets.send(entry.ws, { type: "error", code: "internal_error", message: "could not store the message; retry", clientMsgId: item.clientMsgId });
         }
         continue;
@@ -102,7 +131,8 @@ export class CommitPath {
         else {
           this.#sockets.send(entry.ws, { type: "ack", ...r.ack });
           fresh.push(...r.fresh);
-          if (!r.ack.duplicate) senderSeqs.set(entry.userId, Math.max(senderSeqs.get(entry.userId) ?? 0, r.ack.seq));
+          // Sending marks read up to your own message; a change does not (it may be far back).
+          if (!r.ack.duplicate && "items" in entry) senderSeqs.set(entry.userId, Math.max(senderSeqs.get(entry.userId) ?? 0, r.ack.seq));
         }
       }
     }

@@ -91,7 +91,9 @@ export class Connections {
     const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.#stream.lastSeq);
     this.#sockets.send(server, {
       type: "welcome",
-      protocol: PROTOCOL_VERSION,
+      // The version the client asked for (the Worker checked it is supported): the frames are the same for
+      // every version; a version-1 client shows change entries by their fallback body (protocol 15.6).
+      protocol: Math.min(Number(url.searchParams.get("v")) || 1, PROTOCOL_VERSION),
       conversationId: this.#meta.id,
       userId: identity.userId,
       epoch,
@@ -109,6 +111,7 @@ export class Connections {
         isOpen: () => ws.readyState === WebSocket.OPEN,
         sendText: (text) => trySend(ws, text),
         goLive: () => this.#goLive(ws, state),
+        userId: state.userId,
       });
     } catch (err) {
       console.error(JSON.stringify({ at: "backlog", conversation: this.#meta.id, error: String(err) }));

@@ -5,8 +5,9 @@ import { BACKLOG_PAGE_SIZE, type ChatMessage } from "../../protocol/frames";
 import type { HistoryPage, HistoryQuery } from "../../protocol/api";
 import type { HistoryArchive } from "../../db/archive";
 import { AppError } from "../../lib/errors";
+import type { Changes } from "./changes";
 import type { Meta } from "./meta";
-import type { MessageStream } from "./stream";
+import { wire, type MessageStream, type StoredMessage } from "./stream";
 
 /** Where a backlog goes: one socket, which may close while the backlog is read. */
 export interface BacklogSink {
@@ -15,6 +16,8 @@ export interface BacklogSink {
   sendText(text: string): void;
   /** Called in the same synchronous step as the read that reached the newest seq: from here on the socket gets live broadcasts. */
   goLive(): void;
+  /** Whose backlog it is (reactions carry `me` for them). */
+  userId: string;
 }
 
 /** What bounds a backlog page and paces the pages (ConversationObject.limits: read at use, so tests can lower them). */
@@ -64,8 +67,10 @@ export class History {
   readonly #d1: () => HistoryArchive;
   readonly #limits: BacklogLimits;
   readonly #pacer: BacklogPacer;
+  readonly #changes: Changes;
 
-  constructor(meta: Meta, stream: MessageStream, d1: () => HistoryArchive, limits: BacklogLimits) {
+  constructor(meta: Meta, stream: MessageStream, d1: () => HistoryArchive, limits: BacklogLimits, changes: Changes) {
+    this.#changes = changes;
     this.#meta = meta;
     this.#stream = stream;
     this.#d1 = d1;
@@ -73,8 +78,8 @@ export class History {
     this.#pacer = new BacklogPacer(limits);
   }
 
-  /** A page of history, ascending by seq. */
-  async page(query: HistoryQuery): Promise<HistoryPage> {
+  /** A page of history for `viewer`, ascending by seq, each entry in its current state. */
+  async page(query: HistoryQuery, viewer: string): Promise<HistoryPage> {
     const last = this.#stream.lastSeq;
     const limit = query.limit;
     let lo: number;
@@ -86,7 +91,7 @@ export class History {
       hi = Math.min(last, (query.before ?? last + 1) - 1);
       lo = Math.max(1, hi - limit + 1);
     }
-    const messages = hi >= lo ? await this.range(lo, hi) : [];
+    const messages = hi >= lo ? this.#changes.forViewer(await this.range(lo, hi), viewer) : [];
     // Where the page ends: its highest seq, or for an empty page the seq just below where it would start.
     const end = Math.max(hi, lo - 1);
     return {
@@ -105,9 +110,42 @@ export class History {
     const hot = this.#stream.hotRange(Math.max(lo, oldestHot), hi);
     if (lo >= oldestHot) return hot;
     const coldTo = Math.min(hi, oldestHot - 1);
-    const cold = await this.#d1().readMessages(this.#meta.id, lo, coldTo);
+    const cold = await this.#readCold(lo, coldTo);
     if (cold.length !== coldTo - lo + 1) throw new AppError("unavailable", "history archive is incomplete; try again");
     return [...cold, ...hot];
+  }
+
+  /** Entries lo..hi from D1 with the rewrites still queued for D1 laid over them (rewrites.ts), wire shape. */
+  async #readCold(lo: number, hi: number): Promise<ChatMessage[]> {
+    const rewrites = this.#changes.rewrites;
+    const before = rewrites.snapshot(lo, hi);
+    const read = await this.#d1().readMessages(this.#meta.id, lo, hi);
+    return rewrites.overlay(read, before, rewrites.snapshot(lo, hi)).map(wire);
+  }
+
+  /**
+   * A thread: `parent` and up to `limit` of its replies after `after`, oldest first, in both tiers, for `viewer`.
+   * Throws message_not_found when `parent` is not a message.
+   */
+  async thread(parent: number, after: number, limit: number, viewer: string): Promise<{ parent: ChatMessage; messages: ChatMessage[]; nextAfter: number | null }> {
+    if (this.#changes.needs([parent]).length > 0) await this.#changes.load([parent]);
+    const root = this.#changes.current(parent);
+    if (!root || root.change) throw new AppError("message_not_found", `no message at seq ${parent}`);
+    const oldestHot = this.#stream.oldestHotSeq() ?? this.#stream.lastSeq + 1;
+    let replies: StoredMessage[] = [];
+    if (after + 1 < oldestHot) {
+      const rewrites = this.#changes.rewrites;
+      const before = rewrites.snapshot(after + 1, oldestHot - 1);
+      const read = await this.#d1().readReplies(this.#meta.id, parent, after, oldestHot, limit);
+      replies = rewrites.overlay(read, before, rewrites.snapshot(after + 1, oldestHot - 1));
+    }
+    if (replies.length < limit) {
+      const from = Math.max(after, replies.length > 0 ? replies[replies.length - 1]!.seq : after, oldestHot - 1);
+      replies = [...replies, ...this.#stream.hotReplies(parent, from, limit - replies.length)];
+    }
+    const messages = this.#changes.forViewer(replies.map(wire), viewer);
+    const [decorated] = this.#changes.forViewer([wire(root)], viewer);
+    return { parent: decorated!, messages, nextAfter: messages.length === limit ? messages[messages.length - 1]!.seq : null };
   }
 
   /**
@@ -132,13 +170,13 @@ export class History {
         if (sent + 1 < oldestHot) {
           // Older than the hot tail: a page from D1 (awaits, so live sends may interleave; they are in storage).
           const to = Math.min(sent + BACKLOG_PAGE_SIZE, oldestHot - 1);
-          cold = await this.#d1().readMessages(this.#meta.id, sent + 1, to);
+          cold = await this.#readCold(sent + 1, to);
           if (cold.length !== to - sent) throw new Error(`archive returned ${cold.length} of ${to - sent} messages`);
           if (!sink.isOpen()) return;
           source = cold;
         } else source = this.#stream.hotCursor(sent, BACKLOG_PAGE_SIZE);
       }
-      const page = this.#page(source);
+      const page = this.#page(source, sink.userId);
       if (page.count > 0) {
         sink.sendText(page.text);
         sent = page.lastSeq;
@@ -154,18 +192,18 @@ export class History {
   }
 
   /** Serialise messages from `source` (ascending) into one backlog frame of at most BACKLOG_PAGE_SIZE messages and about backlogPageBytes. */
-  #page(source: Iterable<ChatMessage>): { text: string; count: number; lastSeq: number } {
-    const parts: string[] = [];
+  #page(source: Iterable<ChatMessage>, viewer: string): { text: string; count: number; lastSeq: number } {
+    const picked: ChatMessage[] = [];
     let bytes = FRAME_HEAD.length + FRAME_TAIL.length;
-    let lastSeq = 0;
     for (const m of source) {
-      const part = JSON.stringify(m);
+      const size = JSON.stringify(m).length;
       // Always at least one message, so a page moves forward whatever the limit.
-      if (parts.length > 0 && (parts.length >= BACKLOG_PAGE_SIZE || bytes + part.length + 1 > this.#limits.backlogPageBytes)) break;
-      parts.push(part);
-      bytes += part.length + 1;
-      lastSeq = m.seq;
+      if (picked.length > 0 && (picked.length >= BACKLOG_PAGE_SIZE || bytes + size + 1 > this.#limits.backlogPageBytes)) break;
+      picked.push(m);
+      bytes += size + 1;
     }
-    return { text: FRAME_HEAD + parts.join(",") + FRAME_TAIL, count: parts.length, lastSeq };
+    // `me` on reactions adds a few bytes per reaction after the page was sized.
+    const parts = this.#changes.forViewer(picked, viewer).map((m) => JSON.stringify(m));
+    return { text: FRAME_HEAD + parts.join(",") + FRAME_TAIL, count: picked.length, lastSeq: picked[picked.length - 1]?.seq ?? 0 };
   }
 }

@@ -8,12 +8,13 @@
 //   fanout.ts       inboxes of members              presence.ts  device leases in user objects
 //   live.ts         live inbox events to user objects of online members
 //   typing.ts       typing indicators               connections.ts  the connect flow, socket state
+//   changes.ts      edits, deletes, reactions, replies, mentions (rewrites.ts: the same in D1)
 //   attachments.ts  uploads: state, quota, expiry (the bytes are in R2, streamed by the Worker)
 //   capacity.ts     the storage ceiling
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../protocol/errors";
-import { parseClientFrame, type OutgoingMessage, type ServerFrame } from "../../protocol/frames";
+import { parseClientFrame, type ChangeRequest, type ChatMessage, type ClientFrame as ChatFrame, type OutgoingMessage, type ServerFrame } from "../../protocol/frames";
 import type { Conversation, ConversationType, HistoryPage, HistoryQuery, Role, SendResult } from "../../protocol/api";
 import type { ReceiptState } from "../../protocol/user";
 import { HistoryArchive } from "../../db/archive";
@@ -31,6 +32,7 @@ import type { AttachmentMeta, UploadedAttachment } from "../../protocol/attachme
 import { Archiver } from "./archive";
 import { Attachments } from "./attachments";
 import { Capacity } from "./capacity";
+import { Changes } from "./changes";
 import { CommitPath } from "./commit";
 import { Connections, type ConversationSocket, type Sockets } from "./connections";
 import { Cursors } from "./cursors";
@@ -89,6 +91,7 @@ export class ConversationObject extends DurableObject<Env> {
   #presence!: Presence;
   #typing!: Typing;
   #attachments!: Attachments;
+  #changes!: Changes;
   #commit!: CommitPath;
   #connections!: Connections;
 
@@ -122,16 +125,17 @@ export class ConversationObject extends DurableObject<Env> {
     ));
     const capacity = new Capacity(storage, this.limits, () => ({ conversation: meta.id }));
     const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity, (sender, ids, seq) => this.#attachments.claim(sender, ids, seq)));
+    const changes = (this.#changes = new Changes({ sql: storage.sql, meta, members, stream, attachments: () => this.#attachments, d1, limits: this.limits }));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
     const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
-    const history = (this.#history = new History(meta, stream, d1, this.limits));
-    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity));
+    const history = (this.#history = new History(meta, stream, d1, this.limits, changes));
+    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity, changes.rewrites));
     const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.limits.presenceTtlMs));
     this.#typing = new Typing(sockets, () => members.blocked);
     this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.limits.attachmentQuotaBytes);
-    this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout });
+    this.#commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout, changes });
     this.#connections = new Connections(ctx, this.limits, { sockets, meta, members, stream, cursors, history, presence });
     this.#blank = false;
   }
@@ -235,18 +239,54 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** Send one message as `actor` (REST path for servers and bots). Same rules and idempotency as the socket. */
   send(actor: Identity, message: OutgoingMessage): Promise<RpcResult<SendResult>> {
-    return rpcResult(() => {
+    return rpcResult(async () => {
       this.#requireMember(actor.userId);
       this.#members.requireNotBlocked();
+      if (message.replyTo !== undefined) await this.#changes.load([message.replyTo]);
+      this.#requireMember(actor.userId); // still, after the archive read
       return this.#commit.sendOne(actor.userId, message);
     });
   }
 
-  /** A page of history, ascending by seq; reads the hot tail and D1 transparently. */
+  /** Edit, delete or react as `actor` (REST). Same rules and idempotency as the socket's frames (protocol 15). */
+  change(actor: Identity, change: ChangeRequest): Promise<RpcResult<SendResult>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      this.#members.requireNotBlocked();
+      await this.#changes.load([change.seq]);
+      this.#requireMember(actor.userId);
+      return this.#commit.changeOne(actor.userId, change);
+    });
+  }
+
+  /** A page of history, ascending by seq, each entry in its current state; reads the hot tail and D1 transparently. */
   history(actor: Identity, query: HistoryQuery): Promise<RpcResult<HistoryPage>> {
     return rpcResult(() => {
       this.#requireMember(actor.userId);
-      return this.#history.page(query);
+      return this.#history.page(query, actor.userId);
+    });
+  }
+
+  /** A thread: its parent and a page of replies (protocol 15.4). */
+  thread(actor: Identity, seq: number, query: { after: number; limit: number }): Promise<RpcResult<{ parent: ChatMessage; messages: ChatMessage[]; nextAfter: number | null }>> {
+    return rpcResult(() => {
+      this.#requireMember(actor.userId);
+      return this.#history.thread(seq, query.after, query.limit, actor.userId);
+    });
+  }
+
+  /** Who reacted to message `seq` (protocol 15.3). */
+  reactions(
+    actor: Identity,
+    seq: number,
+    query: { emoji?: string; after?: string; limit: number },
+  ): Promise<RpcResult<{ emoji: string; count: number; userIds: string[]; nextAfter: string | null }[]>> {
+    return rpcResult(async () => {
+      this.#requireMember(actor.userId);
+      await this.#changes.load([seq]);
+      const target = this.#changes.current(seq);
+      if (!target || target.change) throw new AppError("message_not_found", `no message at seq ${seq}`);
+      return this.#changes.reactionsOf(seq, query);
     });
   }
 
@@ -358,13 +398,23 @@ export class ConversationObject extends DurableObject<Env> {
         return this.#sockets.send(ws, { type: "pong" });
       case "send":
       case "send_batch": {
-        const messages = frame.type === "send" ? [{ clientMsgId: frame.clientMsgId, body: frame.body, attachments: frame.attachments }] : frame.messages;
+        const messages: OutgoingMessage[] = frame.type === "send" ? [sendFields(frame)] : frame.messages;
         if (this.#members.blocked) {
           for (const m of messages) this.#sockets.send(ws, { type: "error", code: "blocked", message: BLOCKED_MESSAGE, clientMsgId: m.clientMsgId });
           return;
         }
         this.#typing.sent(state.userId);
+        const parents = messages.flatMap((m) => (m.replyTo !== undefined ? [m.replyTo] : []));
+        // A reply to a message older than the hot tail: its quote is read from D1 first (rare; never for plain sends).
+        if (parents.length > 0 && this.#changes.needs(parents).length > 0 && !(await this.#loaded(ws, parents, messages))) return;
         return this.#commit.enqueue(ws, state.userId, messages);
+      }
+      case "edit":
+      case "delete":
+      case "react": {
+        if (this.#members.blocked) return this.#sockets.send(ws, { type: "error", code: "blocked", message: BLOCKED_MESSAGE, clientMsgId: frame.clientMsgId });
+        if (this.#changes.needs([frame.seq]).length > 0 && !(await this.#loaded(ws, [frame.seq], [frame]))) return;
+        return this.#commit.enqueueChange(ws, state.userId, frame);
       }
       case "typing":
         return this.#typing.typed(state, frame.active);
@@ -387,6 +437,20 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** Read messages older than the hot tail that frames name; if D1 fails, each frame's entry gets a retryable error. */
+  async #loaded(ws: WebSocket, seqs: number[], named: { clientMsgId: string }[]): Promise<boolean> {
+    try {
+      await this.#changes.load(seqs);
+      return true;
+    } catch (err) {
+      console.warn(JSON.stringify({ at: "load_target", conversation: this.#meta.id, error: String(err) }));
+      for (const n of named) {
+        this.#sockets.send(ws, { type: "error", code: "unavailable", message: "could not read that message from the archive; retry", clientMsgId: n.clientMsgId, retryAfterMs: 1_000 });
+      }
+      return false;
+    }
+  }
 
   /** A blank object has no modules yet: it answers every member-only call as a non-member would. */
   #requireCreated(): void {
@@ -411,6 +475,11 @@ export class ConversationObject extends DurableObject<Env> {
       members: this.#members.list().map((m) => ({ userId: m.userId, username: m.username, role: m.role, joinedAt: m.joinedAt })),
     };
   }
+}
+
+/** The message of a `send` frame (everything but its type). */
+function sendFields({ type: _, ...message }: Extract<ChatFrame, { type: "send" }>): OutgoingMessage {
+  return message;
 }
 
 function publicMember(m: MemberRow): { userId: string; username: string; role: Role } {

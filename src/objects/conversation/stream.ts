@@ -1,7 +1,9 @@
 // The message stream: the hot tail (`messages`) and the idempotency keys of pruned messages
 // (`pruned_client_ids`). Owns seq assignment, idempotency and the per-message limits (body size, send
 // rate). Everything here is synchronous SQL: no await, so nothing interleaves with an append.
-import { utf8Length, type ChatMessage, type MessageAttachment, type OutgoingMessage } from "../../protocol/frames";
+import { utf8Length, type ChatMessage, type MessageAttachment, type MessageChange, type OutgoingMessage, type ReplyQuote } from "../../protocol/frames";
+import type { ErrorCode } from "../../protocol/errors";
+import type { ArchiveRow } from "../../db/archive";
 import type { SendResult } from "../../protocol/api";
 import { newId } from "../../lib/ids";
 import type { Config } from "../../lib/config";
@@ -14,10 +16,11 @@ import type { Meta } from "./meta";
  * `extra`, the JSON of every other wire field (replyTo, mentions, edited, deleted, reactions, replies, change)
  * plus `_`, bookkeeping that never leaves the object (changes.ts).
  */
-type MessageRow = Pick<ChatMessage, "seq" | "id" | "senderId" | "clientMsgId" | "body" | "createdAt"> & {
+export type StoredRow = Pick<ChatMessage, "seq" | "id" | "senderId" | "clientMsgId" | "body" | "createdAt"> & {
   attachments: string | null;
   extra: string | null;
-} & Record<string, SqlStorageValue>;
+};
+type MessageRow = StoredRow & Record<string, SqlStorageValue>;
 
 /** Bookkeeping kept in a message's `extra` under `_`, never sent (changes.ts). */
 export interface Bookkeeping {
@@ -30,12 +33,20 @@ export interface Bookkeeping {
 export type StoredMessage = ChatMessage & { _?: Bookkeeping };
 
 export type AppendError = {
-  code: "body_too_large" | "rate_limited" | "conversation_storage_full" | "attachment_unavailable";
+  code: ErrorCode;
   message: string;
   clientMsgId: string;
   retryAfterMs?: number;
 };
 export type AppendResult = { ack: SendResult; fresh: ChatMessage[] } | { error: AppendError };
+
+/** Replies and mentions of a new message (changes.ts): checked before it is stored, recorded after. */
+export interface Relations {
+  /** The `replyTo` quote and mentions a new message at `seq` carries, or why it is refused. */
+  relate(senderId: string, item: OutgoingMessage, seq: number): Pick<ChatMessage, "replyTo" | "mentions" | "mentionsAll"> | Omit<AppendError, "clientMsgId">;
+  /** Record a stored message's mentions and count it in its thread. */
+  stored(message: ChatMessage): void;
+}
 
 /**
  * Takes the attachments a new message references for it (conversation/attachments.ts), inside the
@@ -49,7 +60,7 @@ const STORAGE_FULL_RETRY_MS = 60_000;
 const MESSAGE_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments, extra";
 
 /** A stored row (of this object or of D1) as a stored message: `attachments` only when there are some, `extra` merged in. */
-export function toStored(row: MessageRow): StoredMessage {
+export function toStored(row: StoredRow): StoredMessage {
   const { attachments, extra, ...base } = row;
   const message: StoredMessage = { ...base };
   if (attachments) message.attachments = JSON.parse(attachments) as MessageAttachment[];
@@ -58,7 +69,7 @@ export function toStored(row: MessageRow): StoredMessage {
 }
 
 /** A stored row as the wire shape (bookkeeping dropped). */
-export function toMessage(row: MessageRow): ChatMessage {
+export function toMessage(row: StoredRow): ChatMessage {
   return wire(toStored(row));
 }
 
@@ -152,22 +163,24 @@ export class MessageStream {
    */
   atomically<T>(body: () => T): T {
     const before = this.#lastSeq;
+    const count = this.#lastCount;
     try {
       return this.#storage.transactionSync(body);
     } catch (err) {
       this.#lastSeq = before;
+      this.#lastCount = count;
       throw err;
     }
   }
 
   /**
    * Assign seqs and insert (call inside atomically()). Returns an ack per item (the original one for a
-   * clientMsgId already stored) or a per-item error.
+   * clientMsgId already stored) or a per-item error. `relations` checks and records replies and mentions (changes.ts).
    */
-  append(senderId: string, items: OutgoingMessage[], now: number): AppendResult[] {
+  append(senderId: string, items: OutgoingMessage[], now: number, relations: Relations): AppendResult[] {
     return items.map((item) => {
       // A retry is answered with the original ack even if the limits changed since.
-      const existing = this.#findByClientMsgId(senderId, item.clientMsgId);
+      const existing = this.findByClientMsgId(senderId, item.clientMsgId);
       if (existing) return { ack: { ...existing, clientMsgId: item.clientMsgId, duplicate: true }, fresh: [] };
       const bodyBytes = utf8Length(item.body);
       if (bodyBytes > this.#config.maxBodyBytes) {
@@ -179,51 +192,124 @@ export class MessageStream {
           },
         };
       }
-      // At the storage ceiling nothing new is stored (a memory check; capacity.ts measures off the hot path).
-      if (this.#capacity.full) {
-        return {
-          error: {
-            code: "conversation_storage_full" as const,
-            message: "this conversation's storage is full until its archive catches up; resend later",
-            clientMsgId: item.clientMsgId,
-            retryAfterMs: STORAGE_FULL_RETRY_MS,
-          },
-        };
+      const refused = this.admit(senderId, item.clientMsgId, now);
+      if (refused) return { error: refused };
+      const message: StoredMessage = { seq: this.#lastSeq + 1, id: newId("m", now), senderId, clientMsgId: item.clientMsgId, body: item.body, createdAt: now };
+      if (item.replyTo !== undefined || item.mentions?.length || item.mentionsAll) {
+        // After the rate limit, like attachments: a refused message takes its token too.
+        const related = relations.relate(senderId, item, message.seq);
+        if ("code" in related) return { error: { ...related, clientMsgId: item.clientMsgId } };
+        Object.assign(message, related);
       }
-      // Duplicates above are free; each new message takes a token.
-      const { granted, retryAfterMs } = this.#limiter().take(senderId, 1, now);
-      if (granted === 0) {
-        return {
-          error: {
-            code: "rate_limited" as const,
-            message: `sending too fast: at most ${this.#config.sendRatePerSecond} messages per second (burst ${this.#config.sendBurst})`,
-            clientMsgId: item.clientMsgId,
-            retryAfterMs,
-          },
-        };
-      }
-      const message: ChatMessage = { seq: this.#lastSeq + 1, id: newId("m", now), senderId, clientMsgId: item.clientMsgId, body: item.body, createdAt: now };
       if (item.attachments?.length) {
         // Checked after the rate limit (a refused message takes its token too: an abuser cannot probe for free).
         const claimed = this.#claim(senderId, item.attachments, message.seq);
         if ("refused" in claimed) return { error: { code: "attachment_unavailable" as const, message: claimed.refused, clientMsgId: item.clientMsgId } };
         message.attachments = claimed.attachments;
       }
-      this.#sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        message.seq,
-        message.id,
-        message.senderId,
-        message.clientMsgId,
-        message.body,
-        message.createdAt,
-        message.attachments ? JSON.stringify(message.attachments) : null,
-      );
-      this.#lastSeq = message.seq;
+      this.#insert(message, this.#lastCount + 1, message.replyTo?.seq ?? null, null);
+      this.#lastCount++;
       this.#capacity.stored(bodyBytes);
+      if (message.replyTo || message.mentions || message.mentionsAll) relations.stored(message);
       const ack: SendResult = { clientMsgId: item.clientMsgId, seq: message.seq, id: message.id, createdAt: now, duplicate: false };
       return { ack, fresh: [message] };
     });
+  }
+
+  /**
+   * The limits every new entry passes after its duplicate check: the storage ceiling and the send rate (one
+   * token). Returns why it is refused, or null. `ceiling: false` for changes that free space (delete).
+   */
+  admit(senderId: string, clientMsgId: string, now: number, ceiling = true): AppendError | null {
+    // At the storage ceiling nothing new is stored (a memory check; capacity.ts measures off the hot path).
+    if (ceiling && this.#capacity.full) {
+      return {
+        code: "conversation_storage_full",
+        message: "this conversation's storage is full until its archive catches up; resend later",
+        clientMsgId,
+        retryAfterMs: STORAGE_FULL_RETRY_MS,
+      };
+    }
+    // Duplicates are free; each new entry takes a token.
+    const { granted, retryAfterMs } = this.#limiter().take(senderId, 1, now);
+    if (granted === 0) {
+      return {
+        code: "rate_limited",
+        message: `sending too fast: at most ${this.#config.sendRatePerSecond} messages per second (burst ${this.#config.sendBurst})`,
+        clientMsgId,
+        retryAfterMs,
+      };
+    }
+    return null;
+  }
+
+  /** Store a change entry (call inside atomically(), after its checks): the next seq, counted as no message. */
+  appendChange(senderId: string, clientMsgId: string, body: string, change: MessageChange, now: number): StoredMessage {
+    const entry: StoredMessage = { seq: this.#lastSeq + 1, id: newId("m", now), senderId, clientMsgId, body, createdAt: now, change };
+    this.#insert(entry, this.#lastCount, null, change.target);
+    this.#capacity.stored(utf8Length(body));
+    return entry;
+  }
+
+  #insert(m: StoredMessage, n: number, replyTo: number | null, target: number | null): void {
+    const { attachments, extra } = columnsOf(m);
+    this.#sql.exec(
+      "INSERT INTO messages (seq, id, sender_id, client_msg_id, body, created_at, attachments, n, reply_to, target, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      m.seq,
+      m.id,
+      m.senderId,
+      m.clientMsgId,
+      m.body,
+      m.createdAt,
+      attachments,
+      n,
+      replyTo,
+      target,
+      extra,
+    );
+    this.#lastSeq = m.seq;
+  }
+
+  /** A hot entry as stored (with its bookkeeping), or null when `seq` is not in the hot tail. */
+  stored(seq: number): StoredMessage | null {
+    const row = this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, seq).toArray()[0];
+    return row ? toStored(row) : null;
+  }
+
+  /** Rewrite a hot entry's changing columns (body, attachments, extra). False when it is not hot. */
+  rewrite(message: StoredMessage): boolean {
+    const c = columnsOf(message);
+    this.#sql.exec("UPDATE messages SET body = ?, attachments = ?, extra = ? WHERE seq = ?", c.body, c.attachments, c.extra, message.seq);
+    return this.#sql.exec<{ n: number }>("SELECT changes() AS n").one().n > 0;
+  }
+
+  /** Hot replies to `parent` (seq ascending). */
+  hotReplies(parent: number, after: number, limit: number): StoredMessage[] {
+    return this.#sql
+      .exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE reply_to = ? AND seq > ? ORDER BY seq LIMIT ?`, parent, after, limit)
+      .toArray()
+      .map(toStored);
+  }
+
+  /** Set `replyTo` on every hot reply to `parent`. */
+  setQuotes(parent: number, quote: ReplyQuote): void {
+    this.#sql.exec(
+      "UPDATE messages SET extra = json_set(extra, '$.replyTo', json(?)) WHERE reply_to = ? AND json_extract(extra, '$.deleted') IS NULL",
+      JSON.stringify(quote),
+      parent,
+    );
+  }
+
+  /** Up to `limit` hot entries after `after`, as the archive writes them (stored state and index columns). */
+  archiveRows(after: number, limit: number): ArchiveRow[] {
+    return this.#sql
+      .exec<MessageRow & { replyTo: number | null; target: number | null }>(
+        `SELECT ${MESSAGE_COLUMNS}, reply_to AS replyTo, target FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`,
+        after,
+        limit,
+      )
+      .toArray()
+      .map(({ replyTo, target, ...row }) => ({ message: toStored(row), replyTo, target, columns: { body: row.body, attachments: row.attachments, extra: row.extra } }));
   }
 
   /** Lowest seq still in the hot tail, or null when it is empty. */
@@ -259,7 +345,7 @@ export class MessageStream {
   prune(to: number): void {
     this.#storage.transactionSync(() => {
       this.#sql.exec(
-        "INSERT OR IGNORE INTO pruned_client_ids (sender_id, client_msg_id, seq, id, created_at) SELECT sender_id, client_msg_id, seq, id, created_at FROM messages WHERE seq <= ?",
+        "INSERT OR IGNORE INTO pruned_client_ids (sender_id, client_msg_id, seq, id, created_at, n) SELECT sender_id, client_msg_id, seq, id, created_at, n FROM messages WHERE seq <= ?",
         to,
       );
       this.#sql.exec("DELETE FROM messages WHERE seq <= ?", to);
@@ -267,7 +353,7 @@ export class MessageStream {
     });
   }
 
-  #findByClientMsgId(senderId: string, clientMsgId: string): { seq: number; id: string; createdAt: number } | null {
+  findByClientMsgId(senderId: string, clientMsgId: string): { seq: number; id: string; createdAt: number } | null {
     const hot = this.#sql
       .exec<{ seq: number; id: string; createdAt: number }>(
         "SELECT seq, id, created_at AS createdAt FROM messages WHERE sender_id = ? AND client_msg_id = ?",

@@ -51,7 +51,9 @@ export class Connections {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     sockets.accept(server, { userId: identity.userId, exp: identity.exp, key: randomToken(9), connectedAt: Date.now() });
-    sockets.send(server, { type: "hello", protocol: PROTOCOL_VERSION, userId: identity.userId, totalUnread: inbox.totalUnread() });
+    // The version the client asked for (checked by the Worker; absent from an older Worker: 1).
+    const protocol = Math.min(Number(upgrade.url.searchParams.get("v")) || 1, PROTOCOL_VERSION);
+    sockets.send(server, { type: "hello", protocol, userId: identity.userId, totalUnread: inbox.totalUnread() });
     ctx.waitUntil(presence.socketOpened());
     inbox.socketOpened();
     return upgraded(upgrade, client);
