@@ -184,7 +184,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
             ⋯
           </button>
           {mode === "menu" ? (
-            <Popup anchor={menuButton} role="menu" label="Message actions" class="msg-menu" orientation="vertical" onDismiss={() => close(false)}>
+            <Popup key="menu" anchor={menuButton} role="menu" label="Message actions" class="msg-menu" orientation="vertical" onDismiss={() => close(false)}>
               {canEdit ? (
                 <button type="button" role="menuitem" data-action="edit" onClick={() => setMode("edit")}>
                   Edit
@@ -215,7 +215,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
               ) : null}
             </Popup>
           ) : mode === "react" ? (
-            <Popup anchor={menuButton} role="menu" label="Pick a reaction" class="picker" orientation="horizontal" onDismiss={() => close(false)}>
+            <Popup key="react" anchor={menuButton} role="menu" label="Pick a reaction" class="picker" orientation="horizontal" onDismiss={() => close(false)}>
               {REACTIONS.map((emoji) => {
                 const mineAlready = stored.reactions?.some((r) => r.emoji === emoji && r.me) === true;
                 return (
@@ -237,7 +237,7 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
               })}
             </Popup>
           ) : mode === "confirm-delete" ? (
-            <Popup anchor={menuButton} role="alertdialog" label="Delete this message?" class="confirm" orientation="horizontal" onDismiss={() => close(false)} focusLast>
+            <Popup key="confirm" anchor={menuButton} role="alertdialog" label="Delete this message?" class="confirm" orientation="horizontal" onDismiss={() => close(false)} focusLast>
               <span class="question">{mine ? "Delete this message?" : `Delete ${sender ?? "their"}'s message?`}</span>
               <button
                 type="button"
@@ -386,7 +386,7 @@ function fit(el: HTMLTextAreaElement): void {
 }
 
 /**
- * A small menu next to its button: opens above it when there is room, else below; focus moves into it,
+ * A small menu next to its button (keyed by its caller: each popup mounts anew, so focus moves into it): opens above it when there is room, else below; focus moves into it,
  * arrow keys move between its buttons, Esc (handled by the message) or a click outside closes it.
  */
 function Popup({
