@@ -1,7 +1,8 @@
 // Messages that change (issue 12) in Chromium against the real Worker: in a group, alice (the owner, on a
 // wide screen) and bob (a member, at a phone's width) mention each other with the autocomplete, edit with
-// the keyboard, react with the picker and the chips, reply and talk in a thread, and delete (bob his own,
-// alice as owner his too). Each step asserts what both of them see. Screenshots: test-results/browser/changes-*.png.
+// the keyboard, react with the picker and the chips, reply and talk in a thread, change things offline
+// (shown at once, delivered on reconnect), and delete (bob his own, alice as owner his too). Each step
+// asserts what both of them see. Screenshots: test-results/browser/changes-*.png.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
@@ -247,6 +248,34 @@ describe.skipIf(!HAS_CHROMIUM)("messages that change, in Chromium", () => {
     await shot(a, "thread-alice");
     await b.keyboard.press("Escape"); // closes bob's pane (the box has no list open)
     await pane.waitFor({ state: "detached" });
+  });
+
+  it("offline, bob's reaction and edit show at once on his screen and reach alice once he is back", async () => {
+    const thanks = `thanks @${names.alice} !`;
+    await b.context().setOffline(true);
+    await b.locator("[data-testid=banner]").waitFor({ state: "visible" });
+    try {
+      await (await openMenu(msg(b, "hello bob"))).locator("[data-action=react]").click();
+      await msg(b, "hello bob").locator('.picker [data-emoji="🎉"]').click();
+      await (await openMenu(msg(b, thanks))).locator("[data-action=edit]").click();
+      const box = b.locator("[data-testid=messages] textarea.edit-box");
+      await box.fill(`thanks a lot @${names.alice}`);
+      await box.press("Enter");
+      await eventually("bob sees his 🎉 and his new text while offline", async () =>
+        (await chipState(msg(b, "hello bob"), "🎉")) === "1 me" && (await msg(b, "thanks a lot").count()) === 1,
+      );
+      await shot(b, "offline-changes-bob");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await chipState(msg(a, "hello bob"), "🎉")).toBe("none");
+      expect(await msg(a, "thanks a lot").count()).toBe(0);
+    } finally {
+      await b.context().setOffline(false);
+    }
+    await eventually("alice gets both once bob is back", async () =>
+      (await chipState(msg(a, "hello bob"), "🎉")) === "1" && (await msg(a, "thanks a lot").locator("[data-testid=edited]").count()) === 1,
+    );
+    // Her open thread follows the edit too.
+    await a.locator("[data-testid=thread-messages] .msg .body", { hasText: "thanks a lot" }).waitFor();
   });
 
   it("deletes: alice (owner) deletes bob's message, bob deletes his thread parent; tombstones and quotes follow", async () => {
