@@ -4,6 +4,8 @@
 import { batch, signal } from "@preact/signals";
 import {
   newClientMsgId,
+  quoteOf,
+  tombstone,
   type ChatMessage,
   type ConnectionState,
   type Conversation,
@@ -95,10 +97,8 @@ function withPending(m: ChatMessage, changes: readonly OutboxItem[] | undefined,
     const c = item.change;
     if (!c || out.deleted) break;
     if (c.type === "edit") out = { ...out, body: item.body, edited: { at: item.createdAt, version: (out.edited?.version ?? 1) + 1 } };
-    else if (c.type === "delete") {
-      out = { seq: out.seq, id: out.id, senderId: out.senderId, clientMsgId: out.clientMsgId, body: "", createdAt: out.createdAt, deleted: { at: item.createdAt, by: me } };
-      if (m.replies) out.replies = m.replies;
-    } else {
+    else if (c.type === "delete") out = tombstone(out, item.createdAt, me);
+    else {
       const reactions = (out.reactions ?? []).map((r) => ({ ...r }));
       const r = reactions.find((x) => x.emoji === c.emoji);
       if (c.on && !r?.me) {
@@ -296,8 +296,7 @@ export class ConversationStore {
 
   /** Reply to a message from the main composer. */
   replyToMessage(m: ChatMessage): void {
-    const quote = m.body.replace(/\s+/g, " ").trim() || m.attachments?.[0]?.name || "";
-    this.replyTo.value = { seq: m.seq, senderId: m.senderId, quote: quote.length > 140 ? `${quote.slice(0, 139)}…` : quote };
+    this.replyTo.value = { seq: m.seq, senderId: m.senderId, quote: quoteOf(m.body, m.attachments) };
   }
 
   /** The row of a message, for lists that read outside the held window (a thread's older replies). */

@@ -3,7 +3,7 @@
 // and thread link. Each of these states belongs to this component, so keyed rendering keeps them with
 // their message while the list around it changes.
 import type { ComponentChildren } from "preact";
-import type { ChatMessage, MessageStatus, OutboxItem } from "../../../client/src/index";
+import { quoteOf, type ChatMessage, type MessageStatus, type OutboxItem } from "../../../client/src/index";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signedUrl } from "../attachments";
 import type { MessageEnv } from "../conversation";
@@ -290,7 +290,7 @@ function ReplyQuote({ message: m, env }: { message: ChatMessage | OutboxItem; en
   let quote: NonNullable<ChatMessage["replyTo"]> | null = null;
   if (typeof to === "number") {
     const parent = env.store.message(to);
-    quote = parent ? { seq: to, senderId: parent.senderId, quote: parent.body, ...(parent.deleted ? { deleted: true as const } : {}) } : { seq: to, senderId: "", quote: "" };
+    quote = parent ? { seq: to, senderId: parent.senderId, quote: quoteOf(parent.body, parent.attachments), ...(parent.deleted ? { deleted: true as const } : {}) } : { seq: to, senderId: "", quote: "" };
   } else quote = to;
   const who = quote.senderId === env.me ? "You" : (env.names.get(quote.senderId) ?? "someone");
   const seq = quote.seq;
