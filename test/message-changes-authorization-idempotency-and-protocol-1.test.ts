@@ -2,7 +2,10 @@
 // code on a socket that stays open, and protocol-1 clients served what they understand.
 import { expect, it } from "vitest";
 import { TestSocket, api, createDirect, createGroup, mintUser } from "./helpers";
-import { act, messagesOf } from "./message-changes";
+import { runInDurableObject } from "cloudflare:test";
+import type { ConversationObject } from "../src/objects/conversation";
+import { TokenBuckets } from "../src/lib/rate-limit";
+import { act, messagesOf, stubOf } from "./message-changes";
 import { tune } from "./backlog-helpers";
 
 it("only the sender edits, the sender or a group owner/admin deletes, members react; strangers are refused", async () => {
@@ -148,4 +151,25 @@ it("a protocol-1 client is served change entries as messages with readable fallb
   await again.next("caught_up");
   expect(again.messages().map((m) => m.body)).toEqual(["", "* (edited)", "reacted 👍", "took back 👍", "(deleted a message)"]);
   for (const s of [old, a, again]) s.close();
+});
+
+it("changes to archived messages cost a token for the archive read, so naming old messages is rate-limited too", async () => {
+  const [alice, bob] = [await mintUser(), await mintUser()];
+  const conv = await createGroup(alice, [bob]);
+  const a = await TestSocket.conversation(conv.id, alice, { v: 2 });
+  await a.next("caught_up");
+  a.send({ type: "send_batch", messages: Array.from({ length: 20 }, (_, i) => ({ clientMsgId: `m${i}`, body: `m${i}` })) });
+  await a.waitForMessages(20);
+  a.send({ type: "send_batch", messages: Array.from({ length: 20 }, (_, i) => ({ clientMsgId: `n${i}`, body: `n${i}` })) });
+  await a.waitForMessages(40);
+  await stubOf(conv.id).flushArchive(); // 1-20 are in D1 only
+  await runInDurableObject(stubOf(conv.id), (o: ConversationObject) => {
+    o.sendLimiter = new TokenBuckets(0.01, 4);
+  });
+  // Each edit of an archived message costs two tokens: the archive read and the change.
+  const answers = [];
+  for (let i = 1; i <= 4; i++) answers.push(await act(a, { type: "edit", clientMsgId: `x${i}`, seq: i, body: "x" }));
+  expect(answers.map((x) => x.code ?? x.type)).toEqual(["ack", "ack", "rate_limited", "rate_limited"]);
+  expect(answers[2]!.retryAfterMs).toBeGreaterThan(0);
+  a.close();
 });

@@ -8,7 +8,7 @@ import { Conversation } from "./conversation";
 import { uploadItemFiles, Uploads, type FileLike, type UploadOptions, type UploadsOptions } from "./attachments";
 import type { SignedUrl, UploadedAttachment } from "../../src/protocol/attachments";
 import { hasPendingFiles } from "./outbox";
-import { outgoing } from "./sending";
+import { restCall } from "./sending";
 import { Emitter } from "./emitter";
 import { parseUserFrame } from "./frames";
 import { isRetryableError } from "../../src/protocol/errors";
@@ -215,7 +215,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /**
    * Send outbox items of conversations that are not open, over REST (same clientMsgId, so a message
-   * that already arrived is not stored twice). Call after start-up and when the network returns.
+   * that already arrived is not stored twice). Edits, deletes and reactions go the same way, in order. Call after start-up and when the network returns.
    * Each conversation's items go one at a time, oldest first (protocol.md 10): `rate_limited` is waited
    * out and the same item resent; any other retryable failure stops that conversation's flush, so a
    * later item is never stored before an earlier one.
@@ -232,9 +232,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         try {
           // Its files first (a retryable upload failure stops the conversation like a retryable send does).
           if (hasPendingFiles(item)) item = await uploadItemFiles(this.uploads, this.outbox, item);
-          await this.http.request("POST", `/v1/conversations/${encodeURIComponent(item.conversationId)}/messages`, {
-            body: outgoing(item),
-          });
+          // A new message is a POST; an edit, delete or reaction its own route (docs/protocol.md 15).
+          const call = restCall(item);
+          await this.http.request(call.method, call.path, { body: call.body, query: call.query });
           await this.outbox.remove(item.clientMsgId);
           sent++;
         } catch (err) {

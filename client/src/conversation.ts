@@ -5,26 +5,41 @@
 // lastSeq + 1. Anything at or below it is a duplicate (backlog overlap, replay after reconnect) and is
 // dropped; anything above lastSeq + 1 is a gap, filled from REST history before going on. Frames are
 // handled one at a time on a promise chain, so an async gap fill cannot reorder delivery.
+//
+// The stream's entries are messages and change entries (protocol 2, docs/protocol.md 15). Both advance
+// lastSeq; a change entry is never shown, it is applied to the message it changes (./changes), so
+// `messages` holds each message in its current state and `updated` tells which one changed.
 import type { Conversation as ConversationInfo, HistoryPage, Member } from "../../src/protocol/api";
-import type { ChatMessage, ServerFrame } from "../../src/protocol/frames";
+import { PROTOCOL_VERSION, type ChatMessage, type ServerFrame } from "../../src/protocol/frames";
 import type { ReceiptCursor } from "../../src/protocol/user";
 import { Emitter } from "./emitter";
 import { parseConversationFrame } from "./frames";
 import { ApiError, type Http } from "./http";
 import { applyMembersChanged } from "./members";
-import { hasPendingFiles, newClientMsgId, type Outbox, type OutboxAttachment, type OutboxItem } from "./outbox";
+import { hasPendingFiles, isChangeItem, newClientMsgId, type Outbox, type OutboxAttachment, type OutboxChange, type OutboxItem } from "./outbox";
+import { ChangeApplier, isChangeEntry } from "./changes";
+import { fallbackVersion, negotiatedVersion, supportsChanges } from "./version";
 import { isRetryableUploadError, uploadItemFiles, type FileLike, type Uploads } from "./attachments";
 import { backoffDelay } from "./backoff";
 import type { AttachmentInfo } from "../../src/protocol/attachments";
 import { fetchCursorsAt, ReceiptCursors, ReceiptReporter, type ReceiptCounts } from "./receipts";
-import { MessageSender, type MessageStatus, type StatusChange } from "./sending";
+import { changeFrameError, MessageSender, type MessageStatus, type StatusChange } from "./sending";
 import { ReconnectingSocket, type ConnectionError, type ConnectionState, type SocketOptions } from "./transport";
 import { TypingIndicators, TypingSender, type TypingUser } from "./typing";
 
 export interface ConversationEvents {
   state: ConnectionState;
-  /** A new message, exactly once per seq, in seq order (own messages included, after their ack). */
+  /**
+   * A new message, exactly once per seq, in seq order (own messages included, after their ack). Change
+   * entries (edits, deletes, reactions) are not messages: they show up as `updated`.
+   */
   message: ChatMessage;
+  /**
+   * A message held in `messages` changed: edited, deleted (now a tombstone), reacted to, replied to
+   * (`replies`), or the quote of the message it replies to changed. The payload is the message as it is
+   * now; it replaces the previous object in `messages` (same seq).
+   */
+  updated: ChatMessage;
   /** Older history was prepended (loadOlder). */
   older: ChatMessage[];
   /** The server said our position is stale (epoch changed): local messages were replaced by a fresh page. */
@@ -58,7 +73,10 @@ interface ConversationOptions {
 export class Conversation extends Emitter<ConversationEvents> {
   readonly id: string;
   info: ConversationInfo | null = null;
-  /** The loaded window of history, ascending and contiguous. */
+  /**
+   * The loaded window of history, ascending, each message in its current state. Change entries are not
+   * in it (they are applied), so seqs may skip; the window has no missing message.
+   */
   messages: ChatMessage[] = [];
   hasOlder = false;
   /** Highest seq delivered to the app. */
@@ -68,6 +86,13 @@ export class Conversation extends Emitter<ConversationEvents> {
   readonly cursors: Map<string, ReceiptCursor>;
   /** Messages the server refused for good, until retried or discarded. */
   readonly failed: Map<string, { item: OutboxItem; error: { code: string; message: string } }>;
+  /** Edits, deletes and reactions the server refused for good, until retried or discarded. */
+  readonly failedChanges: Map<string, { item: OutboxItem; error: { code: string; message: string } }>;
+  /**
+   * The protocol version of the socket: the newest this SDK speaks until a `welcome` says otherwise, 1 after
+   * an older server refused version 2 (close 4426).
+   */
+  protocol: number = PROTOCOL_VERSION;
 
   private readonly socket: ReconnectingSocket;
   private chain: Promise<void> = Promise.resolve();
@@ -81,6 +106,11 @@ export class Conversation extends Emitter<ConversationEvents> {
   private readonly typingOut: TypingSender;
   private readonly typingIn: TypingIndicators;
   private resendTimer: ReturnType<typeof setInterval> | null = null;
+  /** The version the next socket asks for (`v=`). */
+  private askVersion: number = PROTOCOL_VERSION;
+  /** `before` for the next older page: the lowest seq loaded (messages and change entries alike). */
+  private nextBefore: number | null = null;
+  private readonly applier: ChangeApplier;
   private uploading = false;
   private closed = false;
   private wakeUploads: (() => void) | null = null;
@@ -91,6 +121,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.socket = new ReconnectingSocket({
       ...options.socket,
       url: (token) => this.socketUrl(token),
+      recoverTerminal: (code) => this.downgrade(code),
     });
     this.socket.on("state", (s) => {
       if (s !== "open") {
@@ -103,13 +134,16 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.socket.on("error", (e) => this.emit("error", e));
     this.sender = new MessageSender({
       outbox: options.outbox,
-      pending: () => this.pending,
+      pending: () => this.options.outbox.pending(this.me, this.id),
       ready: () => this.caughtUp,
       send: (frame) => this.socket.send(frame),
+      supportsChanges: () => this.supportsChanges,
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
       onStatus: (change) => this.emit("status", change),
     });
     this.failed = this.sender.failed;
+    this.failedChanges = this.sender.failedChanges;
+    this.applier = new ChangeApplier(options.userId);
     this.cursors = this.receiptCursors.byUser;
     this.receipts = new ReceiptReporter((frame) => this.caughtUp && this.socket.send(JSON.stringify(frame)));
     this.typingOut = new TypingSender((frame) => this.socket.send(frame));
@@ -129,6 +163,11 @@ export class Conversation extends Emitter<ConversationEvents> {
     return this.options.userId;
   }
 
+  /** True when the server speaks protocol 2: messages can be edited, deleted and reacted to. */
+  get supportsChanges(): boolean {
+    return supportsChanges(this.protocol);
+  }
+
   /** Load metadata and the newest page, then connect and resume from it. Idempotent. */
   open(): Promise<this> {
     this.opening ??= (async () => {
@@ -140,6 +179,9 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.info = conversation;
       this.applyLatestPage(page);
       this.closed = false;
+      // Every open tries the newest version again: the older server may have been replaced since.
+      this.askVersion = PROTOCOL_VERSION;
+      this.protocol = PROTOCOL_VERSION;
       this.socket.start();
       void this.runUploads();
       this.resendTimer = setInterval(() => this.sender.checkTimeout(), 2_000);
@@ -165,9 +207,14 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.opening = null;
   }
 
-  /** Messages waiting for an ack, oldest first. */
+  /** New messages waiting for an ack, oldest first (changes to earlier messages are in `pendingChanges`). */
   get pending(): OutboxItem[] {
-    return this.options.outbox.pending(this.me, this.id);
+    return this.options.outbox.pending(this.me, this.id).filter((i) => !isChangeItem(i));
+  }
+
+  /** Edits, deletes and reactions waiting for an ack, in the order they were made (`item.change` says which). */
+  get pendingChanges(): OutboxItem[] {
+    return this.options.outbox.pending(this.me, this.id).filter(isChangeItem);
   }
 
   get typing(): TypingUser[] {
@@ -181,6 +228,9 @@ export class Conversation extends Emitter<ConversationEvents> {
   async send(body: string, options: SendOptions = {}): Promise<OutboxItem> {
     const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: this.options.outbox.stamp() };
     if (options.attachments?.length) item.attachments = options.attachments.map(toOutboxAttachment);
+    if (options.replyTo !== undefined) item.replyTo = options.replyTo;
+    if (options.mentions?.length) item.mentions = [...new Set(options.mentions)];
+    if (options.mentionsAll) item.mentionsAll = true;
     await this.options.outbox.add(item);
     if (hasPendingFiles(item)) void this.runUploads();
     this.typingOut.messageSent();
@@ -188,6 +238,67 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.emit("change", undefined);
     this.sender.pump();
     return item;
+  }
+
+  /**
+   * Replace the body of one of your messages (docs/protocol.md 15.1). Queued in the outbox with your
+   * messages, in the order of your calls, and sent once online; `status` reports it like a send (`sent`
+   * with the seq of the change entry, or `failed`: `forbidden`, `message_deleted`, `edit_window_closed`, …).
+   * The message in `messages` changes when the edit comes back in the stream (`updated`).
+   * Rejects with ApiError `unsupported` on a protocol-1 server, `validation_failed` for a bad seq or body.
+   */
+  edit(seq: number, body: string): Promise<OutboxItem> {
+    return this.queueChange({ type: "edit", seq }, body);
+  }
+
+  /** Delete a message (yours; in a group, an owner or admin may delete anyone's): it becomes a tombstone (15.2). */
+  deleteMessage(seq: number): Promise<OutboxItem> {
+    return this.queueChange({ type: "delete", seq });
+  }
+
+  /** Add (`on`, the default) or take back your reaction `emoji` (one emoji: `isReaction`) to a message (15.3). */
+  react(seq: number, emoji: string, on = true): Promise<OutboxItem> {
+    return this.queueChange({ type: "react", seq, emoji, on });
+  }
+
+  private async queueChange(change: OutboxChange, body = ""): Promise<OutboxItem> {
+    if (!this.supportsChanges) {
+      throw new ApiError("unsupported", `this server speaks protocol ${this.protocol}: messages cannot be edited, deleted or reacted to`, 0);
+    }
+    const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me, body, createdAt: this.options.outbox.stamp(), change };
+    const invalid = changeFrameError(item);
+    if (invalid) throw new ApiError(invalid.code, invalid.message, 0);
+    await this.options.outbox.add(item);
+    this.emit("status", { clientMsgId: item.clientMsgId, status: "pending" });
+    this.emit("change", undefined);
+    this.sender.pump();
+    return item;
+  }
+
+  /**
+   * One page of a thread, oldest reply first (15.4): `after` is the `nextAfter` of the previous page. The
+   * parent comes back in its current state and replaces the copy in `messages` if it is held.
+   */
+  async thread(seq: number, options: { after?: number; limit?: number } = {}): Promise<ThreadPage> {
+    const page = await this.options.http.request<ThreadPage>("GET", `${this.messagesPath()}/${seq}/replies`, { query: options });
+    // Fresher than anything held: entries still queued are older and apply to it as to any current read.
+    if (this.emitUpdated(this.applier.replace(this.messages, page.parent))) this.emit("change", undefined);
+    return page;
+  }
+
+  /**
+   * Who reacted (15.3): without `emoji`, every emoji with up to 100 user ids each; with `emoji`, one page of
+   * that emoji's users (`after`: the previous page's `nextAfter`; `limit` 1-1000).
+   */
+  reactionsOf(seq: number): Promise<ReactionsSummary>;
+  reactionsOf(seq: number, options: { emoji: string; after?: string; limit?: number }): Promise<ReactionUsersPage>;
+  reactionsOf(seq: number, options: { emoji?: string; after?: string; limit?: number }): Promise<ReactionsSummary | ReactionUsersPage>;
+  reactionsOf(seq: number, options: { emoji?: string; after?: string; limit?: number } = {}): Promise<ReactionsSummary | ReactionUsersPage> {
+    return this.options.http.request("GET", `${this.messagesPath()}/${seq}/reactions`, { query: options });
+  }
+
+  private messagesPath(): string {
+    return `/v1/conversations/${encodeURIComponent(this.id)}/messages`;
   }
 
   /**
@@ -232,11 +343,12 @@ export class Conversation extends Emitter<ConversationEvents> {
     }
   }
 
-  /** Drop a failed message, or retry it with the same clientMsgId. */
+  /** Drop a failed message (or change), or retry it with the same clientMsgId. */
   async retryFailed(clientMsgId: string): Promise<void> {
-    const f = this.failed.get(clientMsgId);
+    const f = this.failed.get(clientMsgId) ?? this.failedChanges.get(clientMsgId);
     if (!f) return;
     this.failed.delete(clientMsgId);
+    this.failedChanges.delete(clientMsgId);
     await this.options.outbox.add(f.item);
     this.emit("status", { clientMsgId, status: "pending" });
     if (hasPendingFiles(f.item)) void this.runUploads();
@@ -244,7 +356,7 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   discardFailed(clientMsgId: string): void {
-    if (this.failed.delete(clientMsgId)) this.emit("change", undefined);
+    if (this.failed.delete(clientMsgId) || this.failedChanges.delete(clientMsgId)) this.emit("change", undefined);
   }
 
   /** Load the page before the oldest loaded message. Returns the messages prepended. */
@@ -252,16 +364,23 @@ export class Conversation extends Emitter<ConversationEvents> {
     if (!this.hasOlder) return Promise.resolve([]);
     this.loadingOlder ??= (async () => {
       try {
-        const before = this.messages[0]?.seq ?? this.lastSeq + 1;
-        const page = await this.fetchPage({ before, limit });
-        if (page.epoch !== this.epoch) {
-          // Rare: the stream was rebuilt under us. Start over from the newest page.
-          this.resync();
-          return [];
+        const first = this.messages[0]?.seq ?? this.lastSeq + 1;
+        let older: ChatMessage[] = [];
+        // A page of change entries only shows nothing: go on until a message (or the start) is reached.
+        for (let pages = 0; older.length === 0 && this.hasOlder && pages < 10; pages++) {
+          const before = Math.min(this.nextBefore ?? first, first);
+          const page = await this.fetchPage({ before, limit });
+          if (page.epoch !== this.epoch) {
+            // Rare: the stream was rebuilt under us. Start over from the newest page.
+            this.resync();
+            return [];
+          }
+          // Read after every entry below `first`, these are current: their own change entries are not applied.
+          older = page.messages.filter((m) => m.seq < before && !isChangeEntry(m));
+          this.nextBefore = page.nextBefore;
+          this.hasOlder = page.nextBefore !== null;
         }
-        const older = page.messages.filter((m) => m.seq < before);
         this.messages = [...older, ...this.messages];
-        this.hasOlder = page.nextBefore !== null;
         if (older.length) this.emit("older", older);
         this.emit("change", undefined);
         return older;
@@ -293,7 +412,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   /** pending -> sent -> delivered -> read for this user's messages (and "failed"). */
   statusOf(message: ChatMessage | OutboxItem): MessageStatus {
-    if (!("seq" in message)) return this.failed.has(message.clientMsgId) ? "failed" : "pending";
+    if (!("seq" in message)) return this.failed.has(message.clientMsgId) || this.failedChanges.has(message.clientMsgId) ? "failed" : "pending";
     const c = this.receiptCounts(message.seq);
     if (c.of > 0 && c.read === c.of) return "read";
     if (c.of > 0 && c.delivered === c.of) return "delivered";
@@ -313,7 +432,7 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   private socketUrl(token: string): string {
     const url = new URL(`/v1/conversations/${encodeURIComponent(this.id)}/ws`, this.options.wsBaseUrl);
-    url.searchParams.set("v", "1");
+    url.searchParams.set("v", String(this.askVersion));
     // Read at connect time: frames still queued on the chain may raise lastSeq further; their
     // duplicates in the backlog are dropped by the seq check, and nothing after lastSeq is missed.
     url.searchParams.set("since", String(this.lastSeq));
@@ -326,6 +445,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     if (!frame) return; // Unknown frame type from a newer server: ignore, never crash.
     switch (frame.type) {
       case "welcome":
+        this.setProtocol(negotiatedVersion(this.askVersion, frame.protocol));
         this.resyncing = false;
         this.caughtUp = false;
         this.sender.disconnected(); // a new socket: nothing of ours is in flight on it
@@ -369,16 +489,44 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   private append(m: ChatMessage): void {
-    this.messages.push(m);
     this.lastSeq = m.seq;
-    if (m.senderId === this.me) {
-      // Our own message in the stream is as good as an ack (the ack may have been lost with the link).
-      this.sender.settle(m.clientMsgId, m.seq);
-    } else {
+    // Our own entry in the stream is as good as an ack (the ack may have been lost with the link).
+    if (m.senderId === this.me) this.sender.settle(m.clientMsgId, m.seq);
+    if (isChangeEntry(m)) {
+      // Not a message: applied to the message it changes, when held (15.6).
+      this.emitUpdated(this.applier.apply(this.messages, m));
+      this.emit("change", undefined); // lastSeq moved, whether or not the target is held
+      return;
+    }
+    this.messages.push(m);
+    if (m.senderId !== this.me) {
       if (this.typingIn.remove(m.senderId)) this.emit("typing", this.typing);
       this.receipts.delivered(m.seq);
     }
+    const parent = this.applier.countReply(this.messages, m);
     this.emit("message", m);
+    this.emitUpdated(parent);
+    this.emit("change", undefined);
+  }
+
+  /** Emit `updated` for each; true when there was any. */
+  private emitUpdated(messages: ChatMessage[]): boolean {
+    for (const u of messages) this.emit("updated", u);
+    return messages.length > 0;
+  }
+
+  /** The server closed with `code`: true when a lower protocol version is worth trying (4426), at once. */
+  private downgrade(code: number): boolean {
+    const lower = fallbackVersion(this.askVersion, code);
+    if (lower === null) return false;
+    this.askVersion = lower;
+    this.setProtocol(lower);
+    return true;
+  }
+
+  private setProtocol(version: number): void {
+    if (version === this.protocol) return;
+    this.protocol = version;
     this.emit("change", undefined);
   }
 
@@ -418,17 +566,20 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   private applyLatestPage(page: HistoryPage): void {
-    this.messages = page.messages;
+    // The page's messages are read in their current state: its own change entries are already in them.
+    this.messages = page.messages.filter((m) => !isChangeEntry(m));
+    this.applier.reset();
     this.lastSeq = page.messages.at(-1)?.seq ?? page.lastSeq;
     this.epoch = page.epoch;
     this.hasOlder = page.nextBefore !== null;
+    this.nextBefore = page.nextBefore;
     for (const m of page.messages) if (m.senderId === this.me) this.sender.settle(m.clientMsgId, m.seq);
     // These messages are on this device now: report them delivered (sent once the socket is live).
     if (page.messages.some((m) => m.senderId !== this.me)) this.receipts.deliveredOnNextFlush(this.lastSeq);
   }
 
   private fetchPage(query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {
-    return this.options.http.request<HistoryPage>("GET", `/v1/conversations/${encodeURIComponent(this.id)}/messages`, { query });
+    return this.options.http.request<HistoryPage>("GET", this.messagesPath(), { query });
   }
 
   private onCaughtUp(): void {
@@ -510,6 +661,34 @@ export interface SendOptions {
    * (`{ file, name, contentType? }`): the message then waits in the outbox for its uploads.
    */
   attachments?: Array<string | AttachmentInfo | NewAttachment>;
+  /** Reply to this earlier message (15.4): the server resolves a reply to a reply to the thread's parent. */
+  replyTo?: number;
+  /** User ids of members mentioned (at most 50; 15.5). */
+  mentions?: string[];
+  /** Mention everyone (groups: owners and admins only). */
+  mentionsAll?: boolean;
+}
+
+/** A page of a thread (GET …/messages/:seq/replies). */
+export interface ThreadPage {
+  parent: ChatMessage;
+  /** Replies, oldest first. */
+  messages: ChatMessage[];
+  /** Pass as `after` for the next page; null at the end. */
+  nextAfter: number | null;
+}
+
+/** Every emoji on a message with up to 100 user ids each, first reacted first (GET …/reactions). */
+export interface ReactionsSummary {
+  reactions: Array<{ emoji: string; count: number; userIds: string[] }>;
+}
+
+/** One page of one emoji's users (GET …/reactions?emoji=). */
+export interface ReactionUsersPage {
+  emoji: string;
+  count: number;
+  userIds: string[];
+  nextAfter: string | null;
 }
 
 function toOutboxAttachment(a: string | AttachmentInfo | NewAttachment): OutboxAttachment {

@@ -1,6 +1,17 @@
 // @edgechat/client: the TypeScript SDK for edgechat. See README.md for a usage example.
 export { ChatClient, type ChatClientOptions, type ChatClientEvents, type BlockedUser, type PrivacySettings } from "./client";
-export { Conversation, type ConversationEvents, type NewAttachment, type SendOptions } from "./conversation";
+export {
+  Conversation,
+  type ConversationEvents,
+  type NewAttachment,
+  type ReactionsSummary,
+  type ReactionUsersPage,
+  type SendOptions,
+  type ThreadPage,
+} from "./conversation";
+export { ChangeApplier, applyChange, isChangeEntry, quoteOf, tombstone, type ChangeEntry } from "./changes";
+export { CLIENT_PROTOCOL_VERSIONS, fallbackVersion, negotiatedVersion, supportsChanges } from "./version";
+export { isReaction, MAX_REACTION_BYTES, DEFAULT_MAX_REACTIONS_PER_MESSAGE } from "../../src/protocol/reactions";
 export {
   Uploads,
   UploadError,
@@ -23,7 +34,9 @@ export {
   IndexedDBOutboxStorage,
   MemoryOutboxStorage,
   Outbox,
+  isChangeItem,
   newClientMsgId,
+  type OutboxChange,
   type OutboxAttachment,
   type OutboxItem,
   type OutboxStorage,
@@ -42,10 +55,10 @@ export {
 } from "./transport";
 export { parseConversationFrame, parseUserFrame, type ConversationServerFrame } from "./frames";
 // The shared wire protocol, re-exported so apps need one import.
-export type { ChatMessage, MessageAttachment, ServerFrame, ClientFrame } from "../../src/protocol/frames";
+export type { ChatMessage, MessageAttachment, MessageChange, ReactionCount, ReplyQuote, ServerFrame, ClientFrame } from "../../src/protocol/frames";
 export type { AttachmentInfo, MultipartUpload, SignedUrl, UploadedAttachment } from "../../src/protocol/attachments";
 export { ATTACHMENT_ID_RE, MAX_MESSAGE_ATTACHMENTS, MULTIPART_PART_BYTES, MAX_PREVIEW_BYTES, INLINE_IMAGE_TYPES } from "../../src/protocol/attachments";
-export { PROTOCOL_VERSION, PING_FRAME } from "../../src/protocol/frames";
+export { PROTOCOL_VERSION, PING_FRAME, MAX_MESSAGE_MENTIONS } from "../../src/protocol/frames";
 export { CloseCode, TERMINAL_CLOSE_CODES, type ErrorCode } from "../../src/protocol/errors";
 export type { AuthResponse, Conversation as ConversationInfo, HistoryPage, Member, PublicUser } from "../../src/protocol/api";
 export type { InboxEntry, InboxPage, Presence, ReceiptCursor, ReceiptState } from "../../src/protocol/user";

@@ -16,6 +16,29 @@ export interface OutboxItem {
    * not sent before every file of it is uploaded; each slot becomes `{ id }` when its upload completes).
    */
   attachments?: OutboxAttachment[];
+  /** The message this one replies to (docs/protocol.md 15.4). */
+  replyTo?: number;
+  /** Members mentioned by id (15.5). */
+  mentions?: string[];
+  /** Mentions every member (groups: owners and admins only). */
+  mentionsAll?: boolean;
+  /**
+   * Set on a change to an earlier message (15): an edit, a delete or a reaction. Such an item is not a new
+   * message (`convo.pending` leaves it out, `convo.pendingChanges` lists it) but it waits in the same
+   * outbox, in the order the user acted, and goes as its own frame (`edit`, `delete`, `react`). `body` is
+   * the new body of an edit, "" otherwise.
+   */
+  change?: OutboxChange;
+}
+
+export type OutboxChange =
+  | { type: "edit"; seq: number }
+  | { type: "delete"; seq: number }
+  | { type: "react"; seq: number; emoji: string; on: boolean };
+
+/** True for an outbox item that changes an earlier message rather than sending a new one. */
+export function isChangeItem(item: OutboxItem): item is OutboxItem & { change: OutboxChange } {
+  return item.change !== undefined;
 }
 
 /** A file a queued message still has to upload. `file` is a Blob: IndexedDB and memory storages keep it as is. */

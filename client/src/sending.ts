@@ -9,11 +9,26 @@
 // server's `retryAfterMs`, then sending resumes from the oldest entry, so nothing sent later can be
 // stored before it. The server stores a batch's entries in order and, once it refuses one for the
 // rate, refuses every later new entry of that frame too, so a frame never leaves a hole.
+//
+// Changes to earlier messages (edit, delete, react: docs/protocol.md 15) wait in the same outbox, in the
+// order the user made them, and follow the same rule: a change is a frame of its own (a batch stops
+// before it), and nothing else is on the wire while it is.
 import * as v from "valibot";
-import { MAX_BATCH_MESSAGES, MAX_FRAME_BYTES, OutgoingMessageSchema, utf8Length, type ClientFrame, type ServerFrame } from "../../src/protocol/frames";
+import {
+  DeleteFrameSchema,
+  EditFrameSchema,
+  MAX_BATCH_MESSAGES,
+  MAX_FRAME_BYTES,
+  OutgoingMessageSchema,
+  ReactFrameSchema,
+  utf8Length,
+  type ClientFrame,
+  type OutgoingMessage,
+  type ServerFrame,
+} from "../../src/protocol/frames";
 import { isRetryableError } from "../../src/protocol/errors";
 import { backoffDelay } from "./backoff";
-import { attachmentIds, hasPendingFiles, type Outbox, type OutboxItem } from "./outbox";
+import { attachmentIds, hasPendingFiles, isChangeItem, type Outbox, type OutboxItem } from "./outbox";
 
 export type MessageStatus = "pending" | "sent" | "delivered" | "read" | "failed";
 
@@ -32,12 +47,17 @@ interface MessageSenderOptions {
   ready: () => boolean;
   /** False when the socket could not take the frame: the items stay unsent, in the outbox. */
   send: (frame: string) => boolean;
+  /** False on a protocol-1 socket: a change in the outbox fails with `unsupported` instead of being sent. */
+  supportsChanges?: () => boolean;
   ackTimeoutMs: number;
   onStatus: (change: StatusChange) => void;
 }
 
 export class MessageSender {
+  /** New messages refused for good. */
   readonly failed = new Map<string, { item: OutboxItem; error: { code: string; message: string } }>();
+  /** Changes (edit, delete, react) refused for good. */
+  readonly failedChanges = new Map<string, { item: OutboxItem; error: { code: string; message: string } }>();
   readonly #options: MessageSenderOptions;
   /** Entries of the send frame on the wire that are not answered yet. Empty: the next frame may go. */
   readonly #inFlight = new Set<string>();
@@ -69,13 +89,13 @@ export class MessageSender {
     // so nothing written after it is stored before it (the uploads run in the conversation, ./attachments).
     const all = pending();
     const waiting = all.findIndex(hasPendingFiles);
-    const { chunk, invalid } = nextFrame(waiting < 0 ? all : all.slice(0, waiting));
+    const { chunk, invalid } = nextFrame(waiting < 0 ? all : all.slice(0, waiting), this.#options.supportsChanges?.() ?? true);
     // The server would refuse these for good, some without naming them (a whole batch): fail them here.
     for (const { item, error } of invalid) this.#fail(item, error);
     if (chunk.length === 0) return;
     const frame: ClientFrame =
       chunk.length === 1
-        ? { type: "send", ...outgoing(chunk[0]!) }
+        ? (changeFrame(chunk[0]!) ?? { type: "send", ...outgoing(chunk[0]!) })
         : { type: "send_batch", messages: chunk.map(outgoing) };
     if (!send(JSON.stringify(frame))) return;
     this.#sentAt = Date.now();
@@ -98,7 +118,7 @@ export class MessageSender {
     this.#resumeTimer = null;
   }
 
-  /** The server holds this message: leave the outbox, report "sent". Idempotent. */
+  /** The server holds this message (or change): leave the outbox, report "sent". Idempotent. */
   settle(clientMsgId: string, seq: number): void {
     const { outbox } = this.#options;
     const wasPending = outbox.has(clientMsgId);
@@ -150,7 +170,7 @@ export class MessageSender {
 
   #fail(item: OutboxItem, error: { code: string; message: string }): void {
     void this.#options.outbox.remove(item.clientMsgId);
-    this.failed.set(item.clientMsgId, { item, error });
+    (isChangeItem(item) ? this.failedChanges : this.failed).set(item.clientMsgId, { item, error });
     this.#options.onStatus({ clientMsgId: item.clientMsgId, status: "failed", error });
   }
 
@@ -164,12 +184,28 @@ type Refusal = { item: OutboxItem; error: { code: string; message: string } };
 /**
  * The oldest entries that fit one frame (at most MAX_BATCH_MESSAGES, within MAX_FRAME_BYTES), and the
  * entries before the frame's end that no server would ever take (6.1 field rules, or too big for a frame).
+ * A change (edit, delete, react) is a frame of its own: the oldest entry alone when it is a change, else
+ * the batch ends before the first change.
  */
-function nextFrame(pending: OutboxItem[]): { chunk: OutboxItem[]; invalid: Refusal[] } {
+export function nextFrame(pending: OutboxItem[], supportsChanges = true): { chunk: OutboxItem[]; invalid: Refusal[] } {
   const chunk: OutboxItem[] = [];
   const invalid: Refusal[] = [];
   let bytes = 40; // {"type":"send_batch","messages":[]}
   for (const item of pending) {
+    if (isChangeItem(item)) {
+      if (chunk.length > 0) break;
+      if (!supportsChanges) {
+        invalid.push({ item, error: { code: "unsupported", message: "this server speaks protocol 1: messages cannot be edited, deleted or reacted to" } });
+        continue;
+      }
+      const error = changeFrameError(item);
+      if (error) {
+        invalid.push({ item, error });
+        continue;
+      }
+      chunk.push(item);
+      break;
+    }
     const entry = outgoing(item);
     const parsed = v.safeParse(OutgoingMessageSchema, entry);
     if (!parsed.success) {
@@ -189,8 +225,62 @@ function nextFrame(pending: OutboxItem[]): { chunk: OutboxItem[]; invalid: Refus
   return { chunk, invalid };
 }
 
-/** The wire form of an entry: `{clientMsgId, body, attachments?}` (6.1). */
-export function outgoing(item: OutboxItem): { clientMsgId: string; body: string; attachments?: string[] } {
+/** The wire form of an entry: `{clientMsgId, body, attachments?, replyTo?, mentions?, mentionsAll?}` (6.1, 15). */
+export function outgoing(item: OutboxItem): OutgoingMessage {
+  const entry: OutgoingMessage = { clientMsgId: item.clientMsgId, body: item.body };
   const ids = attachmentIds(item);
-  return ids ? { clientMsgId: item.clientMsgId, body: item.body, attachments: ids } : { clientMsgId: item.clientMsgId, body: item.body };
+  if (ids) entry.attachments = ids;
+  if (item.replyTo !== undefined) entry.replyTo = item.replyTo;
+  if (item.mentions?.length) entry.mentions = item.mentions;
+  if (item.mentionsAll) entry.mentionsAll = true;
+  return entry;
+}
+
+/** The frame of a change item (`edit`, `delete`, `react`); undefined for a new message. */
+export function changeFrame(item: OutboxItem): ClientFrame | undefined {
+  const c = item.change;
+  if (!c) return undefined;
+  switch (c.type) {
+    case "edit":
+      return { type: "edit", clientMsgId: item.clientMsgId, seq: c.seq, body: item.body };
+    case "delete":
+      return { type: "delete", clientMsgId: item.clientMsgId, seq: c.seq };
+    case "react":
+      return { type: "react", clientMsgId: item.clientMsgId, seq: c.seq, emoji: c.emoji, on: c.on };
+  }
+}
+
+const CHANGE_SCHEMAS = { edit: EditFrameSchema, delete: DeleteFrameSchema, react: ReactFrameSchema } as const;
+
+/** Why no server would take this change (bad seq, emoji or body), or null when it is well formed. */
+export function changeFrameError(item: OutboxItem): { code: string; message: string } | null {
+  const frame = changeFrame(item);
+  if (!frame || !(frame.type in CHANGE_SCHEMAS)) return { code: "validation_failed", message: "not a change" };
+  const parsed = v.safeParse(CHANGE_SCHEMAS[frame.type as keyof typeof CHANGE_SCHEMAS], frame);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const path = issue.path?.map((p) => String(p.key)).join(".");
+    return { code: "validation_failed", message: path ? `${path}: ${issue.message}` : issue.message };
+  }
+  if (utf8Length(JSON.stringify(frame)) > MAX_FRAME_BYTES) return { code: "frame_too_large", message: `a change must fit one ${MAX_FRAME_BYTES}-byte frame` };
+  return null;
+}
+
+/**
+ * The REST call that makes an outbox item (docs/protocol.md 4.7, 15.1-15.3), for conversations with no
+ * open socket. Each is idempotent by its clientMsgId (PATCH in the body, the others in the query).
+ */
+export function restCall(item: OutboxItem): { method: string; path: string; body?: unknown; query?: Record<string, string> } {
+  const base = `/v1/conversations/${encodeURIComponent(item.conversationId)}/messages`;
+  const c = item.change;
+  if (!c) return { method: "POST", path: base, body: outgoing(item) };
+  const query = { clientMsgId: item.clientMsgId };
+  switch (c.type) {
+    case "edit":
+      return { method: "PATCH", path: `${base}/${c.seq}`, body: { clientMsgId: item.clientMsgId, body: item.body } };
+    case "delete":
+      return { method: "DELETE", path: `${base}/${c.seq}`, query };
+    case "react":
+      return { method: c.on ? "PUT" : "DELETE", path: `${base}/${c.seq}/reactions/${encodeURIComponent(c.emoji)}`, query };
+  }
 }

@@ -53,6 +53,11 @@ export interface SocketOptions {
   heartbeat?: HeartbeatOptions;
   /** Give up on an attempt that has not opened after this long. Default 15 000. */
   connectTimeoutMs?: number;
+  /**
+   * Called on a terminal close code before giving up: return true when the owner changed what `url` builds
+   * (e.g. 4426: ask for a lower protocol version) and the socket should reconnect at once instead.
+   */
+  recoverTerminal?: (code: number, reason: string) => boolean;
 }
 
 interface SocketEvents {
@@ -240,6 +245,10 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     this.emit("close", { code, reason });
     if (this.stopped) return;
     if (TERMINAL_CLOSE_CODES.includes(code)) {
+      if (this.options.recoverTerminal?.(code, reason)) {
+        void this.connect();
+        return;
+      }
       this.emit("error", { code, reason, terminal: true });
       return this.stop();
     }

@@ -66,7 +66,7 @@ it("fills a gap from REST, drops duplicates, and delivers in order", async () =>
   expect(c.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
   expect(requests).toContain("/v1/conversations/c1/messages?after=1&limit=2");
   const first = new URL(urls[0]!, "ws://x").searchParams;
-  expect([first.get("v"), first.get("since"), first.get("epoch"), first.get("token")]).toEqual(["1", "1", "e1", null]);
+  expect([first.get("v"), first.get("since"), first.get("epoch"), first.get("token")]).toEqual(["2", "1", "e1", null]);
   // The token travels in the subprotocol list, never in the URL (query strings end up in access logs).
   expect(protocols[0]!.split(",").map((p) => p.trim())).toEqual(["edgechat.v1", "bearer.t"]);
   client.close();

@@ -242,7 +242,7 @@ export class ConversationObject extends DurableObject<Env> {
     return rpcResult(async () => {
       this.#requireMember(actor.userId);
       this.#members.requireNotBlocked();
-      if (message.replyTo !== undefined) await this.#changes.load([message.replyTo]);
+      if (message.replyTo !== undefined) await this.#readArchived(actor.userId, [message.replyTo]);
       this.#requireMember(actor.userId); // still, after the archive read
       return this.#commit.sendOne(actor.userId, message);
     });
@@ -253,7 +253,7 @@ export class ConversationObject extends DurableObject<Env> {
     return rpcResult(async () => {
       this.#requireMember(actor.userId);
       this.#members.requireNotBlocked();
-      await this.#changes.load([change.seq]);
+      await this.#readArchived(actor.userId, [change.seq]);
       this.#requireMember(actor.userId);
       return this.#commit.changeOne(actor.userId, change);
     });
@@ -406,14 +406,14 @@ export class ConversationObject extends DurableObject<Env> {
         this.#typing.sent(state.userId);
         const parents = messages.flatMap((m) => (m.replyTo !== undefined ? [m.replyTo] : []));
         // A reply to a message older than the hot tail: its quote is read from D1 first (rare; never for plain sends).
-        if (parents.length > 0 && this.#changes.needs(parents).length > 0 && !(await this.#loaded(ws, parents, messages))) return;
+        if (parents.length > 0 && this.#changes.needs(parents).length > 0 && !(await this.#loaded(ws, state.userId, parents, messages))) return;
         return this.#commit.enqueue(ws, state.userId, messages);
       }
       case "edit":
       case "delete":
       case "react": {
         if (this.#members.blocked) return this.#sockets.send(ws, { type: "error", code: "blocked", message: BLOCKED_MESSAGE, clientMsgId: frame.clientMsgId });
-        if (this.#changes.needs([frame.seq]).length > 0 && !(await this.#loaded(ws, [frame.seq], [frame]))) return;
+        if (this.#changes.needs([frame.seq]).length > 0 && !(await this.#loaded(ws, state.userId, [frame.seq], [frame]))) return;
         return this.#commit.enqueueChange(ws, state.userId, frame);
       }
       case "typing":
@@ -438,15 +438,36 @@ export class ConversationObject extends DurableObject<Env> {
 
   // ------------------------------------------------------------------ helpers
 
-  /** Read messages older than the hot tail that frames name; if D1 fails, each frame's entry gets a retryable error. */
-  async #loaded(ws: WebSocket, seqs: number[], named: { clientMsgId: string }[]): Promise<boolean> {
+  /**
+   * Read from D1 the messages older than the hot tail that a change or reply names. Each read costs the user one
+   * send token (on top of the change's own), so naming old messages cannot make this object read D1 faster
+   * than the user may send; throws rate_limited, or D1's failure.
+   */
+  async #readArchived(userId: string, seqs: number[]): Promise<void> {
+    const missing = this.#changes.needs(seqs);
+    if (missing.length === 0) return;
+    const { granted, retryAfterMs } = this.sendLimiter.take(userId, missing.length);
+    if (granted < missing.length) {
+      throw new AppError("rate_limited", `sending too fast: at most ${this.limits.sendRatePerSecond} messages per second (burst ${this.limits.sendBurst})`, { retryAfterMs });
+    }
+    await this.#changes.load(missing);
+  }
+
+  /** #readArchived for socket frames: on failure each frame's entry gets the (retryable) error. */
+  async #loaded(ws: WebSocket, userId: string, seqs: number[], named: { clientMsgId: string }[]): Promise<boolean> {
     try {
-      await this.#changes.load(seqs);
+      await this.#readArchived(userId, seqs);
       return true;
     } catch (err) {
-      console.warn(JSON.stringify({ at: "load_target", conversation: this.#meta.id, error: String(err) }));
+      const limited = err instanceof AppError && err.code === "rate_limited";
+      if (!limited) console.warn(JSON.stringify({ at: "load_target", conversation: this.#meta.id, error: String(err) }));
       for (const n of named) {
-        this.#sockets.send(ws, { type: "error", code: "unavailable", message: "could not read that message from the archive; retry", clientMsgId: n.clientMsgId, retryAfterMs: 1_000 });
+        this.#sockets.send(
+          ws,
+          limited
+            ? { type: "error", code: "rate_limited", message: err.message, clientMsgId: n.clientMsgId, retryAfterMs: err.retryAfterMs }
+            : { type: "error", code: "unavailable", message: "could not read that message from the archive; retry", clientMsgId: n.clientMsgId, retryAfterMs: 1_000 },
+        );
       }
       return false;
     }
