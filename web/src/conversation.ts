@@ -4,6 +4,8 @@
 import { batch, signal } from "@preact/signals";
 import {
   newClientMsgId,
+  quoteOf,
+  tombstone,
   type ChatMessage,
   type ConnectionState,
   type Conversation,
@@ -15,6 +17,7 @@ import {
 } from "../../client/src/index";
 import { client, errorText } from "./app";
 import { prepareFile } from "./attachments";
+import type { Member } from "./mentions";
 
 /** A file on its way up, shown as a progress bar in the composer. */
 export interface Upload {
@@ -22,6 +25,39 @@ export interface Upload {
   name: string;
   loaded: number;
   total: number;
+}
+
+/** What a message says besides its body when it is sent: a reply, mentions (docs/protocol.md 15.4, 15.5). */
+export interface MessageExtras {
+  replyTo?: number;
+  mentions?: string[];
+  mentionsAll?: boolean;
+}
+
+/** The message the composer replies to, as the bar above it shows it. */
+export interface ReplyTarget {
+  seq: number;
+  senderId: string;
+  quote: string;
+}
+
+/**
+ * What every message row needs besides its message: who I am, names, my powers here. One object, replaced
+ * only when one of these changes, so unchanged rows keep skipping their render.
+ */
+export interface MessageEnv {
+  store: ConversationStore;
+  me: string;
+  /** userId -> username, of current members. */
+  names: ReadonlyMap<string, string>;
+  /** username -> userId, of current members. */
+  ids: ReadonlyMap<string, string>;
+  members: readonly Member[];
+  group: boolean;
+  /** Owner or admin of a group: may delete anyone's message and mention everyone. */
+  moderator: boolean;
+  /** The server speaks protocol 2: edit, delete, react, reply and mention are offered. */
+  changes: boolean;
 }
 
 /** One line of the message list: a stored message, or one of mine still pending or refused. */
@@ -36,7 +72,49 @@ export interface Row {
   sender: string | null;
   /** Receipt counts on my messages in groups. */
   detail: string | null;
+  /**
+   * The message's changeable state (body, edit, delete, reactions, replies, quote) as one string: a row
+   * re-renders when it differs, whether the SDK replaced the message object or updated it in place.
+   */
+  rev: string;
 }
+
+function revOf(m: ChatMessage | OutboxItem): string {
+  if (!("seq" in m)) return m.body;
+  const reactions = (m.reactions ?? []).map((r) => `${r.emoji}:${r.count}:${r.me ? 1 : 0}`).join(",");
+  return [m.body, m.edited?.version ?? 1, m.deleted ? 1 : 0, m.replies?.count ?? 0, m.replyTo?.quote ?? "", m.replyTo?.deleted ? 1 : 0, reactions].join("\u0001");
+}
+
+/**
+ * A held message as it will be once my changes still in the outbox are stored: an edit shows its new body,
+ * a delete the tombstone, a reaction its chip, at once and while offline. The stream's entries replace
+ * this view as they arrive (the SDK applies them to `messages`).
+ */
+function withPending(m: ChatMessage, changes: readonly OutboxItem[] | undefined, me: string): ChatMessage {
+  if (!changes) return m;
+  let out = m;
+  for (const item of changes) {
+    const c = item.change;
+    if (!c || out.deleted) break;
+    if (c.type === "edit") out = { ...out, body: item.body, edited: { at: item.createdAt, version: (out.edited?.version ?? 1) + 1 } };
+    else if (c.type === "delete") out = tombstone(out, item.createdAt, me);
+    else {
+      const reactions = (out.reactions ?? []).map((r) => ({ ...r }));
+      const r = reactions.find((x) => x.emoji === c.emoji);
+      if (c.on && !r?.me) {
+        if (r) (r.count++, (r.me = true));
+        else reactions.push({ emoji: c.emoji, count: 1, me: true });
+      } else if (!c.on && r?.me) {
+        r.count--;
+        r.me = false;
+      }
+      out = { ...out, reactions: reactions.filter((x) => x.count > 0) };
+    }
+  }
+  return out;
+}
+
+const CHANGE_VERBS = { edit: "edit", delete: "delete", react: "react to" } as const;
 
 export class ConversationStore {
   readonly conv = signal<Conversation | null>(null);
@@ -51,10 +129,18 @@ export class ConversationStore {
   readonly uploads = signal<readonly Upload[]>([]);
   /** The conversation could not be opened (not found, not a member, offline on first load). */
   readonly unavailable = signal(false);
+  readonly env = signal<MessageEnv | null>(null);
+  /** The message the main composer replies to. */
+  readonly replyTo = signal<ReplyTarget | null>(null);
+  /** The parent whose thread the side pane shows. */
+  readonly threadSeq = signal<number | null>(null);
   /** Sent while the conversation was still loading: in the outbox, shown as pending until it is stored. */
   private queued: OutboxItem[] = [];
   private closed = false;
   private frame = 0;
+  private envKey = "";
+  /** My changes still in the outbox, by the seq they change (shown at once, see withPending). */
+  private pendingChanges = new Map<number, OutboxItem[]>();
   private readonly offs: (() => void)[] = [];
 
   constructor(
@@ -86,14 +172,14 @@ export class ConversationStore {
    * once, so the conversation sends it when it is live (or `flushOutbox` does over REST, even after a
    * reload), in the order it was written.
    */
-  async send(body: string): Promise<void> {
+  async send(body: string, extras: MessageExtras = {}): Promise<void> {
     const c = this.conv.peek();
     if (c) {
       c.setTyping(false);
-      await c.send(body);
+      await c.send(body, extras);
       return;
     }
-    const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me.id, body, createdAt: client.outbox.stamp() };
+    const item: OutboxItem = { clientMsgId: newClientMsgId(), conversationId: this.id, userId: this.me.id, body, createdAt: client.outbox.stamp(), ...extras };
     this.queued.push(item);
     this.rows.value = [...this.rows.peek(), this.row(item, "pending")];
     await client.outbox.add(item);
@@ -107,13 +193,13 @@ export class ConversationStore {
    * (offline, the conversation still loading) the files go through the outbox instead, which uploads
    * them once it can.
    */
-  async sendFiles(files: readonly File[], body = ""): Promise<void> {
+  async sendFiles(files: readonly File[], body = "", extras: MessageExtras = {}): Promise<void> {
     if (files.length === 0) return;
     if (files.length > 10) throw new Error("At most 10 files per message.");
     const prepared = await Promise.all(files.map(prepareFile));
     const c = this.conv.peek();
     if (!c || !navigator.onLine) {
-      if (c) await c.send(body, { attachments: prepared });
+      if (c) await c.send(body, { ...extras, attachments: prepared });
       else {
         // Loading: queue it as send() does, files included (the outbox keeps Blobs).
         const item: OutboxItem = {
@@ -122,6 +208,7 @@ export class ConversationStore {
           userId: this.me.id,
           body,
           createdAt: client.outbox.stamp(),
+          ...extras,
           attachments: prepared.map(({ file, ...meta }) => ({ ...meta, file: file as Blob })),
         };
         this.queued.push(item);
@@ -143,7 +230,7 @@ export class ConversationStore {
         ),
       );
       c.setTyping(false);
-      await c.send(body, { attachments: done.map((a) => a.id) });
+      await c.send(body, { ...extras, attachments: done.map((a) => a.id) });
     } finally {
       const keys = new Set(bars.map((b) => b.key));
       this.uploads.value = this.uploads.peek().filter((u) => !keys.has(u.key));
@@ -156,6 +243,80 @@ export class ConversationStore {
     const c = this.conv.peek();
     if (c) c.info = info;
     this.schedule();
+  }
+
+  /** Replace the body of one of my messages (through the outbox, like a send). */
+  edit(seq: number, body: string): void {
+    this.change((c) => c.edit(seq, body));
+  }
+
+  /** Delete a message: mine, or anyone's in a group I own or administer. */
+  remove(seq: number): void {
+    this.change((c) => c.deleteMessage(seq));
+  }
+
+  /** Add (`on`) or take back my reaction. */
+  react(seq: number, emoji: string, on: boolean): void {
+    this.change((c) => c.react(seq, emoji, on));
+  }
+
+  private change(fn: (c: Conversation) => Promise<unknown>): void {
+    const c = this.conv.peek();
+    if (!c) return;
+    this.error.value = "";
+    void fn(c).then(
+      () => this.schedule(),
+      (err: unknown) => (this.error.value = errorText(err)),
+    );
+  }
+
+  /** A held message by seq (the parent of a reply, a thread's parent), in its current state. */
+  message(seq: number): ChatMessage | undefined {
+    const list = this.conv.peek()?.messages ?? [];
+    // Newest last: most lookups are for recent messages.
+    for (let i = list.length - 1; i >= 0; i--) if (list[i]!.seq === seq) return list[i];
+    return undefined;
+  }
+
+  /** One page of a thread, oldest first (docs/protocol.md 15.4). */
+  async thread(seq: number, after?: number): Promise<{ parent: ChatMessage; messages: ChatMessage[]; nextAfter: number | null }> {
+    const c = this.conv.peek();
+    if (!c) throw new Error("The conversation is still loading.");
+    return c.thread(seq, after === undefined ? { limit: 50 } : { after, limit: 50 });
+  }
+
+  /** Who reacted to a message, as names by emoji (up to 100 each: docs/protocol.md 15.3). */
+  async reactors(seq: number): Promise<Map<string, string[]>> {
+    const c = this.conv.peek();
+    if (!c) return new Map();
+    const { reactions } = await c.reactionsOf(seq);
+    const names = this.env.peek()?.names;
+    return new Map(reactions.map((r) => [r.emoji, r.userIds.map((u) => (u === this.me.id ? "you" : (names?.get(u) ?? "someone")))]));
+  }
+
+  /** Reply to a message from the main composer. */
+  replyToMessage(m: ChatMessage): void {
+    this.replyTo.value = { seq: m.seq, senderId: m.senderId, quote: quoteOf(m.body, m.attachments) };
+  }
+
+  /** The row of a message, for lists that read outside the held window (a thread's older replies). */
+  rowOf(m: ChatMessage | OutboxItem): Row {
+    const c = this.conv.peek();
+    const names = this.env.peek()?.names;
+    const group = c?.info?.type === "group";
+    if (!("seq" in m)) return this.row(m, c?.failed.has(m.clientMsgId) ? "failed" : "pending");
+    m = withPending(m, this.pendingChanges.get(m.seq), this.me.id);
+    const mine = m.senderId === this.me.id;
+    const counts = group && mine && c ? c.receiptCounts(m.seq) : null;
+    return {
+      key: m.clientMsgId + m.senderId,
+      message: m,
+      mine,
+      status: mine && c ? c.statusOf(m) : null,
+      sender: group && !mine ? (names?.get(m.senderId) ?? "someone") : null,
+      detail: counts ? `delivered to ${counts.delivered}/${counts.of}, read by ${counts.read}/${counts.of}` : null,
+      rev: revOf(m),
+    };
   }
 
   loadOlder(): Promise<unknown> {
@@ -180,8 +341,7 @@ export class ConversationStore {
     this.frame = 0;
     const c = this.conv.peek();
     if (!c || this.closed) return;
-    const names = new Map((c.info?.members ?? []).map((m) => [m.userId, m.username]));
-    const group = c.info?.type === "group";
+    this.syncEnv(c);
     const rows: Row[] = [];
     const seen = new Set<string>();
     const add = (row: Row) => {
@@ -189,18 +349,18 @@ export class ConversationStore {
       seen.add(row.key);
       rows.push(row);
     };
-    for (const m of c.messages) {
-      const mine = m.senderId === this.me.id;
-      const counts = group && mine ? c.receiptCounts(m.seq) : null;
-      add({
-        key: m.clientMsgId + m.senderId,
-        message: m,
-        mine,
-        status: mine ? c.statusOf(m) : null,
-        sender: group && !mine ? (names.get(m.senderId) ?? "someone") : null,
-        detail: counts ? `delivered to ${counts.delivered}/${counts.of}, read by ${counts.read}/${counts.of}` : null,
-      });
+    this.pendingChanges = new Map();
+    for (const item of c.pendingChanges) {
+      const seq = item.change!.seq;
+      this.pendingChanges.set(seq, [...(this.pendingChanges.get(seq) ?? []), item]);
     }
+    // A refused change (forbidden, message_deleted, …) is final: say so once, and drop it.
+    for (const [id, f] of c.failedChanges) {
+      const verb = f.item.change ? CHANGE_VERBS[f.item.change.type] : "change";
+      this.error.value = `Could not ${verb} the message: ${f.error.message}`;
+      c.discardFailed(id);
+    }
+    for (const m of c.messages) add(this.rowOf(m));
     for (const p of c.pending) add(this.row(p, "pending"));
     for (const f of c.failed.values()) add(this.row(f.item, "failed"));
     // Queued before the conversation opened and not in its outbox view yet (the write may still be under way).
@@ -218,6 +378,28 @@ export class ConversationStore {
   }
 
   private row(item: OutboxItem, status: MessageStatus): Row {
-    return { key: item.clientMsgId + this.me.id, message: item, mine: true, status, sender: null, detail: null };
+    return { key: item.clientMsgId + this.me.id, message: item, mine: true, status, sender: null, detail: null, rev: revOf(item) };
+  }
+
+  /** A new MessageEnv only when members, roles or the protocol changed. */
+  private syncEnv(c: Conversation): void {
+    const members: Member[] = (c.info?.members ?? []).map((m) => ({ userId: m.userId, username: m.username, role: m.role }));
+    const group = c.info?.type === "group";
+    const role = members.find((m) => m.userId === this.me.id)?.role;
+    const moderator = group && (role === "owner" || role === "admin");
+    const changes = c.supportsChanges;
+    const key = `${group}|${moderator}|${changes}|${members.map((m) => `${m.userId}:${m.username}`).join()}`;
+    if (key === this.envKey) return;
+    this.envKey = key;
+    this.env.value = {
+      store: this,
+      me: this.me.id,
+      names: new Map(members.map((m) => [m.userId, m.username])),
+      ids: new Map(members.map((m) => [m.username, m.userId])),
+      members,
+      group,
+      moderator,
+      changes,
+    };
   }
 }

@@ -7,6 +7,7 @@ import { errorText, isOnline, visible } from "../app";
 import { ConversationStore } from "../conversation";
 import { Composer, sendFiles } from "./Composer";
 import { MessageList } from "./MessageList";
+import { ThreadPane } from "./ThreadPane";
 
 function bannerText(state: ConnectionState): string | null {
   if (state === "open" || state === "closed") return null;
@@ -49,10 +50,11 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
   const myRole = info?.members.find((m) => m.userId === me.id)?.role;
   const banner = conv ? bannerText(store.state.value) : null;
   const typing = store.typing.value;
+  const threadSeq = store.threadSeq.value;
 
   return (
     <main
-      class={dragging ? "conversation-view dragging" : "conversation-view"}
+      class={`conversation-view${dragging ? " dragging" : ""}${threadSeq !== null ? " thread-open" : ""}`}
       data-testid="conversation"
       onDragEnter={(e) => {
         if (!hasFiles(e)) return;
@@ -75,51 +77,54 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
         sendFiles(store, Array.from(e.dataTransfer?.files ?? []), composer.current, scrollDown);
       }}
     >
-      <header>
-        <a href="#/" class="back" data-action="back" aria-label="Back to chats">
-          ‹
-        </a>
-        <div class="who">
-          <div class="name">
-            <h1 data-testid="title">{title}</h1>
-            <span class={online ? "dot online" : "dot"} data-online={peer ? String(online) : undefined} hidden={!peer} />
+      <div class="conversation-main">
+        <header>
+          <a href="#/" class="back" data-action="back" aria-label="Back to chats">
+            ‹
+          </a>
+          <div class="who">
+            <div class="name">
+              <h1 data-testid="title">{title}</h1>
+              <span class={online ? "dot online" : "dot"} data-online={peer ? String(online) : undefined} hidden={!peer} />
+            </div>
+            <span class="sub">{group ? `${info?.members.length ?? 0} members` : ""}</span>
           </div>
-          <span class="sub">{group ? `${info?.members.length ?? 0} members` : ""}</span>
+        </header>
+        <div class="banner" role="status" data-testid="banner" hidden={banner === null}>
+          {banner ?? ""}
         </div>
-      </header>
-      <div class="banner" role="status" data-testid="banner" hidden={banner === null}>
-        {banner ?? ""}
+        <form
+          class="add row"
+          hidden={!group || myRole === "member"}
+          onSubmit={(e) => {
+            e.preventDefault();
+            const name = addInput.current!.value.trim().toLowerCase();
+            if (!name) return;
+            store.addMember(name).then(
+              () => (addInput.current!.value = ""),
+              (err: unknown) => (store.error.value = errorText(err)),
+            );
+          }}
+        >
+          <input ref={addInput} id="add-member" placeholder="add member by username" autocomplete="off" />
+          <button data-action="add-member">Add</button>
+        </form>
+        <div class="scroller" ref={scroller}>
+          <MessageList store={store} scroller={scroller} />
+        </div>
+        <p class="typing" data-testid="typing">
+          {typing.length === 0 ? "" : typing.length === 1 ? `${typing[0]!.username} is typing…` : `${typing.map((u) => u.username).join(", ")} are typing…`}
+        </p>
+        <Composer
+          store={store}
+          inputRef={composer}
+          onSent={scrollDown}
+        />
+        <p class="error" role="alert">
+          {store.error}
+        </p>
       </div>
-      <form
-        class="add row"
-        hidden={!group || myRole === "member"}
-        onSubmit={(e) => {
-          e.preventDefault();
-          const name = addInput.current!.value.trim().toLowerCase();
-          if (!name) return;
-          store.addMember(name).then(
-            () => (addInput.current!.value = ""),
-            (err: unknown) => (store.error.value = errorText(err)),
-          );
-        }}
-      >
-        <input ref={addInput} id="add-member" placeholder="add member by username" autocomplete="off" />
-        <button data-action="add-member">Add</button>
-      </form>
-      <div class="scroller" ref={scroller}>
-        <MessageList store={store} scroller={scroller} />
-      </div>
-      <p class="typing" data-testid="typing">
-        {typing.length === 0 ? "" : typing.length === 1 ? `${typing[0]!.username} is typing…` : `${typing.map((u) => u.username).join(", ")} are typing…`}
-      </p>
-      <Composer
-        store={store}
-        inputRef={composer}
-        onSent={scrollDown}
-      />
-      <p class="error" role="alert">
-        {store.error}
-      </p>
+      {threadSeq !== null && conv ? <ThreadPane key={threadSeq} store={store} seq={threadSeq} /> : null}
     </main>
   );
 }

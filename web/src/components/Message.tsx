@@ -1,13 +1,21 @@
-// The one place a message renders: body, attachments, sender, time and ticks. Edit, delete, reactions,
-// reply quotes and thread links belong here too (issue 12), each with its state owned by this component.
-import type { ChatMessage, MessageStatus, OutboxItem } from "../../../client/src/index";
+// The one place a message renders: body, attachments, sender, time and ticks, and what can change it
+// (issue 12): its action menu, inline edit, delete confirmation, reaction picker and chips, reply quote
+// and thread link. Each of these states belongs to this component, so keyed rendering keeps them with
+// their message while the list around it changes.
+import type { ComponentChildren } from "preact";
+import { quoteOf, type ChatMessage, type MessageStatus, type OutboxItem } from "../../../client/src/index";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signedUrl } from "../attachments";
+import type { MessageEnv } from "../conversation";
 import { formatSize, formatTime } from "../format";
+import { splitMentions } from "../mentions";
 import { memo } from "./memo";
 
 // Plain characters (no emoji): they render with any system font, headless Chromium included.
 const TICKS: Record<MessageStatus, string> = { pending: "○", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
+
+/** The reaction picker's palette. */
+export const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"] as const;
 
 type Attachment = NonNullable<ChatMessage["attachments"]>[number];
 
@@ -27,22 +35,127 @@ export interface MessageProps {
   status: MessageStatus | null;
   sender: string | null;
   detail: string | null;
+  /** The message's changeable state (see Row.rev): a new value re-renders the row. */
+  rev: string;
+  /** Null while the conversation loads (queued messages only: nothing to act on yet). */
+  env: MessageEnv | null;
+  /** In the thread pane: no reply quote (every message there replies to the parent) and no thread link. */
+  inThread?: boolean;
 }
 
-export const Message = memo(function Message({ message: m, mine, status, sender, detail }: MessageProps) {
+type Mode = "view" | "menu" | "edit" | "confirm-delete" | "react";
+
+export const Message = memo(function Message({ message: m, mine, status, sender, detail, rev, env, inThread = false }: MessageProps) {
+  const stored = "seq" in m ? m : null;
   const attachments = "seq" in m ? (m.attachments ?? []) : pendingAttachments(m);
+  const [mode, setMode] = useState<Mode>("view");
+  const menuButton = useRef<HTMLButtonElement>(null);
+  // Who reacted, read when a chip is first hovered or focused, and again after the reactions change.
+  const [reactors, setReactors] = useState<{ rev: string; names: Map<string, string[]> } | null>(null);
+
+  const deleted = stored?.deleted ?? null;
+  const actions = stored !== null && !deleted && env?.changes === true;
+  // Deleted (by someone else, say) while a menu or the edit box was open: nothing is left to act on.
+  useEffect(() => {
+    if (!actions && mode !== "view") setMode("view");
+  }, [actions]);
+  const canEdit = actions && mine;
+  const canDelete = actions && (mine || env.moderator);
+  const mentionsMe = !!stored && !mine && !deleted && (stored.mentionsAll === true || (env !== null && (stored.mentions ?? []).includes(env.me)));
+  const close = (focus = true) => {
+    setMode("view");
+    if (focus) requestAnimationFrame(() => menuButton.current?.focus());
+  };
+
+  const loadReactors = () => {
+    if (!stored || !env || reactors?.rev === rev) return;
+    const at = rev;
+    setReactors({ rev: at, names: new Map() });
+    env.store.reactors(stored.seq).then(
+      (names) => setReactors((cur) => (cur?.rev === at ? { rev: at, names } : cur)),
+      () => {},
+    );
+  };
+
+  const classes = ["msg", mine ? "mine" : "theirs"];
+  if (deleted) classes.push("deleted");
+  if (mentionsMe) classes.push("mentions-me");
+  if (mode !== "view") classes.push("active");
+  const body = m.body;
+
   return (
-    <li class={`msg ${mine ? "mine" : "theirs"}`} data-client-msg-id={m.clientMsgId} data-seq={"seq" in m ? m.seq : undefined}>
+    <li
+      class={classes.join(" ")}
+      data-client-msg-id={m.clientMsgId}
+      data-seq={stored?.seq}
+      data-mentions-me={mentionsMe ? "true" : undefined}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && (mode === "menu" || mode === "react" || mode === "confirm-delete")) {
+          e.stopPropagation();
+          close();
+        }
+      }}
+    >
       {sender ? <span class="sender">{sender}</span> : null}
-      {m.body || attachments.length === 0 ? <span class="body">{m.body}</span> : null}
-      {attachments.length ? (
+      {!inThread && !deleted ? <ReplyQuote message={m} env={env} /> : null}
+      {deleted ? (
+        <span class="tombstone" data-testid="tombstone">
+          This message was deleted
+        </span>
+      ) : mode === "edit" && stored ? (
+        <EditBox
+          initial={body}
+          allowEmpty={attachments.length > 0}
+          onSave={(text) => {
+            if (text !== stored.body) env?.store.edit(stored.seq, text);
+            close();
+          }}
+          onCancel={() => close()}
+        />
+      ) : body || attachments.length === 0 ? (
+        <span class="body">
+          <Body text={body} env={env} />
+        </span>
+      ) : null}
+      {!deleted && attachments.length ? (
         <ul class="attachments">
           {attachments.map((a) => (
-            <AttachmentItem key={a.id} attachment={a} stored={"seq" in m} />
+            <AttachmentItem key={a.id} attachment={a} stored={stored !== null} />
           ))}
         </ul>
       ) : null}
+      {stored && !deleted && stored.reactions?.length ? (
+        <ul class="reactions" aria-label="Reactions">
+          {stored.reactions.map((r) => (
+            <li key={r.emoji}>
+              <button
+                type="button"
+                class={r.me ? "chip me" : "chip"}
+                data-emoji={r.emoji}
+                aria-pressed={r.me === true}
+                disabled={!actions}
+                title={reactors?.rev === rev && reactors.names.has(r.emoji) ? `${reactors.names.get(r.emoji)!.join(", ")} reacted ${r.emoji}` : r.me ? `You reacted ${r.emoji}` : `React ${r.emoji}`}
+                onClick={() => env?.store.react(stored.seq, r.emoji, !r.me)}
+                onMouseEnter={loadReactors}
+                onFocus={loadReactors}
+              >
+                <span class="emoji">{r.emoji}</span> <span class="count">{r.count}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {stored && !inThread && stored.replies?.count ? (
+        <button type="button" class="thread-link link" data-action="open-thread" onClick={() => env && (env.store.threadSeq.value = stored.seq)}>
+          {stored.replies.count === 1 ? "1 reply" : `${stored.replies.count} replies`}
+        </button>
+      ) : null}
       <span class="meta">
+        {stored?.edited && !deleted ? (
+          <span class="edited" data-testid="edited" title={`Edited ${new Date(stored.edited.at).toLocaleString()}`}>
+            edited
+          </span>
+        ) : null}
         <time>{formatTime(m.createdAt)}</time>
         {status ? (
           <span class={`tick ${status}`} data-status={status} title={detail ?? status}>
@@ -50,9 +163,294 @@ export const Message = memo(function Message({ message: m, mine, status, sender,
           </span>
         ) : null}
       </span>
+      {actions && env ? (
+        <>
+          <button
+            type="button"
+            ref={menuButton}
+            class="menu-button"
+            data-action="message-menu"
+            aria-label="Message actions"
+            aria-haspopup="menu"
+            aria-expanded={mode === "menu"}
+            onClick={() => setMode(mode === "menu" ? "view" : "menu")}
+            onKeyDown={(e) => {
+              if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+                e.preventDefault();
+                setMode("menu");
+              }
+            }}
+          >
+            ⋯
+          </button>
+          {mode === "menu" ? (
+            <Popup key="menu" anchor={menuButton} role="menu" label="Message actions" class="msg-menu" orientation="vertical" onDismiss={() => close(false)}>
+              {canEdit ? (
+                <button type="button" role="menuitem" data-action="edit" onClick={() => setMode("edit")}>
+                  Edit
+                </button>
+              ) : null}
+              <button
+                type="button"
+                role="menuitem"
+                data-action="reply"
+                onClick={() => {
+                  setMode("view");
+                  if (inThread) document.getElementById("thread-composer")?.focus();
+                  else {
+                    env.store.replyToMessage(stored);
+                    document.getElementById("composer")?.focus();
+                  }
+                }}
+              >
+                Reply
+              </button>
+              <button type="button" role="menuitem" data-action="react" onClick={() => setMode("react")}>
+                React
+              </button>
+              {canDelete ? (
+                <button type="button" role="menuitem" class="danger" data-action="delete" onClick={() => setMode("confirm-delete")}>
+                  Delete
+                </button>
+              ) : null}
+            </Popup>
+          ) : mode === "react" ? (
+            <Popup key="react" anchor={menuButton} role="menu" label="Pick a reaction" class="picker" orientation="horizontal" onDismiss={() => close(false)}>
+              {REACTIONS.map((emoji) => {
+                const mineAlready = stored.reactions?.some((r) => r.emoji === emoji && r.me) === true;
+                return (
+                  <button
+                    key={emoji}
+                    type="button"
+                    role="menuitemcheckbox"
+                    aria-checked={mineAlready}
+                    data-emoji={emoji}
+                    aria-label={`React ${emoji}`}
+                    onClick={() => {
+                      env.store.react(stored.seq, emoji, !mineAlready);
+                      close();
+                    }}
+                  >
+                    {emoji}
+                  </button>
+                );
+              })}
+            </Popup>
+          ) : mode === "confirm-delete" ? (
+            <Popup key="confirm" anchor={menuButton} role="alertdialog" label="Delete this message?" class="confirm" orientation="horizontal" onDismiss={() => close(false)} focusLast>
+              <span class="question">{mine ? "Delete this message?" : `Delete ${sender ?? "their"}'s message?`}</span>
+              <button
+                type="button"
+                class="danger"
+                data-action="confirm-delete"
+                onClick={() => {
+                  env.store.remove(stored.seq);
+                  setMode("view");
+                }}
+              >
+                Delete
+              </button>
+              <button type="button" class="secondary" data-action="cancel-delete" onClick={() => close()}>
+                Cancel
+              </button>
+            </Popup>
+          ) : null}
+        </>
+      ) : null}
     </li>
   );
 });
+
+/** A body with the @names of members (and @all) marked, mine most of all. Its text is the body, unchanged. */
+function Body({ text, env }: { text: string; env: MessageEnv | null }) {
+  if (!env || !text.includes("@")) return <>{text}</>;
+  return (
+    <>
+      {splitMentions(text, env.ids).map((p, i) =>
+        p.mention ? (
+          <span key={i} class={p.mention.userId === null || p.mention.userId === env.me ? "mention me" : "mention"}>
+            {p.text}
+          </span>
+        ) : (
+          p.text
+        ),
+      )}
+    </>
+  );
+}
+
+/**
+ * The quote of the message this one replies to. A click shows the parent: scrolled to in the list when it is
+ * loaded there, else its thread opens (which reads it).
+ */
+function ReplyQuote({ message: m, env }: { message: ChatMessage | OutboxItem; env: MessageEnv | null }) {
+  const to = (m as { replyTo?: ChatMessage["replyTo"] | number }).replyTo;
+  if (to === undefined || !env) return null;
+  // An outbox item names its parent by seq: quote the held parent.
+  let quote: NonNullable<ChatMessage["replyTo"]> | null = null;
+  if (typeof to === "number") {
+    const parent = env.store.message(to);
+    quote = parent ? { seq: to, senderId: parent.senderId, quote: quoteOf(parent.body, parent.attachments), ...(parent.deleted ? { deleted: true as const } : {}) } : { seq: to, senderId: "", quote: "" };
+  } else quote = to;
+  const who = quote.senderId === env.me ? "You" : (env.names.get(quote.senderId) ?? "someone");
+  const seq = quote.seq;
+  return (
+    <button
+      type="button"
+      class={quote.deleted ? "quote deleted" : "quote"}
+      data-action="show-parent"
+      data-reply-to={seq}
+      onClick={() => {
+        const el = document.querySelector<HTMLElement>(`[data-testid=messages] li[data-seq="${seq}"]`);
+        if (!el) {
+          env.store.threadSeq.value = seq;
+          return;
+        }
+        el.scrollIntoView({ block: "center", behavior: "smooth" });
+        el.classList.remove("flash");
+        void el.offsetWidth; // restart the animation
+        el.classList.add("flash");
+      }}
+    >
+      <span class="quote-sender">{who}</span>
+      <span class="quote-text">{quote.deleted ? "deleted message" : quote.quote || "…"}</span>
+    </button>
+  );
+}
+
+/** Inline edit: the body in a textarea; Enter saves, Shift+Enter breaks the line, Esc cancels. */
+function EditBox({ initial, allowEmpty, onSave, onCancel }: { initial: string; allowEmpty: boolean; onSave: (body: string) => void; onCancel: () => void }) {
+  const box = useRef<HTMLTextAreaElement>(null);
+  const [empty, setEmpty] = useState(false);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+    fit(el);
+  }, []);
+  const save = () => {
+    const text = box.current!.value.trim();
+    if (!text && !allowEmpty) {
+      setEmpty(true);
+      return;
+    }
+    onSave(text);
+  };
+  return (
+    <form
+      class="edit"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save();
+      }}
+    >
+      <textarea
+        ref={box}
+        class="edit-box"
+        aria-label="Edit message"
+        defaultValue={initial}
+        rows={1}
+        maxLength={4000}
+        onInput={(e) => {
+          fit(e.currentTarget);
+          setEmpty(false);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            save();
+          } else if (e.key === "Escape") {
+            e.preventDefault();
+            e.stopPropagation();
+            onCancel();
+          }
+        }}
+      />
+      {empty ? <span class="hint-inline">A message needs text; delete it instead.</span> : null}
+      <span class="edit-actions">
+        <button type="button" class="secondary" data-action="cancel-edit" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" data-action="save-edit">
+          Save
+        </button>
+      </span>
+    </form>
+  );
+}
+
+function fit(el: HTMLTextAreaElement): void {
+  el.style.height = "auto";
+  el.style.height = `${el.scrollHeight}px`;
+}
+
+/**
+ * A small menu next to its button (keyed by its caller: each popup mounts anew, so focus moves into it): opens above it when there is room, else below; focus moves into it,
+ * arrow keys move between its buttons, Esc (handled by the message) or a click outside closes it.
+ */
+function Popup({
+  anchor,
+  role,
+  label,
+  class: cls,
+  orientation,
+  onDismiss,
+  focusLast = false,
+  children,
+}: {
+  anchor: { current: HTMLElement | null };
+  role: "menu" | "alertdialog";
+  label: string;
+  class: string;
+  orientation: "vertical" | "horizontal";
+  onDismiss: () => void;
+  focusLast?: boolean;
+  children: ComponentChildren;
+}) {
+  const self = useRef<HTMLDivElement>(null);
+  const [below, setBelow] = useState(false);
+  useEffect(() => {
+    const el = self.current;
+    const a = anchor.current;
+    if (!el) return;
+    const pane = a?.closest(".scroller, .thread-list");
+    if (a && pane) setBelow(a.getBoundingClientRect().top - pane.getBoundingClientRect().top < el.offsetHeight + 8);
+    const buttons = el.querySelectorAll<HTMLButtonElement>("button");
+    (focusLast ? buttons[buttons.length - 1] : buttons[0])?.focus();
+    const outside = (e: PointerEvent) => {
+      if (!el.contains(e.target as Node) && !a?.contains(e.target as Node)) onDismiss();
+    };
+    document.addEventListener("pointerdown", outside, true);
+    return () => document.removeEventListener("pointerdown", outside, true);
+  }, []);
+  const next = orientation === "vertical" ? "ArrowDown" : "ArrowRight";
+  const prev = orientation === "vertical" ? "ArrowUp" : "ArrowLeft";
+  return (
+    <div
+      ref={self}
+      role={role}
+      aria-label={label}
+      aria-orientation={role === "menu" ? orientation : undefined}
+      class={`popup ${cls} ${below ? "below" : "above"}`}
+      onKeyDown={(e) => {
+        const buttons = Array.from(self.current?.querySelectorAll<HTMLButtonElement>("button") ?? []);
+        const i = buttons.indexOf(document.activeElement as HTMLButtonElement);
+        const go = (j: number) => {
+          e.preventDefault();
+          buttons[(j + buttons.length) % buttons.length]?.focus();
+        };
+        if (e.key === next) go(i + 1);
+        else if (e.key === prev) go(i - 1);
+        else if (e.key === "Home") go(0);
+        else if (e.key === "End") go(buttons.length - 1);
+        else if (e.key === "Tab") onDismiss();
+      }}
+    >
+      {children}
+    </div>
+  );
+}
 
 /** The signed URL of a stored attachment, asked for once the element is near the viewport. */
 function useSignedUrl(id: string, enabled: boolean): [{ current: HTMLLIElement | null }, string | null] {

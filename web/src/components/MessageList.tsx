@@ -10,6 +10,7 @@ export function MessageList({ store, scroller }: { store: ConversationStore; scr
   const rows = store.rows.value;
   const loaded = store.conv.value !== null;
   const hasOlder = store.hasOlder.value;
+  const env = store.env.value;
 
   // Measured before this render reaches the DOM, used after (in the layout effect).
   const before = useRef({ atBottom: true, height: 0, first: "" });
@@ -50,7 +51,7 @@ export function MessageList({ store, scroller }: { store: ConversationStore; scr
       <p class="hint older">{loaded ? (hasOlder ? "Scroll up for older messages" : "Beginning of the conversation") : ""}</p>
       <ol class="messages" data-testid="messages">
         {rows.map((r) => (
-          <Message key={r.key} message={r.message} mine={r.mine} status={r.status} sender={r.sender} detail={r.detail} />
+          <Message key={r.key} message={r.message} mine={r.mine} status={r.status} sender={r.sender} detail={r.detail} rev={r.rev} env={env} />
         ))}
       </ol>
     </>
