@@ -3,7 +3,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
 import type { ChatMessage } from "../src/protocol/frames";
-import { previewText } from "../src/objects/conversation/changes";
+import { previewText } from "../src/protocol/preview";
 import { api, type TestSocket, type TestUser } from "./helpers";
 
 /** Apply stream entries (ascending, gapless) to a map of messages by seq, as protocol 15.6 says a client does. */
@@ -35,7 +35,7 @@ export class Applier {
           target.body = change.body;
           target.edited = { at: e.createdAt, version: change.version };
           // Replies' quotes follow their parent's edits (protocol 15.4).
-          for (const m of this.messages.values()) if (m.replyTo?.seq === target.seq && !m.deleted) m.replyTo = { ...m.replyTo, quote: previewText(target) };
+          for (const m of this.messages.values()) if (m.replyTo?.seq === target.seq && !m.deleted) m.replyTo = { ...m.replyTo, quote: previewText(target.body, target.attachments) };
         }
       } else {
         const list = (target.reactions ?? []).filter((r) => r.emoji !== change.emoji);

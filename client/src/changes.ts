@@ -5,6 +5,7 @@
 // target that was read later in its current state, changes nothing: the backlog may carry a message in
 // its current state followed by the older entries that led there. The one count a client has to keep
 // itself is a thread parent's `replies`, because a reply carries no count: see ChangeApplier.countReply.
+import { PREVIEW_MAX_CHARS, previewText } from "../../src/protocol/preview";
 import type { ChatMessage, MessageChange, ReactionCount } from "../../src/protocol/frames";
 
 /** A stream entry that changes an earlier message instead of being one. */
@@ -15,18 +16,11 @@ export function isChangeEntry(m: ChatMessage): m is ChangeEntry {
 }
 
 /** Longest reply quote, in characters (15.4). */
-export const QUOTE_MAX_CHARS = 140;
+export const QUOTE_MAX_CHARS = PREVIEW_MAX_CHARS;
 
-/**
- * The quote a reply shows of its parent (15.4), by the server's rule: every run of whitespace made one space
- * and trimmed, cut to 139 code points plus `…` when longer than 140; with no text, `📎 <first file's name>`
- * and ` +N` for more files. A client uses it to follow the parent's edits.
- */
+/** The quote a reply shows of its parent (15.4), by the server's rule (src/protocol/preview.ts). A client uses it to follow the parent's edits. */
 export function quoteOf(body: string, attachments?: ReadonlyArray<{ name: string }>): string {
-  const files = attachments ?? [];
-  const text = body.trim() === "" && files.length > 0 ? `📎 ${files[0]!.name}${files.length > 1 ? ` +${files.length - 1}` : ""}` : body;
-  const chars = Array.from(text.replace(/\s+/g, " ").trim());
-  return chars.length > QUOTE_MAX_CHARS ? `${chars.slice(0, QUOTE_MAX_CHARS - 1).join("")}…` : chars.join("");
+  return previewText(body, attachments);
 }
 
 /** What a deleted message keeps (15.2): who sent it, when, and its replies count. */

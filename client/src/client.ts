@@ -387,7 +387,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     // Only "read everything" is known exactly here; partial reads wait for the server's count.
     if (seq < e.lastSeq) return;
     this.unreadTotal = Math.max(0, this.unreadTotal - e.unread);
-    this.inboxEntries.set(conversationId, { ...e, readSeq: seq, unread: 0 });
+    this.inboxEntries.set(conversationId, { ...e, readSeq: seq, unread: 0, unreadMentions: 0 });
     this.emitInbox();
   }
 

@@ -7,6 +7,7 @@
 // changes to old messages are rare, and the per-message hot path never waits for D1). The `reactions` and
 // `mentions` tables hold who reacted and who is mentioned, for every message in every tier.
 import { utf8Length, type ChangeRequest, type ChatMessage, type MessageChange, type OutgoingMessage, type ReactionCount, type ReplyQuote } from "../../protocol/frames";
+import { previewText } from "../../protocol/preview";
 import type { HistoryArchive } from "../../db/archive";
 import type { Attachments } from "./attachments";
 import type { Members } from "./members";
@@ -26,8 +27,6 @@ export interface ChangeLimits {
 const COLD_CACHE = 1_000;
 /** A change whose target is older than the hot tail and not loaded yet (a race with pruning): retry at once. */
 const NOT_LOADED_RETRY_MS = 50;
-/** Quotes and previews: one line, at most this many characters. */
-const QUOTE_CHARS = 140;
 
 export class Changes implements Relations {
   readonly #sql: SqlStorage;
@@ -333,17 +332,9 @@ function accepted(req: ChangeRequest, entry: StoredMessage): AppendResult {
   return { ack: { clientMsgId: req.clientMsgId, seq: entry.seq, id: entry.id, createdAt: entry.createdAt, duplicate: false }, fresh: [wire(entry)] };
 }
 
-/** The quote a reply carries of `parent`: its body on one line, at most 140 characters, or its first file's name. */
+/** The quote a reply carries of `parent` (protocol/preview.ts). */
 export function quoteOf(parent: ChatMessage): ReplyQuote {
-  return { seq: parent.seq, senderId: parent.senderId, quote: previewText(parent) };
-}
-
-/** A message as one line of at most 140 characters, cut on code points; a message of files only by its first file's name. */
-export function previewText(m: ChatMessage): string {
-  const files = m.attachments ?? [];
-  const body = m.body.trim() === "" && files.length > 0 ? `📎 ${files[0]!.name}${files.length > 1 ? ` +${files.length - 1}` : ""}` : m.body;
-  const chars = Array.from(body.replace(/\s+/g, " ").trim());
-  return chars.length > QUOTE_CHARS ? `${chars.slice(0, QUOTE_CHARS - 1).join("")}…` : chars.join("");
+  return { seq: parent.seq, senderId: parent.senderId, quote: previewText(parent.body, parent.attachments) };
 }
 
 /** The reaction summary with `emoji` at `count` (removed at 0), most reacted first, ties in the order they came. */

@@ -14,6 +14,7 @@
 // Inboxes count messages, never change entries: summaries carry `lastCount` and targets `readCount` (the
 // messages up to lastSeq and readSeq) and the unread mentions; the preview is the newest message that is not
 // deleted, in its current state; a push is only ever for a new message.
+import { previewText } from "../../protocol/preview";
 import type { ReceiptCursor } from "../../protocol/user";
 import type { ChatMessage } from "../../protocol/frames";
 import { chunkBySize, sendAll } from "../../lib/queue-batches";
@@ -245,19 +246,10 @@ function lastMessageOf(m: ChatMessage): NonNullable<ConversationSummary["lastMes
   return {
     seq: m.seq,
     senderId: m.senderId,
-    preview: previewOf(m),
+    preview: previewText(m.body, m.attachments),
     createdAt: m.createdAt,
     ...(m.edited ? { editedAt: m.edited.at } : {}),
     ...(m.mentions?.length ? { mentions: m.mentions } : {}),
     ...(m.mentionsAll ? { mentionsAll: true as const } : {}),
   };
-}
-
-/** The first 140 characters on one line; cut on code points so an emoji is never split in half. */
-function previewOf(m: ChatMessage): string {
-  const files = m.attachments ?? [];
-  // A message of attachments only is previewed by its first file's name.
-  const body = m.body.trim() === "" && files.length > 0 ? `📎 ${files[0]!.name}${files.length > 1 ? ` +${files.length - 1}` : ""}` : m.body;
-  const chars = Array.from(body.replace(/\s+/g, " ").trim());
-  return chars.length > 140 ? `${chars.slice(0, 139).join("")}…` : chars.join("");
 }

@@ -131,6 +131,11 @@ function InboxItem({ entry: e, me }: { entry: InboxEntry; me: PublicUser }) {
         </span>
         <span class="meta">
           {e.lastMessage ? <time>{formatTime(e.lastMessage.createdAt)}</time> : null}
+          {(e.unreadMentions ?? 0) > 0 ? (
+            <span class="badge mention" data-testid="unread-mentions" title={`${e.unreadMentions} unread mention${e.unreadMentions === 1 ? "" : "s"}`}>
+              @
+            </span>
+          ) : null}
           {e.unread > 0 ? (
             <span class="badge" data-testid="unread">
               {e.unread}
