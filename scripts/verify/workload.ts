@@ -488,7 +488,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<Workload> {
   }
 
   return {
-    log: { sends: actors.flatMap((a) => a.sends), streams: actors.map((a) => a.stream), conversations: [], incidents },
+    log: { sends: actors.flatMap((a) => a.sends), changes: [], streams: actors.map((a) => a.stream), conversations: [], incidents },
     conversationIds,
     readers,
     stats: {
