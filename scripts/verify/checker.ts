@@ -251,7 +251,7 @@ function sameEntry(a: EntryRecord, b: EntryRecord): boolean {
 }
 
 /** The same entry in the same stored state: body, change, edited, deleted, reaction counts (`me` aside). */
-function sameStored(a: EntryRecord, b: EntryRecord): boolean {
+export function sameStored(a: EntryRecord, b: EntryRecord): boolean {
   return sameEntry(a, b) && a.body === b.body && sameChange(a.change, b.change, true) && stateDiff(stateOf(a), stateOf(b), false).length === 0;
 }
 
