@@ -11,13 +11,15 @@ import { parseArgs } from "node:util";
 import { formatReport } from "./verify/checker.ts";
 import { selfTest } from "./verify/selftest.ts";
 import { DEFAULTS, verify } from "./verify/run.ts";
-import { DEFAULT_FAULTS } from "./verify/workload.ts";
+import { DEFAULT_FAULTS, DEFAULT_MIX, type Mix } from "./verify/workload.ts";
 
 const USAGE = `usage: npm run verify -- [options]
   --url URL               target deployment (default: start a local server)
   --admin-secret S        admin secret of the target, to mint users (or EDGECHAT_ADMIN_SECRET)
   --d1-database NAME      also read D1 directly with \`wrangler d1 execute NAME --remote\` (your credentials)
-  --messages N            messages to send in total (default ${DEFAULTS.messages})
+  --messages N            messages to send in total (default ${DEFAULTS.messages}); changes come on top, per --mix
+  --mix S,E,D,R           weights of sends, edits, deletes and reactions (default ${DEFAULT_MIX.sends},${DEFAULT_MIX.edits},${DEFAULT_MIX.deletes},${DEFAULT_MIX.reactions}:
+                          30% of the entries are changes); also sends=70,edits=8,... ; 100,0,0,0: messages only
   --clients N             users (default ${DEFAULTS.clients})
   --conversations N       group conversations (default ${DEFAULTS.conversations})
   --memberships N         conversations each client joins (default ${DEFAULTS.membershipsPerClient})
@@ -48,6 +50,7 @@ async function main(): Promise<number> {
         "admin-secret": { type: "string" },
         "d1-database": { type: "string" },
         messages: { type: "string" },
+        mix: { type: "string" },
         clients: { type: "string" },
         conversations: { type: "string" },
         memberships: { type: "string" },
@@ -84,6 +87,22 @@ async function main(): Promise<number> {
     }
     vars[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  let mix: Mix = DEFAULT_MIX;
+  if (args.mix !== undefined) {
+    const names = ["sends", "edits", "deletes", "reactions"] as const;
+    const parts = args.mix.split(",").map((p) => p.trim());
+    const values: Record<string, number> = {};
+    parts.forEach((p, i) => {
+      const [k, v] = p.includes("=") ? p.split("=") : [names[i], p];
+      values[k ?? ""] = Number(v);
+    });
+    const parsed = Object.fromEntries(names.map((n) => [n, values[n] ?? 0])) as unknown as Mix;
+    if (parts.length > 4 || Object.keys(values).some((k) => !(names as readonly string[]).includes(k)) || names.some((n) => !(parsed[n] >= 0)) || !(parsed.sends > 0)) {
+      console.error(`--mix expects four weights (sends > 0), e.g. 70,8,4,18 or sends=70,edits=8,deletes=4,reactions=18\n${USAGE}`);
+      return 2;
+    }
+    mix = parsed;
+  }
   const seed = int("seed", args.seed, Math.floor(Math.random() * 2 ** 31), 0);
   const log = args.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
   const { report } = await verify({
@@ -97,6 +116,7 @@ async function main(): Promise<number> {
     membershipsPerClient: int("memberships", args.memberships, DEFAULTS.membershipsPerClient),
     seed,
     window: int("window", args.window, DEFAULTS.window),
+    mix,
     faults: args["no-faults"] ? { disconnect: 0, lostAck: 0, abandon: 0, duplicate: 0, slowConsumer: 0 } : DEFAULT_FAULTS,
     vars,
     timeoutMs: int("timeout", args.timeout, DEFAULTS.timeoutMs / 1000) * 1000,

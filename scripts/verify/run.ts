@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { check, type Report } from "./checker.ts";
 import { readTruth, type D1Target } from "./truth.ts";
-import { DEFAULT_FAULTS, runWorkload, type FaultRates, type Workload } from "./workload.ts";
+import { DEFAULT_FAULTS, DEFAULT_MIX, runWorkload, type FaultRates, type Mix, type Workload } from "./workload.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -22,6 +22,8 @@ export interface VerifyOptions {
   seed: number;
   window: number;
   faults: FaultRates;
+  /** What the actors do: weights of sends, edits, deletes and reactions. */
+  mix: Mix;
   /** Extra vars for the local server. */
   vars: Record<string, string>;
   timeoutMs: number;
@@ -37,6 +39,7 @@ export const DEFAULTS: VerifyOptions = {
   seed: 1,
   window: 32,
   faults: DEFAULT_FAULTS,
+  mix: DEFAULT_MIX,
   // A small hot tail locally, so that the run crosses from the object's SQLite into D1: backlogs and
   // history pages are then served from the archive, and pruning runs during the workload.
   vars: { HOT_TAIL_MESSAGES: "50" },
@@ -79,14 +82,17 @@ export async function verify(options: VerifyOptions): Promise<VerifyResult> {
       membershipsPerClient: options.membershipsPerClient,
       seed: options.seed,
       faults: options.faults,
+      mix: options.mix,
       window: options.window,
       deadlineMs: options.timeoutMs,
       log: say,
     });
     const s = workload.stats;
     say(`workload done in ${(s.durationMs / 1000).toFixed(1)} s: ${s.reconnects} reconnects, ${s.slowPauses} slow-consumer pauses, ${s.rateLimited} rate-limited frames`);
-    say("reading history (hot tail + D1 pages) and D1 ...");
-    workload.log.conversations = await readTruth(url, workload.readers, d1, options.d1TimeoutMs);
+    say("reading history as every member (hot tail + D1 pages) and D1 ...");
+    const t = Date.now();
+    workload.log.conversations = await readTruth(url, workload.readers, workload.members, d1, options.d1TimeoutMs);
+    say(`read back in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     return { report: check(workload.log), workload, target: url };
   } finally {
     await stop?.();

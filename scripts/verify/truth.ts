@@ -4,8 +4,8 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { ConversationTruth, MessageRecord } from "./checker.ts";
-import { http } from "./workload.ts";
+import { sameStored, type ConversationTruth, type MessageRecord } from "./checker.ts";
+import { http, pick } from "./workload.ts";
 
 const run = promisify(execFile);
 
@@ -30,7 +30,7 @@ export async function readHistory(url: string, token: string, conversationId: st
       lastSeq = r.body.lastSeq;
       epoch = r.body.epoch;
     }
-    for (const m of r.body.messages) messages.push({ seq: m.seq, id: m.id, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body });
+    for (const m of r.body.messages) messages.push(pick(m));
     if (r.body.nextBefore === null) break;
     before = r.body.nextBefore;
   }
@@ -52,12 +52,30 @@ async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: stri
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+interface D1Row {
+  seq: number;
+  id: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  createdAt: number;
+  extra: string | null;
+}
+
+/** A D1 row as an entry: `extra` holds the wire fields besides the base columns (edited, deleted, reactions, change). */
+function rowEntry(r: D1Row): MessageRecord {
+  const extra = r.extra ? (JSON.parse(r.extra) as Partial<MessageRecord>) : {};
+  return pick({ ...extra, seq: r.seq, id: r.id, senderId: r.senderId, clientMsgId: r.clientMsgId, body: r.body, createdAt: r.createdAt });
+}
+
 /**
- * D1 is written from the object's alarm, a little after the ack: wait until D1 holds as many rows as
- * the stream is long (or the timeout passes), then read the rows. Null when D1 cannot be read directly.
+ * D1 is written from the object's alarm, a little after the ack, and changes reach it through the object's
+ * rewrite queue a little after that: wait until D1 holds as many rows as the stream is long and every row is
+ * in the state history serves (or the timeout passes), then return the rows. Null when D1 cannot be read directly.
  */
-export async function readD1(target: D1Target, expected: Map<string, number>, timeoutMs: number): Promise<Map<string, MessageRecord[]> | null> {
+export async function readD1(target: D1Target, histories: Map<string, { lastSeq: number; messages: MessageRecord[] }>, timeoutMs: number): Promise<Map<string, MessageRecord[]> | null> {
   if (target.kind === "none") return null;
+  const expected = new Map([...histories].map(([cid, h]) => [cid, h.lastSeq]));
   const ids = [...expected.keys()];
   const list = ids.map(quote).join(", ");
   const deadline = Date.now() + timeoutMs;
@@ -67,31 +85,59 @@ export async function readD1(target: D1Target, expected: Map<string, number>, ti
     if (ids.every((id) => (have.get(id) ?? 0) >= expected.get(id)!) || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const out = new Map<string, MessageRecord[]>(ids.map((id) => [id, []]));
-  for (const id of ids) {
-    const rows = await d1Query<{ seq: number; id: string; senderId: string; clientMsgId: string; body: string }>(
-      target,
-      `SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body FROM messages WHERE conversation_id = ${quote(id)} ORDER BY seq`,
-    );
-    out.set(id, rows.map((r) => ({ seq: r.seq, id: r.id, senderId: r.senderId, clientMsgId: r.clientMsgId, body: r.body })));
+  for (;;) {
+    const out = new Map<string, MessageRecord[]>(ids.map((id) => [id, []]));
+    for (const id of ids) {
+      const rows = await d1Query<D1Row>(
+        target,
+        `SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, extra FROM messages WHERE conversation_id = ${quote(id)} ORDER BY seq`,
+      );
+      out.set(id, rows.map(rowEntry));
+    }
+    const settled = ids.every((id) => {
+      const bySeq = new Map(out.get(id)!.map((r) => [r.seq, r]));
+      return histories.get(id)!.messages.every((m) => {
+        const row = bySeq.get(m.seq);
+        return row !== undefined && sameStored(row, m);
+      });
+    });
+    if (settled || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 500));
   }
-  return out;
 }
 
+/**
+ * History as the reader of each conversation reads it, then as every member reads it (their own `me` on
+ * reactions), then D1. The workload is over: every read sees the same final state.
+ */
 export async function readTruth(
   url: string,
   readers: Map<string, string>,
+  members: Map<string, { userId: string; token: string }[]>,
   d1: D1Target,
   d1TimeoutMs: number,
 ): Promise<ConversationTruth[]> {
   const histories = new Map<string, Awaited<ReturnType<typeof readHistory>>>();
-  for (const [cid, token] of readers) histories.set(cid, await readHistory(url, token, cid));
-  const rows = await readD1(d1, new Map([...histories].map(([cid, h]) => [cid, h.lastSeq])), d1TimeoutMs);
+  const memberHistories = new Map<string, Record<string, MessageRecord[]>>();
+  for (const [cid, token] of readers) {
+    histories.set(cid, await readHistory(url, token, cid));
+    const reads: Record<string, MessageRecord[]> = {};
+    // A few at a time: the object serves them one after another anyway.
+    const list = members.get(cid) ?? [];
+    for (let i = 0; i < list.length; i += 4) {
+      const batch = list.slice(i, i + 4);
+      const got = await Promise.all(batch.map((m) => readHistory(url, m.token, cid)));
+      batch.forEach((m, j) => (reads[m.userId] = got[j]!.messages));
+    }
+    memberHistories.set(cid, reads);
+  }
+  const rows = await readD1(d1, histories, d1TimeoutMs);
   return [...histories].map(([conversationId, h]) => ({
     conversationId,
     epoch: h.epoch,
     lastSeq: h.lastSeq,
     history: h.messages,
     d1: rows ? (rows.get(conversationId) ?? []) : null,
+    memberHistories: memberHistories.get(conversationId) ?? {},
   }));
 }

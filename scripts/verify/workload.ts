@@ -5,9 +5,13 @@
 //   - lost acks: the socket is dropped right after a send, before its ack can arrive, then the
 //     message is resent on the new socket (or, now and then, abandoned and never resent);
 //   - slow consumers: a socket stops reading for a while (TCP backpressure on the server).
+// Besides messages, actors change messages (protocol 15): edit and delete their own acked messages (a group's
+// owner also deletes others'), react and take reactions back; now and then on purpose to a message already
+// deleted, a reaction already so, or another's message by a member, whose documented answers (message_deleted,
+// forbidden, duplicate acks) are recorded for the checker to judge. Changes ride the same faults.
 // Everything observed is recorded in an ObservationLog for the checker.
 import WebSocket from "ws";
-import type { AckRecord, IncidentRecord, MemberStream, MessageRecord, ObservationLog, SendRecord, SessionRecord } from "./checker.ts";
+import type { AckRecord, ChangeRecord, EntryRecord, IncidentRecord, MemberStream, MessageRecord, ObservationLog, SendRecord, SessionRecord } from "./checker.ts";
 
 export interface WorkloadOptions {
   url: string;
@@ -22,6 +26,8 @@ export interface WorkloadOptions {
   faults: FaultRates;
   /** Max unacked messages per actor before it waits. */
   window: number;
+  /** Relative weights of what an actor does: sends (messages) and changes (edits, deletes, reactions). */
+  mix: Mix;
   /** Give up (and report a timeout incident) after this long. */
   deadlineMs: number;
   log?: (line: string) => void;
@@ -35,15 +41,36 @@ export interface FaultRates {
   slowConsumer: number;
 }
 
+export interface Mix {
+  sends: number;
+  edits: number;
+  deletes: number;
+  reactions: number;
+}
+
+/** 70% messages, 30% changes. `--messages` counts the messages; the changes come on top, in this proportion. */
+export const DEFAULT_MIX: Mix = { sends: 70, edits: 8, deletes: 4, reactions: 18 };
+
+/** The small emoji set of the workload: reactions collide, so counts above 1 and take-backs happen. */
+export const EMOJI = ["👍", "🎉", "😂", "🔥"];
+
 export const DEFAULT_FAULTS: FaultRates = { disconnect: 0.01, lostAck: 0.01, abandon: 0.002, duplicate: 0.03, slowConsumer: 0.005 };
 
 export interface Workload {
   log: ObservationLog;
   conversationIds: string[];
-  /** Tokens of one member per conversation, to read history afterwards. */
+  /** Tokens of one member per conversation (its owner), to read history afterwards. */
   readers: Map<string, string>;
+  /** Every member of each conversation with a current token, to read history as each of them (`me`). */
+  members: Map<string, { userId: string; token: string }[]>;
   stats: { durationMs: number; reconnects: number; slowPauses: number; rateLimited: number };
 }
+
+/** A clientMsgId in flight: a message, or a change. */
+type Outgoing = SendRecord | ChangeRecord;
+const isChange = (r: Outgoing): r is ChangeRecord => "request" in r;
+/** Error codes after which the same clientMsgId is sent again after a wait (protocol 3.2, 10). */
+const RETRYABLE = new Set(["rate_limited", "unavailable", "internal_error"]);
 
 /** mulberry32: small, fast, seedable. */
 export function rng(seed: number): () => number {
@@ -100,9 +127,9 @@ async function mintUser(opts: WorkloadOptions, id: string): Promise<User> {
 
 type ServerFrame =
   | { type: "welcome"; epoch: string; lastSeq: number; reset: boolean }
-  | { type: "backlog"; messages: MessageRecord[] }
+  | { type: "backlog"; messages: EntryRecord[] }
   | { type: "caught_up"; seq: number }
-  | { type: "message"; message: MessageRecord }
+  | { type: "message"; message: EntryRecord }
   | { type: "ack"; clientMsgId: string; seq: number; id: string; duplicate: boolean }
   | { type: "error"; code: string; message: string; clientMsgId?: string; retryAfterMs?: number }
   | { type: "members_changed" }
@@ -112,17 +139,35 @@ type ServerFrame =
 const TERMINAL = new Set([4400, 4401, 4403, 4426]);
 const TOKEN_EXPIRED = 4440;
 
-function pick(m: { seq: number; id: string; senderId: string; clientMsgId: string; body: string }): MessageRecord {
-  return { seq: m.seq, id: m.id, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body };
+/** The fields of an entry the checker compares (drops attachments, replies and the like). */
+export function pick(m: EntryRecord): MessageRecord {
+  const out: MessageRecord = { seq: m.seq, id: m.id, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body };
+  if (m.createdAt !== undefined) out.createdAt = m.createdAt;
+  if (m.edited) out.edited = { at: m.edited.at, version: m.edited.version };
+  if (m.deleted) out.deleted = { at: m.deleted.at, by: m.deleted.by };
+  if (m.reactions?.length) out.reactions = m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, ...(r.me !== undefined ? { me: r.me } : {}) }));
+  if (m.change) out.change = structuredClone(m.change);
+  return out;
 }
 
 /** One client's membership in one conversation: a socket, its stream, its sends. */
 class Actor {
   readonly stream: MemberStream;
   readonly sends: SendRecord[] = [];
-  /** Unacked, still to be (re)sent until acked. */
-  private readonly pending = new Map<string, SendRecord>();
-  private readonly byId = new Map<string, SendRecord>();
+  readonly changes: ChangeRecord[] = [];
+  /** Unacked, still to be (re)sent until acked (or, for a change, refused for good). */
+  private readonly pending = new Map<string, Outgoing>();
+  private readonly byId = new Map<string, Outgoing>();
+  /** What this member knows of the conversation, for choosing changes: its own acked messages, every message seen, deletes seen. */
+  private readonly ownAcked: number[] = [];
+  private readonly seen: number[] = [];
+  private readonly senderOf = new Map<number, string>();
+  private readonly deletedSeen = new Set<number>();
+  /** `${seq} ${emoji}` → whether this member last asked to have it; keys with a reaction in flight. */
+  private readonly myReactions = new Map<string, boolean>();
+  private readonly reactBusy = new Set<string>();
+  private changesIssued = 0;
+  private changeTarget: number;
   private ws: WebSocket | null = null;
   private session: SessionRecord | null = null;
   private lastSeen = 0;
@@ -147,8 +192,20 @@ class Actor {
     private readonly random: () => number,
     private readonly incidents: IncidentRecord[],
     private readonly tag: string,
+    private readonly isOwner: boolean,
   ) {
     this.stream = { conversationId, userId: user.id, sessions: [] };
+    const m = opts.mix;
+    const changeWeight = m.edits + m.deletes + m.reactions;
+    this.changeTarget = m.sends > 0 ? Math.round((budget * changeWeight) / m.sends) : 0;
+  }
+
+  get userId(): string {
+    return this.user.id;
+  }
+
+  get token(): string {
+    return this.user.token;
   }
 
   private incident(kind: IncidentRecord["kind"], detail: string) {
@@ -177,7 +234,7 @@ class Actor {
   /** Open a socket resuming from lastSeen; resolves once the backlog is through (caught_up). */
   async connect(): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
-      const params = new URLSearchParams({ v: "1", token: this.user.token, since: String(this.lastSeen) });
+      const params = new URLSearchParams({ v: "2", token: this.user.token, since: String(this.lastSeen) });
       if (this.epoch) params.set("epoch", this.epoch);
       const ws = new WebSocket(`${this.opts.url.replace(/^http/, "ws")}/v1/conversations/${this.conversationId}/ws?${params}`);
       const session: SessionRecord = { since: this.lastSeen, welcome: null, messages: [] };
@@ -248,39 +305,68 @@ class Actor {
           break;
         }
         const ack: AckRecord = { seq: frame.seq, id: frame.id, duplicate: frame.duplicate };
-        if (s.acks.length === 0) this.acked++;
+        if (s.acks.length === 0) {
+          this.acked++;
+          if (!isChange(s) && !frame.duplicate) this.ownAcked.push(frame.seq);
+        }
         s.acks.push(ack);
-        this.pending.delete(s.clientMsgId);
+        this.settle(s);
         this.notify();
         break;
       }
-      case "error":
-        if (frame.code === "rate_limited") {
+      case "error": {
+        const r = frame.clientMsgId !== undefined ? this.byId.get(frame.clientMsgId) : undefined;
+        if (frame.code === "rate_limited" || RETRYABLE.has(frame.code) || frame.retryAfterMs !== undefined) {
           // Not stored: it stays pending, and is resent (alone with the others refused) after the wait.
-          this.rateLimited++;
+          if (frame.code === "rate_limited") this.rateLimited++;
           if (frame.clientMsgId) this.limited.add(frame.clientMsgId);
           this.blockedUntil = Math.max(this.blockedUntil, Date.now() + (frame.retryAfterMs ?? 500));
+        } else if (r && isChange(r)) {
+          // A final answer to a change (message_deleted, forbidden, ...): the checker judges whether it is the documented one.
+          r.errors.push(frame.code);
+          this.settle(r);
         } else this.incident("unexpected_error", `error frame ${frame.code}: ${frame.message}`);
         this.notify();
         break;
+      }
       default:
         break;
     }
   }
 
-  private receive(session: SessionRecord, m: MessageRecord) {
+  /** A clientMsgId answered for good: no longer pending; a reaction key is free again. */
+  private settle(r: Outgoing) {
+    this.pending.delete(r.clientMsgId);
+    if (isChange(r) && r.request.type === "react") this.reactBusy.delete(`${r.request.seq} ${r.request.emoji}`);
+  }
+
+  private receive(session: SessionRecord, m: EntryRecord) {
     session.messages.push(pick(m));
+    if (!m.change) {
+      if (!this.senderOf.has(m.seq)) this.seen.push(m.seq);
+      this.senderOf.set(m.seq, m.senderId);
+      if (m.deleted) this.deletedSeen.add(m.seq);
+    } else if (m.change.type === "delete") this.deletedSeen.add(m.change.target);
     if (m.seq > this.lastSeen) this.lastSeen = m.seq;
     this.notify();
   }
 
   /** Send records (single `send` or `send_batch` frames); resolves when the bytes are handed to the OS. */
-  private transmit(records: SendRecord[]): Promise<void> {
+  private transmit(all: Outgoing[]): Promise<void> {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || records.length === 0) return Promise.resolve();
-    for (const r of records) r.attempts++;
+    if (!ws || ws.readyState !== WebSocket.OPEN || all.length === 0) return Promise.resolve();
+    for (const r of all) r.attempts++;
     const frames: string[] = [];
-    if (records.length === 1 && this.random() < 0.5) {
+    const records: SendRecord[] = [];
+    for (const r of all) {
+      if (!isChange(r)) records.push(r);
+      else if (r.request.type === "edit") frames.push(JSON.stringify({ type: "edit", clientMsgId: r.clientMsgId, seq: r.request.seq, body: r.request.body }));
+      else if (r.request.type === "delete") frames.push(JSON.stringify({ type: "delete", clientMsgId: r.clientMsgId, seq: r.request.seq }));
+      else frames.push(JSON.stringify({ type: "react", clientMsgId: r.clientMsgId, seq: r.request.seq, emoji: r.request.emoji, on: r.request.on }));
+    }
+    if (records.length === 0) {
+      // changes only
+    } else if (records.length === 1 && this.random() < 0.5) {
       const r = records[0]!;
       frames.push(JSON.stringify({ type: "send", clientMsgId: r.clientMsgId, body: r.body }));
     } else {
@@ -305,6 +391,101 @@ class Actor {
       out.push(r);
     }
     return out;
+  }
+
+  /** A target from `list`: half the time one of the newest (hot tail), else any (often archived in D1). */
+  private choose(list: number[]): number | undefined {
+    if (list.length === 0) return undefined;
+    const from = this.random() < 0.5 ? Math.max(0, list.length - 20) : 0;
+    return list[from + Math.floor(this.random() * (list.length - from))];
+  }
+
+  /** A new change (edit, delete or reaction) per the mix, or null when there is nothing suitable to change yet. */
+  private makeChange(): ChangeRecord | null {
+    const m = this.opts.mix;
+    const roll = this.random() * (m.edits + m.deletes + m.reactions);
+    const clientMsgId = `${this.tag}-x${this.changesIssued}`;
+    let request: ChangeRecord["request"];
+    let intent: ChangeRecord["intent"] = "fresh";
+    // Mostly live targets; a message known to be deleted only now and then, on purpose (a documented answer).
+    const pickLive = (list: number[]) => {
+      for (let i = 0; i < 4; i++) {
+        const seq = this.choose(list);
+        if (seq === undefined) return undefined;
+        if (!this.deletedSeen.has(seq) || this.random() < 0.1) return seq;
+      }
+      return undefined;
+    };
+    if (roll < m.edits) {
+      const seq = pickLive(this.ownAcked);
+      if (seq === undefined) return null;
+      if (this.deletedSeen.has(seq)) intent = "own_deleted";
+      const body = `${clientMsgId} edit of ${seq} ${"y".repeat(Math.floor(this.random() * 48))}${this.random() < 0.1 ? " édité ✏️" : ""}`;
+      request = { type: "edit", seq, body };
+    } else if (roll < m.edits + m.deletes) {
+      let seq: number | undefined;
+      const others = this.isOwner ? this.random() < 0.5 : this.random() < 0.1;
+      if (others) seq = pickLive(this.seen.filter((s) => this.senderOf.get(s) !== this.user.id));
+      if (seq === undefined) seq = pickLive(this.ownAcked);
+      if (seq === undefined) return null;
+      const own = this.senderOf.get(seq) === this.user.id || this.ownAcked.includes(seq);
+      if (this.deletedSeen.has(seq)) intent = own ? "own_deleted" : "others_deleted";
+      else if (!own && !this.isOwner) intent = "forbidden";
+      request = { type: "delete", seq };
+    } else {
+      const seq = pickLive(this.seen);
+      if (seq === undefined) return null;
+      const emoji = EMOJI[Math.floor(this.random() * EMOJI.length)]!;
+      const k = `${seq} ${emoji}`;
+      // One reaction per (message, emoji) in flight: a reaction that stores nothing has no idempotency key, so
+      // two in flight could be answered in either order (see the report).
+      if (this.reactBusy.has(k)) return null;
+      const have = this.myReactions.get(k) ?? false;
+      const on = this.random() < 0.15 ? have : !have;
+      if (this.deletedSeen.has(seq)) intent = "others_deleted";
+      else if (on === have) intent = "already";
+      this.myReactions.set(k, on);
+      this.reactBusy.add(k);
+      request = { type: "react", seq, emoji, on };
+    }
+    this.changesIssued++;
+    const r: ChangeRecord = {
+      conversationId: this.conversationId,
+      senderId: this.user.id,
+      senderIsOwner: this.isOwner,
+      clientMsgId,
+      request,
+      intent,
+      attempts: 0,
+      acks: [],
+      errors: [],
+      abandoned: false,
+    };
+    this.changes.push(r);
+    this.byId.set(clientMsgId, r);
+    this.pending.set(clientMsgId, r);
+    return r;
+  }
+
+  /** Is it a change's turn? Changes are spread over the run in proportion to the messages sent. */
+  private changeTurn(): boolean {
+    if (this.changesIssued >= this.changeTarget) return false;
+    return this.next >= this.budget || this.changesIssued * this.budget <= this.next * this.changeTarget;
+  }
+
+  /** The next fresh thing to send: a change when it is its turn and one can be made, else 1..n messages. */
+  private nextOutgoing(n: number): Outgoing[] {
+    if (this.changeTurn()) {
+      const c = this.makeChange();
+      if (c) return [c];
+      // Nothing to change yet (or all busy); once the messages are all sent, give up the rest of the changes.
+      if (this.next >= this.budget) this.changeTarget = this.changesIssued;
+    }
+    return this.fresh(n);
+  }
+
+  private get done(): boolean {
+    return this.next >= this.budget && this.changesIssued >= this.changeTarget;
   }
 
   /** Drop the socket: abrupt (no close handshake; frames in flight are lost) or clean. */
@@ -335,7 +516,7 @@ class Actor {
         this.incident("timeout", `gave up with ${this.pending.size} unacked and ${this.budget - this.next} unsent messages`);
         return;
       }
-      if (this.next >= this.budget && this.pending.size === 0) return;
+      if (this.done && this.pending.size === 0) return;
       if (!this.ws || !this.live) {
         await this.reconnect();
         continue;
@@ -358,33 +539,40 @@ class Actor {
       if (roll < (p += f.disconnect)) {
         await this.drop(this.random() < 0.5);
         await this.reconnect();
-      } else if (roll < (p += f.lostAck) && this.next < this.budget) {
+      } else if (roll < (p += f.lostAck) && !this.done) {
         // Send, then drop once the frame is on the wire, before its ack can be read: the server
         // stores it and acks into a dead socket. The resend after reconnect must not duplicate it.
-        await this.transmit(this.fresh(1 + Math.floor(this.random() * 3)));
+        await this.transmit(this.nextOutgoing(1 + Math.floor(this.random() * 3)));
         await this.drop(true);
         await this.reconnect();
-      } else if (roll < (p += f.abandon) && this.next < this.budget) {
-        // Same, but the message is never resent: it may be stored, but at most once.
-        const [r] = this.fresh(1);
+      } else if (roll < (p += f.abandon) && !this.done) {
+        // Same, but the message (or change) is never resent: it may be stored, but at most once.
+        const [r] = this.nextOutgoing(1);
         await this.transmit(r ? [r] : []);
         if (r) {
-          this.pending.delete(r.clientMsgId);
+          this.settle(r);
           r.abandoned = true;
+          // Whether that reaction was stored is unknown now.
+          if (isChange(r) && r.request.type === "react") this.myReactions.delete(`${r.request.seq} ${r.request.emoji}`);
         }
         await this.drop(true);
         await this.reconnect();
       } else if (roll < (p += f.duplicate) && this.sends.length > 0) {
-        const old = this.sends[Math.floor(this.random() * this.sends.length)]!;
-        if (!old.abandoned) void this.transmit([old]);
+        // A resend of an old clientMsgId: a message, or a change (about as often as changes are made).
+        const pool: Outgoing[] = this.changes.length > 0 && this.random() * (this.changeTarget + this.budget) < this.changeTarget ? this.changes : this.sends;
+        const old = pool[Math.floor(this.random() * pool.length)]!;
+        // Not a reaction that stored nothing: it has no idempotency key, so a resend after a later reaction of
+        // ours to the same message and emoji would be a new request (see the report).
+        const unkeyed = isChange(old) && old.request.type === "react" && old.acks.length > 0 && old.acks.every((a) => a.duplicate);
+        if (!old.abandoned && !unkeyed) void this.transmit([old]);
       } else if (roll < (p += f.slowConsumer)) {
         // Stop reading for a while: the server's sends back up in its buffers and TCP.
         this.slowPauses++;
         this.ws.pause();
         await sleep(100 + Math.floor(this.random() * 700));
         this.ws?.resume();
-      } else if (this.pending.size < this.opts.window && this.next < this.budget) {
-        void this.transmit(this.fresh(this.random() < 0.3 ? 1 + Math.floor(this.random() * 10) : 1));
+      } else if (this.pending.size < this.opts.window && !this.done) {
+        void this.transmit(this.nextOutgoing(this.random() < 0.3 ? 1 + Math.floor(this.random() * 10) : 1));
       } else {
         const before = this.acked;
         await this.waitEvent(1500);
@@ -461,18 +649,21 @@ export async function runWorkload(opts: WorkloadOptions): Promise<Workload> {
   const totalActors = members.reduce((n, l) => n + l.length, 0);
   let assigned = 0;
   members.forEach((list, c) => {
-    list.forEach((u) => {
+    list.forEach((u, i) => {
       const budget = Math.floor((opts.messages * (actors.length + 1)) / totalActors) - assigned;
       assigned += budget;
-      actors.push(new Actor(opts, u, conversationIds[c]!, budget, rng(Math.floor(random() * 2 ** 31)), incidents, `${u.id.slice(run.length + 1)}c${c}`));
+      actors.push(new Actor(opts, u, conversationIds[c]!, budget, rng(Math.floor(random() * 2 ** 31)), incidents, `${u.id.slice(run.length + 1)}c${c}`, i === 0));
     });
   });
-  say(`workload: ${opts.clients} clients, ${opts.conversations} conversations, ${actors.length} member sockets, ${opts.messages} messages, seed ${opts.seed}`);
+  const m = opts.mix;
+  say(`workload: ${opts.clients} clients, ${opts.conversations} conversations, ${actors.length} member sockets, ${opts.messages} messages, mix sends ${m.sends} / edits ${m.edits} / deletes ${m.deletes} / reactions ${m.reactions}, seed ${opts.seed}`);
 
   const progress = setInterval(() => {
     const sent = actors.reduce((n, a) => n + a.sends.length, 0);
     const acked = actors.reduce((n, a) => n + a.sends.filter((s) => s.acks.length > 0).length, 0);
-    say(`  ... ${sent} sent, ${acked} acked, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const changed = actors.reduce((n, a) => n + a.changes.length, 0);
+    const answered = actors.reduce((n, a) => n + a.changes.filter((c) => c.acks.length > 0 || c.errors.length > 0).length, 0);
+    say(`  ... ${sent} sent, ${acked} acked; ${changed} changes, ${answered} answered; ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 5000);
   try {
     await Promise.all(actors.map((a) => a.run(deadline)));
@@ -488,9 +679,10 @@ export async function runWorkload(opts: WorkloadOptions): Promise<Workload> {
   }
 
   return {
-    log: { sends: actors.flatMap((a) => a.sends), streams: actors.map((a) => a.stream), conversations: [], incidents },
+    log: { sends: actors.flatMap((a) => a.sends), changes: actors.flatMap((a) => a.changes), streams: actors.map((a) => a.stream), conversations: [], incidents },
     conversationIds,
     readers,
+    members: new Map(conversationIds.map((cid) => [cid, actors.filter((a) => a.stream.conversationId === cid).map((a) => ({ userId: a.userId, token: a.token }))])),
     stats: {
       durationMs: Date.now() - started,
       reconnects: actors.reduce((n, a) => n + a.reconnects, 0),
