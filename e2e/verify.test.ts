@@ -30,6 +30,12 @@ it("a few thousand messages under injected faults: nothing lost, duplicated, reo
   expect(workload.stats.reconnects).toBeGreaterThan(0);
   expect(report.summary.d1Checked).toBe(true);
   expect(report.summary.d1Rows).toBe(report.summary.stored);
+  // Edits, deletes and reactions were mixed in, stored, and every member's applied stream matched its history.
+  const { changeEntries, statesCompared, tombstones, edited, reacted } = report.summary;
+  expect(changeEntries.edit * changeEntries.delete * changeEntries.reaction).toBeGreaterThan(0);
+  expect(Math.min(tombstones, edited, reacted)).toBeGreaterThan(0);
+  expect(statesCompared).toBeGreaterThan(report.summary.acked);
+  expect(report.summary.meChecked).toBe(true);
   // The longest stream crossed the hot tail (50 locally), so history and backlogs were read from D1.
   expect(Math.max(...workload.log.conversations.map((c) => c.lastSeq))).toBeGreaterThan(Number(DEFAULTS.vars.HOT_TAIL_MESSAGES) * 2);
 

@@ -2,29 +2,22 @@
 // two users DM (typing, read ticks, reload, offline send delivered exactly once, outbox across a
 // reload, Enter while a conversation is still loading, attachments), then a group of three, where
 // a promotion shows up without a reload. Screenshots land in test-results/browser/.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, startLocalServer, type LocalServer } from "../server.ts";
-import { serveApp } from "./serve.ts";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ROOT } from "../server.ts";
+import { HAS_CHROMIUM, SHOTS, SKIP_REASON, launchChromium } from "./browser.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = `${CHROMIUM} not found; install it with \`apt-get install -y chromium\` (playwright-core never downloads a browser)`;
 if (!HAS_CHROMIUM) console.warn(`\n[browser e2e] SKIPPED: ${SKIP_REASON}\n`);
 
-const SHOTS = join(ROOT, "test-results", "browser");
 const PASSWORD = "correct horse battery";
 const PHONE = { width: 390, height: 844 };
 const sfx = Date.now().toString(36).slice(-6);
 const names = { alice: `alice_${sfx}`, bob: `bob_${sfx}`, carol: `carol_${sfx}` };
 
-let server: LocalServer | null = null;
-let shim: { url: string; close(): Promise<void> } | null = null;
 let browser: Browser | null = null;
-let base = "";
+const base = inject("baseUrl");
 const ctx: Record<"alice" | "bob" | "carol", BrowserContext> = {} as never;
 const page: Record<"alice" | "bob" | "carol", Page> = {} as never;
 let dmHash = "";
@@ -61,22 +54,7 @@ if (!HAS_CHROMIUM) it.skip(`SKIPPED all browser tests: ${SKIP_REASON}`, () => {}
 
 describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await build({ configFile: join(ROOT, "web", "vite.config.ts"), logLevel: "warn" });
-    server = await startLocalServer();
-    // Prefer the Worker's own static assets ([assets] in wrangler.toml); else serve web/dist beside it.
-    const home = await fetch(`${server.url}/`).then(async (r) => (r.ok ? r.text() : ""), () => "");
-    if (home.includes('id="app"')) base = server.url;
-    else {
-      shim = await serveApp(server.url, join(ROOT, "web", "dist"));
-      base = shim.url;
-      console.info("[browser e2e] the Worker does not serve web/dist yet ([assets] missing in wrangler.toml): serving it from a same-origin shim");
-    }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     for (const who of ["alice", "bob", "carol"] as const) {
       ctx[who] = await browser.newContext({ viewport: PHONE });
       page[who] = await ctx[who].newPage();
@@ -86,8 +64,6 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await shim?.close();
-    await server?.stop();
   });
 
   it("alice starts a DM by username and sends the first message", async () => {
@@ -384,6 +360,52 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     const saved = await download.path();
     expect(Buffer.compare(readFileSync(saved), pdf)).toBe(0);
     await shot(b, "pdf-bob");
+  });
+
+  it("a large file's upload survives a reload: the page resumes it with only the part that had no answer", async () => {
+    const [a, b] = [page.alice, page.bob];
+    // Part 2 cannot go through before the reload (the tab is being closed); part 1 can.
+    const part2 = (u: URL) => /\/v1\/attachments\/[^/]+\/parts\/2$/.test(u.pathname);
+    let blocking = true;
+    await a.route(part2, (route) => (blocking ? route.abort() : route.continue()));
+    let part1Answered = false;
+    const onFinished = (r: { url(): string; method(): string }) => {
+      if (r.method() === "PUT" && /\/parts\/1$/.test(r.url())) part1Answered = true;
+    };
+    a.on("requestfinished", onFinished);
+    // 12 MiB made in the page (two parts of a multipart upload: 10 MiB + 2 MiB), dropped on the conversation.
+    const dt = await a.evaluateHandle((tag) => {
+      const bytes = new Uint8Array(12 * 1024 * 1024).fill(7);
+      bytes.set(new TextEncoder().encode(tag));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], "big.bin", { type: "application/octet-stream" }));
+      return data;
+    }, `edgechat ${sfx}`);
+    const view = a.locator("[data-testid=conversation]");
+    await view.dispatchEvent("dragenter", { dataTransfer: dt });
+    await view.dispatchEvent("dragover", { dataTransfer: dt });
+    await view.dispatchEvent("drop", { dataTransfer: dt });
+    await a.locator("[data-testid=uploads] .upload", { hasText: "big.bin" }).waitFor();
+    await eventually("part 1 answered", async () => part1Answered);
+    await a.waitForTimeout(300); // its etag is written to the outbox (IndexedDB) as it is answered
+    a.off("requestfinished", onFinished);
+
+    const partsAfter: string[] = [];
+    const onRequest = (r: { url(): string; method(): string }) => {
+      const m = /\/parts\/(\d+)$/.exec(r.url());
+      if (r.method() === "PUT" && m) partsAfter.push(m[1]!);
+    };
+    a.on("request", onRequest);
+    await a.reload();
+    blocking = false; // the old page is gone; the reloaded one may send part 2 (a first try may still meet the block and be retried)
+    const file = b.locator(".msg.theirs .attachment.file", { hasText: "big.bin" });
+    await file.waitFor({ timeout: 20_000 });
+    a.off("request", onRequest);
+    await a.unroute(part2);
+    // Part 1 was never sent again: the reloaded page resumed the upload from the outbox.
+    expect(partsAfter.length).toBeGreaterThan(0);
+    expect(new Set(partsAfter)).toEqual(new Set(["2"]));
+    await shot(b, "resumed-upload-bob");
   });
 
   it("a group of three sees each other's messages", async () => {

@@ -3,25 +3,18 @@
 // the keyboard, react with the picker and the chips, reply and talk in a thread, change things offline
 // (shown at once, delivered on reconnect), and delete (bob his own, alice as owner his too). Each step
 // asserts what both of them see. Screenshots: test-results/browser/changes-*.png.
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Locator, type Page } from "playwright-core";
-import { build } from "vite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, startLocalServer, type LocalServer } from "../server.ts";
-import { serveApp } from "./serve.ts";
+import type { Browser, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { HAS_CHROMIUM, SHOTS, SKIP_REASON, launchChromium } from "./browser.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const SHOTS = join(ROOT, "test-results", "browser");
 const PASSWORD = "correct horse battery";
 const sfx = Date.now().toString(36).slice(-6);
 const names = { alice: `alice_${sfx}`, bob: `bob_${sfx}` };
 
-let server: LocalServer | null = null;
-let shim: { url: string; close(): Promise<void> } | null = null;
+
 let browser: Browser | null = null;
-let base = "";
+const base = inject("baseUrl");
 let a: Page;
 let b: Page;
 
@@ -70,24 +63,11 @@ async function signUp(p: Page, username: string): Promise<void> {
   await p.locator("[data-testid=me]").getByText(username).waitFor({ timeout: 10_000 });
 }
 
-if (!HAS_CHROMIUM) it.skip(`SKIPPED: ${CHROMIUM} not found`, () => {});
+if (!HAS_CHROMIUM) it.skip(`SKIPPED: ${SKIP_REASON}`, () => {});
 
 describe.skipIf(!HAS_CHROMIUM)("messages that change, in Chromium", () => {
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await build({ configFile: join(ROOT, "web", "vite.config.ts"), logLevel: "warn" });
-    server = await startLocalServer();
-    const home = await fetch(`${server.url}/`).then(async (r) => (r.ok ? r.text() : ""), () => "");
-    if (home.includes('id="app"')) base = server.url;
-    else {
-      shim = await serveApp(server.url, join(ROOT, "web", "dist"));
-      base = shim.url;
-    }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     // alice on a wide screen (the thread beside the conversation), bob on a phone (the thread over it).
     a = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
     b = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
@@ -102,8 +82,6 @@ describe.skipIf(!HAS_CHROMIUM)("messages that change, in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await shim?.close();
-    await server?.stop();
   });
 
   it("bob mentions alice from the autocomplete; alice sees it highlighted; @all is offered to the owner only", async () => {

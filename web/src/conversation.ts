@@ -152,6 +152,7 @@ export class ConversationStore {
         if (this.closed) return client.closeConversation(id);
         this.offs.push(
           c.on("change", () => this.schedule()),
+          c.on("uploadProgress", (p) => this.onUploadProgress(p)),
           c.on("error", (e) => {
             if ("terminal" in e && e.terminal) this.error.value = e.code === 4403 ? "You are not a member of this conversation." : e.reason;
           }),
@@ -188,53 +189,48 @@ export class ConversationStore {
   }
 
   /**
-   * Send files (with the box's text, if any): each is measured, uploaded with `client.upload` while a
-   * progress bar shows, then the message is sent with the attachment ids. When an upload cannot start
-   * (offline, the conversation still loading) the files go through the outbox instead, which uploads
-   * them once it can.
+   * Send files (with the box's text, if any) as one message through the outbox: each file is measured, the
+   * message is queued with the files (IndexedDB keeps them), and the SDK uploads them, then sends it. The
+   * progress bars follow the SDK's `uploadProgress` events. So an upload survives a reload: the outbox still
+   * holds the message and its files, and a multipart upload resumes with only the parts that had no answer.
    */
   async sendFiles(files: readonly File[], body = "", extras: MessageExtras = {}): Promise<void> {
     if (files.length === 0) return;
     if (files.length > 10) throw new Error("At most 10 files per message.");
     const prepared = await Promise.all(files.map(prepareFile));
     const c = this.conv.peek();
-    if (!c || !navigator.onLine) {
-      if (c) await c.send(body, { ...extras, attachments: prepared });
-      else {
-        // Loading: queue it as send() does, files included (the outbox keeps Blobs).
-        const item: OutboxItem = {
-          clientMsgId: newClientMsgId(),
-          conversationId: this.id,
-          userId: this.me.id,
-          body,
-          createdAt: client.outbox.stamp(),
-          ...extras,
-          attachments: prepared.map(({ file, ...meta }) => ({ ...meta, file: file as Blob })),
-        };
-        this.queued.push(item);
-        this.rows.value = [...this.rows.peek(), this.row(item, "pending")];
-        await client.outbox.add(item);
-        if (this.conv.peek()) this.schedule();
-      }
+    if (c) {
+      c.setTyping(false);
+      await c.send(body, { ...extras, attachments: prepared });
       return;
     }
-    const stamp = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    const bars: Upload[] = prepared.map((p, i) => ({ key: `${stamp}-${i}`, name: p.name, loaded: 0, total: (p.file as Blob).size }));
-    const set = (key: string, loaded: number, total: number) =>
-      (this.uploads.value = this.uploads.peek().map((u) => (u.key === key ? { ...u, loaded, total } : u)));
-    this.uploads.value = [...this.uploads.peek(), ...bars];
-    try {
-      const done = await Promise.all(
-        prepared.map(({ file, ...meta }, i) =>
-          client.upload(this.id, file, { ...meta, onProgress: ({ loaded, total }) => set(bars[i]!.key, loaded, total) }),
-        ),
-      );
-      c.setTyping(false);
-      await c.send(body, { ...extras, attachments: done.map((a) => a.id) });
-    } finally {
-      const keys = new Set(bars.map((b) => b.key));
-      this.uploads.value = this.uploads.peek().filter((u) => !keys.has(u.key));
+    // Loading: queue it as send() does, files included.
+    const item: OutboxItem = {
+      clientMsgId: newClientMsgId(),
+      conversationId: this.id,
+      userId: this.me.id,
+      body,
+      createdAt: client.outbox.stamp(),
+      ...extras,
+      attachments: prepared.map(({ file, ...meta }) => ({ ...meta, file: file as Blob })),
+    };
+    this.queued.push(item);
+    this.rows.value = [...this.rows.peek(), this.row(item, "pending")];
+    await client.outbox.add(item);
+    if (this.conv.peek()) this.schedule();
+  }
+
+  /** A queued message's file is uploading: its bar (added on its first report, dropped once uploaded, see sync). */
+  private onUploadProgress(p: { clientMsgId: string; file: number; loaded: number; total: number }): void {
+    const key = `${p.clientMsgId}:${p.file}`;
+    const bars = this.uploads.peek();
+    if (bars.some((u) => u.key === key)) {
+      this.uploads.value = bars.map((u) => (u.key === key ? { ...u, loaded: p.loaded, total: p.total } : u));
+      return;
     }
+    const slot = this.conv.peek()?.pending.find((i) => i.clientMsgId === p.clientMsgId)?.attachments?.[p.file];
+    const name = slot && "name" in slot ? slot.name : "file";
+    this.uploads.value = [...bars, { key, name, loaded: p.loaded, total: p.total }];
   }
 
   async addMember(username: string): Promise<void> {
@@ -362,6 +358,9 @@ export class ConversationStore {
     }
     for (const m of c.messages) add(this.rowOf(m));
     for (const p of c.pending) add(this.row(p, "pending"));
+    // A bar lasts while its file is still to upload in a queued message.
+    const uploading = new Set(c.pending.flatMap((p) => (p.attachments ?? []).flatMap((a, i) => ("file" in a ? [`${p.clientMsgId}:${i}`] : []))));
+    if (this.uploads.peek().some((u) => !uploading.has(u.key))) this.uploads.value = this.uploads.peek().filter((u) => uploading.has(u.key));
     for (const f of c.failed.values()) add(this.row(f.item, "failed"));
     // Queued before the conversation opened and not in its outbox view yet (the write may still be under way).
     this.queued = this.queued.filter((q) => !seen.has(q.clientMsgId + this.me.id));

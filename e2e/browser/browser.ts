@@ -1,0 +1,20 @@
+// What every browser test file shares: Debian's Chromium (playwright-core never downloads one), where
+// screenshots go, and how Chromium is launched.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { ROOT } from "../server.ts";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const HAS_CHROMIUM = existsSync(CHROMIUM);
+export const SKIP_REASON = `${CHROMIUM} not found; install it with \`apt-get install -y chromium\` (playwright-core never downloads a browser)`;
+export const SHOTS = join(ROOT, "test-results", "browser");
+
+export async function launchChromium(): Promise<Browser> {
+  mkdirSync(SHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
