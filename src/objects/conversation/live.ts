@@ -69,13 +69,15 @@ export class LiveFeed {
     const large = this.#isLarge();
     const now = Date.now();
     const userIds = large ? [...this.#map()].filter(([, until]) => until > now).map(([id]) => id) : this.#memberIds();
-    const told = large ? events.slice(-1) : events;
+    const newest = events.slice(-1);
     for (const userId of userIds) {
       const skipUntil = this.#oldCode.get(userId);
       if (skipUntil !== undefined) {
         if (skipUntil > now) continue;
         this.#oldCode.delete(userId);
       }
+      // Large conversations tell the newest entry only, but never coalesce away a message that mentions you.
+      const told = large ? [...events.slice(0, -1).filter((e) => mentions(e, userId)), ...newest] : events;
       this.#push(userId, told, large);
     }
   }
@@ -83,7 +85,7 @@ export class LiveFeed {
   #push(userId: string, events: ConversationSummary[], coalesce: boolean): void {
     const waiting = this.#waiting.get(userId);
     if (waiting) {
-      waiting.events = coalesce ? events : [...waiting.events, ...events];
+      waiting.events = coalesce ? [...waiting.events.filter((e) => mentions(e, userId)), ...events] : [...waiting.events, ...events];
       return;
     }
     this.#waiting.set(userId, { events: [] });
@@ -138,4 +140,10 @@ export class LiveFeed {
     }
     return (this.#listeners = map);
   }
+}
+
+/** The event's message mentions `userId` (by id, or everyone) and is not theirs. */
+function mentions(e: ConversationSummary, userId: string): boolean {
+  const m = e.lastMessage;
+  return m !== null && m.senderId !== userId && (m.mentionsAll === true || (m.mentions?.includes(userId) ?? false));
 }
