@@ -362,6 +362,37 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await shot(b, "pdf-bob");
   });
 
+  it("a file sent in one request shows its progress as the bytes go out, not only at the end", async () => {
+    const a = page.alice;
+    const size = 3 * 1024 * 1024;
+    // Chromium's own network throttling (1 MiB/s up), so the upload takes a few seconds on 127.0.0.1.
+    const cdp = await a.context().newCDPSession(a);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1024 * 1024 });
+    try {
+      const dt = await a.evaluateHandle((n) => {
+        const data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(n)], "three.bin", { type: "application/octet-stream" }));
+        return data;
+      }, size);
+      const view = a.locator("[data-testid=conversation]");
+      for (const type of ["dragenter", "dragover", "drop"]) await view.dispatchEvent(type, { dataTransfer: dt });
+      const bar = a.locator("[data-testid=uploads] .upload", { hasText: "three.bin" }).locator("progress");
+      await bar.waitFor();
+      const seen = new Set<number>();
+      for (let i = 0; i < 100 && (await bar.count()) > 0; i++) {
+        const value = await bar.getAttribute("value", { timeout: 500 }).catch(() => null);
+        if (value !== null) seen.add(Number(value));
+        await a.waitForTimeout(100);
+      }
+      // Values between 0 and the whole file: the bar moved while the request was still going out.
+      expect([...seen].filter((v) => v > 0 && v < size).length, `values seen: ${[...seen].join(", ")}`).toBeGreaterThan(1);
+    } finally {
+      await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
+  });
+
   it("a large file's upload survives a reload: the page resumes it with only the part that had no answer", async () => {
     const [a, b] = [page.alice, page.bob];
     // Part 2 cannot go through before the reload (the tab is being closed); part 1 can.
