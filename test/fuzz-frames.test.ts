@@ -9,7 +9,7 @@ import { TestSocket, api, createGroup, mintUser, type TestUser } from "./helpers
 import { DOCUMENTED_CODES, POLLUTION_KEYS, SCALE, assertPrototypesClean, fuzzParams, describeCase, hugeString, nastyNumber, nastyString, nastyValue, pollutedObject, withExtras } from "./fuzz-helpers";
 import type { ServerFrame } from "../src/protocol/frames";
 
-const FRAME_TYPES = ["send", "send_batch", "ping", "typing", "receipt"] as const;
+const FRAME_TYPES = ["send", "send_batch", "ping", "typing", "receipt", "edit", "delete", "react"] as const;
 /** Sent after every case: the object answers it, in order, with an error naming this clientMsgId. */
 const marker = (i: number) => JSON.stringify({ type: "zz_marker", clientMsgId: `zz-marker-${i}` });
 const isMarker = (f: ServerFrame) => f.type === "error" && f.clientMsgId?.startsWith("zz-marker-") === true;
@@ -73,7 +73,26 @@ export function predict(raw: string, stored: ReadonlySet<string> = new Set()): P
   if (frame.type === "ping") return { acks: [], errors: [], pongs: 1 };
   if (frame.type === "typing") return frame.active === undefined || typeof frame.active === "boolean" ? silent() : none("validation_failed");
   if (frame.type === "receipt") return isCursor(frame.delivered) && isCursor(frame.read) ? silent() : none("validation_failed");
+  if (frame.type === "edit" || frame.type === "delete" || frame.type === "react") return predictChange(frame, stored);
   return none("validation_failed"); // unreachable: every known type is handled above
+}
+
+/** Emoji the generator uses, and what protocol 15.3 says of them: one emoji (one grapheme of at most 32 bytes) or not. */
+const GOOD_EMOJI = ["👍", "❤️", "🇫🇷", "1️⃣", "👩‍👩‍👧‍👦", "🧑🏽‍💻"];
+const BAD_EMOJI = ["", "a", "👍👍", "👍 ", ":+1:", "\u200b👍", "\u0000", "x".repeat(40)];
+
+/**
+ * Changes (protocol 15) name seqs far above anything this test stores, so a well-formed one is answered
+ * message_not_found, unless its clientMsgId is already stored: the original ack, checked first (7.4).
+ */
+function predictChange(frame: Record<string, unknown>, stored: ReadonlySet<string>): Prediction {
+  const { clientMsgId, seq } = frame;
+  let ok = typeof clientMsgId === "string" && CLIENT_MSG_ID.test(clientMsgId) && typeof seq === "number" && Number.isInteger(seq) && seq >= 1 && seq <= Number.MAX_SAFE_INTEGER;
+  if (frame.type === "edit") ok &&= typeof frame.body === "string" && frame.body.length <= 256 * 1024 && !LONE_SURROGATE.test(frame.body);
+  if (frame.type === "react") ok &&= typeof frame.on === "boolean" && typeof frame.emoji === "string" && GOOD_EMOJI.includes(frame.emoji);
+  if (!ok) return { acks: [], errors: ["validation_failed"], pongs: 0 };
+  if (stored.has(clientMsgId as string)) return { acks: [clientMsgId as string], errors: [], pongs: 0 };
+  return { acks: [], errors: ["message_not_found"], pongs: 0 };
 }
 
 function predictSends(items: unknown[] | null, stored: ReadonlySet<string>): Prediction {
@@ -104,6 +123,9 @@ const body = () =>
   );
 const item = () => fc.oneof({ weight: 5, arbitrary: fc.record({ clientMsgId: clientMsgId(), body: body() }) }, { weight: 1, arbitrary: nastyValue() }, { weight: 1, arbitrary: pollutedObject() });
 
+/** A seq no message of this test reaches (so a change to it is message_not_found), or not a seq at all. */
+const farSeq = () => fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1_000_000_000, max: Number.MAX_SAFE_INTEGER }) }, { weight: 1, arbitrary: fc.constantFrom(0, -1, 1.5, 2 ** 53, "7") }, { weight: 1, arbitrary: nastyValue() });
+
 /** Frames of each known type, valid or slightly wrong; extra and pollution keys mixed in. */
 const structured = (): fc.Arbitrary<string> =>
   fc
@@ -114,6 +136,12 @@ const structured = (): fc.Arbitrary<string> =>
         fc.record({ type: fc.constant("ping") }),
         fc.record({ type: fc.constant("typing"), active: fc.oneof(fc.boolean(), nastyValue()) }, { requiredKeys: ["type"] }),
         fc.record({ type: fc.constant("receipt"), delivered: nastyNumber(), read: fc.oneof(nastyNumber(), nastyValue()) }, { requiredKeys: ["type"] }),
+        fc.record({ type: fc.constant("edit"), clientMsgId: clientMsgId(), seq: farSeq(), body: body() }, { requiredKeys: ["type"] }),
+        fc.record({ type: fc.constant("delete"), clientMsgId: clientMsgId(), seq: farSeq() }, { requiredKeys: ["type"] }),
+        fc.record(
+          { type: fc.constant("react"), clientMsgId: clientMsgId(), seq: farSeq(), emoji: fc.constantFrom(...GOOD_EMOJI, ...BAD_EMOJI), on: fc.oneof(fc.boolean(), nastyValue()) },
+          { requiredKeys: ["type"] },
+        ),
       ),
       fc.option(pollutedObject(), { nil: undefined, freq: 3 }),
       fc.boolean(),
