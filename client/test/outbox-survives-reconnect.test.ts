@@ -198,6 +198,7 @@ it("edit, react, reply and delete reach the other client live, as `updated`, nev
 it("an edit and a reaction made offline are applied once when back online, also when resent", async () => {
   const { alice, bob, a, b, id } = await pair("o");
   await a.send("from alice");
+  await until(() => b.lastSeq === 1, 10_000, "alice's message is seq 1"); // then bob's is seq 2, whatever the timing
   await b.send("from bob, with a tpyo");
   await until(() => a.lastSeq === 2 && b.lastSeq === 2, 10_000, "both have 2");
 
