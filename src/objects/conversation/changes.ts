@@ -220,6 +220,7 @@ export class Changes implements Relations {
     this.#save(tombstone);
     this.#sql.exec("DELETE FROM reactions WHERE seq = ?", target.seq);
     this.#sql.exec("DELETE FROM mentions WHERE seq = ?", target.seq);
+    this.#sql.exec("INSERT OR IGNORE INTO deleted_messages (seq) VALUES (?)", target.seq);
     if (target.attachments?.length) this.#attachments().messageDeleted(target.seq);
     if (target.replies) this.#requote(target.seq, { seq: target.seq, senderId: target.senderId, quote: "", deleted: true });
     return accepted(req, entry);

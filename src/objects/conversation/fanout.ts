@@ -200,10 +200,12 @@ export class Fanout {
     return { ...this.#base(), lastSeq: this.#stream.lastSeq, lastCount: this.#stream.lastCount, lastMessage: newest ? lastMessageOf(newest) : null, receipts };
   }
 
-  /** A member as the inboxes are told: cursors, the messages up to readSeq, unread mentions. `counts` caches countAt per readSeq. */
+  /** A member as the inboxes are told: cursors, the messages up to readSeq (and deleted after it), unread mentions. `counts` caches it per readSeq. */
   #targetOf(m: MemberRow, counts: Map<number, number>): FanoutTarget {
     let readCount = counts.get(m.readSeq);
-    if (readCount === undefined) counts.set(m.readSeq, (readCount = this.#stream.countAt(m.readSeq)));
+    // Deleted messages after the read position are not unread: they count as read. (A member's own messages are
+    // never after their read position: sending marks read.)
+    if (readCount === undefined) counts.set(m.readSeq, (readCount = this.#stream.countAt(m.readSeq) + this.#stream.deletedAfter(m.readSeq)));
     return {
       userId: m.userId,
       deliveredSeq: m.deliveredSeq,

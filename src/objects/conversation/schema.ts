@@ -124,4 +124,9 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX d1_rewrites_by_seq ON d1_rewrites (seq, kind);
   `,
+  `
+  -- Messages deleted (changes.ts): a deleted message is not unread, so a member's read position counts the
+  -- deleted messages after it as read (fanout.ts, docs/protocol.md 12.5).
+  CREATE TABLE deleted_messages (seq INTEGER PRIMARY KEY);
+  `,
 ];

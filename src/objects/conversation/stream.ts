@@ -146,6 +146,11 @@ export class MessageStream {
     return row ? toMessage(row) : null;
   }
 
+  /** Deleted messages with a seq above `afterSeq` (they are not unread). */
+  deletedAfter(afterSeq: number): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM deleted_messages WHERE seq > ?", afterSeq).one().n;
+  }
+
   /** Messages from others after `afterSeq` that mention `userId` or everyone. */
   unreadMentions(userId: string, afterSeq: number): number {
     return this.#sql

@@ -36,7 +36,10 @@ export interface FanoutTarget {
   readSeq: number;
   /** When the member joined (ms): the inbox orders a conversation without messages by this. */
   joinedAt: number;
-  /** Messages with seq <= readSeq (see ConversationSummary.lastCount). Absent from older builds: readSeq. */
+  /**
+   * Messages with seq <= readSeq, plus the deleted messages above it (a deleted message is not unread); so
+   * unread = lastCount - readCount (see ConversationSummary.lastCount). Absent from older builds: readSeq.
+   */
   readCount?: number;
   /** Unread messages from others that mention this member (or everyone). Absent from older builds: 0. */
   mentions?: number;
