@@ -194,16 +194,18 @@ export class History {
   /** Serialise messages from `source` (ascending) into one backlog frame of at most BACKLOG_PAGE_SIZE messages and about backlogPageBytes. */
   #page(source: Iterable<ChatMessage>, viewer: string): { text: string; count: number; lastSeq: number } {
     const picked: ChatMessage[] = [];
+    const texts: string[] = [];
     let bytes = FRAME_HEAD.length + FRAME_TAIL.length;
     for (const m of source) {
-      const size = JSON.stringify(m).length;
+      const text = JSON.stringify(m);
       // Always at least one message, so a page moves forward whatever the limit.
-      if (picked.length > 0 && (picked.length >= BACKLOG_PAGE_SIZE || bytes + size + 1 > this.#limits.backlogPageBytes)) break;
+      if (picked.length > 0 && (picked.length >= BACKLOG_PAGE_SIZE || bytes + text.length + 1 > this.#limits.backlogPageBytes)) break;
       picked.push(m);
-      bytes += size + 1;
+      texts.push(text);
+      bytes += text.length + 1;
     }
-    // `me` on reactions adds a few bytes per reaction after the page was sized.
-    const parts = this.#changes.forViewer(picked, viewer).map((m) => JSON.stringify(m));
+    // `me` on reactions adds a few bytes per reaction after the page was sized; only those messages are serialised again.
+    const parts = this.#changes.forViewer(picked, viewer).map((m, i) => (m === picked[i] ? texts[i]! : JSON.stringify(m)));
     return { text: FRAME_HEAD + parts.join(",") + FRAME_TAIL, count: picked.length, lastSeq: picked[picked.length - 1]?.seq ?? 0 };
   }
 }
