@@ -314,11 +314,6 @@ export class Changes implements Relations {
       return { emoji, count, userIds, nextAfter: userIds.length === query.limit ? userIds[userIds.length - 1]! : null };
     });
   }
-
-  /** The wire shape of a target (for thread pages). */
-  wireOf(message: StoredMessage): ChatMessage {
-    return wire(message);
-  }
 }
 
 function notLoaded(): Omit<AppendError, "clientMsgId"> {

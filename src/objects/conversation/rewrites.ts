@@ -41,12 +41,6 @@ export class D1Rewrites {
     this.#sql.exec("INSERT INTO d1_rewrites (kind, seq, row) VALUES ('quote', ?, ?)", parent, JSON.stringify(quote));
   }
 
-  /** The newest queued columns of `seq`, if any. */
-  latestRow(seq: number): RowColumns | null {
-    const r = this.#sql.exec<{ row: string }>("SELECT row FROM d1_rewrites WHERE seq = ? AND kind = 'row' ORDER BY id DESC LIMIT 1", seq).toArray()[0];
-    return r ? (JSON.parse(r.row) as RowColumns) : null;
-  }
-
   hasPending(): boolean {
     return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM d1_rewrites").one().n > 0;
   }
@@ -104,7 +98,7 @@ export class D1Rewrites {
 }
 
 /** A stored message with its changing columns replaced. */
-export function withColumns(m: StoredMessage, c: RowColumns): StoredMessage {
+function withColumns(m: StoredMessage, c: RowColumns): StoredMessage {
   const out: StoredMessage = { seq: m.seq, id: m.id, senderId: m.senderId, clientMsgId: m.clientMsgId, body: c.body, createdAt: m.createdAt };
   if (c.attachments) out.attachments = JSON.parse(c.attachments) as StoredMessage["attachments"];
   if (c.extra) Object.assign(out, JSON.parse(c.extra) as Partial<StoredMessage>);

@@ -327,20 +327,9 @@ export class MessageStream {
     return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq`, lo, hi).toArray().map(toMessage);
   }
 
-  /** Up to `limit` hot messages after `after`, ascending. */
-  hotAfter(after: number, limit: number): ChatMessage[] {
-    return this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).toArray().map(toMessage);
-  }
-
-  /** The same rows, read lazily (a backlog page stops reading once it is full). */
+  /** Up to `limit` hot messages after `after`, ascending, read lazily (a backlog page stops reading once it is full). */
   *hotCursor(after: number, limit: number): Iterable<ChatMessage> {
     for (const row of this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)) yield toMessage(row);
-  }
-
-  /** The newest message, if it is still hot. */
-  newest(): ChatMessage | null {
-    const row = this.#sql.exec<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq = ?`, this.#lastSeq).toArray()[0];
-    return row ? toMessage(row) : null;
   }
 
   /**
