@@ -19,9 +19,7 @@ export const userSocketRoute = new Hono<AppEnv>().get("/me/ws", async (c) => {
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
   const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   for (const [name, value] of Object.entries(selectedProtocol(req))) headers.set(name, value);
-  // The version (checked above) tells the object what to say in `hello`.
-  const inner = `https://user/ws?v=${Number(new URL(req.url).searchParams.get("v"))}`;
-  return userStub(c.env, verdict.identity.userId).fetch(new Request(inner, { headers }));
+  return userStub(c.env, verdict.identity.userId).fetch(new Request(`https://user/ws?v=${verdict.version}`, { headers }));
 });
 
 const InboxQuerySchema = v.object({

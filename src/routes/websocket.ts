@@ -25,7 +25,8 @@ export function refuseSocket(req: Request, code: number, reason: string): Respon
   return refusedUpgrade(code, reason, selectedProtocol(req));
 }
 
-type Verdict = { ok: true; identity: Identity } | { ok: false; code: number; reason: string };
+/** `version`: the protocol version the client asked for (supported); the Worker passes it on to the object as `?v=`. */
+type Verdict = { ok: true; identity: Identity; version: number } | { ok: false; code: number; reason: string };
 
 /** Everything a socket must pass before it reaches an object: version, parameters, token. */
 export async function checkUpgrade(req: Request, secret: string, extraParams: string[] = []): Promise<Verdict> {
@@ -42,7 +43,7 @@ export async function checkUpgrade(req: Request, secret: string, extraParams: st
   const token = extractToken(req, true);
   if (!token) return { ok: false, code: CloseCode.Unauthorized, reason: "missing access token" };
   try {
-    return { ok: true, identity: await verifyAccessToken(secret, token) };
+    return { ok: true, identity: await verifyAccessToken(secret, token), version: Number(v) };
   } catch (err) {
     const code = err instanceof AppError && err.code === "token_expired" ? CloseCode.TokenExpired : CloseCode.Unauthorized;
     return { ok: false, code, reason: code === CloseCode.TokenExpired ? "access token expired" : "invalid access token" };
@@ -65,7 +66,7 @@ export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", a
   const inner = new URL(`https://conversation/ws`);
   const since = new URL(req.url).searchParams.get("since");
   if (since !== null) inner.searchParams.set("since", since);
-  inner.searchParams.set("v", String(Number(new URL(req.url).searchParams.get("v")))); // checked above: welcome.protocol
+  inner.searchParams.set("v", String(verdict.version));
   if (epoch !== null) inner.searchParams.set("epoch", epoch);
   const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   const proto = selectedProtocol(req)["Sec-WebSocket-Protocol"];

@@ -2,7 +2,7 @@
 // and socket-cap checks, the welcome frame, the backlog, then live). Sockets themselves are kept by the
 // shared SocketRegistry; `live` decides who hears broadcasts of new messages.
 import { CloseCode } from "../../protocol/errors";
-import { PROTOCOL_VERSION, type ServerFrame } from "../../protocol/frames";
+import type { ServerFrame } from "../../protocol/frames";
 import type { Config } from "../../lib/config";
 import { trySend } from "../../lib/sockets";
 import type { SocketIdentity, SocketRegistry } from "../shared/sockets";
@@ -91,9 +91,8 @@ export class Connections {
     const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.#stream.lastSeq);
     this.#sockets.send(server, {
       type: "welcome",
-      // The version the client asked for (the Worker checked it is supported): the frames are the same for
-      // every version; a version-1 client shows change entries by their fallback body (protocol 15.6).
-      protocol: Math.min(Number(url.searchParams.get("v")) || 1, PROTOCOL_VERSION),
+      // The frames are the same for every version; a version-1 client shows change entries by their fallback body (15.6).
+      protocol: upgrade.protocol,
       conversationId: this.#meta.id,
       userId: identity.userId,
       epoch,

@@ -4,7 +4,7 @@
 // The socket bookkeeping itself (attachments, hibernation, expiry, closing) is shared/sockets.ts; what the
 // frames ask for is done by the inbox and presence modules.
 import { CloseCode } from "../../protocol/errors";
-import { PROTOCOL_VERSION, parseFrame } from "../../protocol/frames";
+import { parseFrame } from "../../protocol/frames";
 import { UserClientFrameSchema, type UserClientFrame, type UserServerFrame } from "../../protocol/user";
 import { randomToken } from "../../lib/ids";
 import type { SocketIdentity, SocketRegistry } from "../shared/sockets";
@@ -51,9 +51,7 @@ export class Connections {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     sockets.accept(server, { userId: identity.userId, exp: identity.exp, key: randomToken(9), connectedAt: Date.now() });
-    // The version the client asked for (checked by the Worker; absent from an older Worker: 1).
-    const protocol = Math.min(Number(upgrade.url.searchParams.get("v")) || 1, PROTOCOL_VERSION);
-    sockets.send(server, { type: "hello", protocol, userId: identity.userId, totalUnread: inbox.totalUnread() });
+    sockets.send(server, { type: "hello", protocol: upgrade.protocol, userId: identity.userId, totalUnread: inbox.totalUnread() });
     ctx.waitUntil(presence.socketOpened());
     inbox.socketOpened();
     return upgraded(upgrade, client);
