@@ -6,7 +6,7 @@ import type { ComponentChildren } from "preact";
 import { quoteOf, type ChatMessage, type MessageStatus, type OutboxItem } from "../../../client/src/index";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signedUrl } from "../attachments";
-import type { MessageEnv } from "../conversation";
+import type { MessageEnv, Row } from "../conversation";
 import { formatSize, formatTime } from "../format";
 import { splitMentions } from "../mentions";
 import { memo } from "./memo";
@@ -29,14 +29,8 @@ function pendingAttachments(item: OutboxItem): Attachment[] {
   );
 }
 
-export interface MessageProps {
-  message: ChatMessage | OutboxItem;
-  mine: boolean;
-  status: MessageStatus | null;
-  sender: string | null;
-  detail: string | null;
-  /** The message's changeable state (see Row.rev): a new value re-renders the row. */
-  rev: string;
+/** A row of the list (its `rev` re-renders it when the message changes), and where it is shown. */
+export interface MessageProps extends Omit<Row, "key"> {
   /** Null while the conversation loads (queued messages only: nothing to act on yet). */
   env: MessageEnv | null;
   /** In the thread pane: no reply quote (every message there replies to the parent) and no thread link. */

@@ -51,7 +51,7 @@ export function MessageList({ store, scroller }: { store: ConversationStore; scr
       <p class="hint older">{loaded ? (hasOlder ? "Scroll up for older messages" : "Beginning of the conversation") : ""}</p>
       <ol class="messages" data-testid="messages">
         {rows.map((r) => (
-          <Message key={r.key} message={r.message} mine={r.mine} status={r.status} sender={r.sender} detail={r.detail} rev={r.rev} env={env} />
+          <Message {...r} env={env} />
         ))}
       </ol>
     </>

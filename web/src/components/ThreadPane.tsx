@@ -96,14 +96,14 @@ export function ThreadPane({ store, seq }: { store: ConversationStore; seq: numb
       <div class="thread-list" ref={list}>
         {parent ? (
           <ol class="messages thread-parent" data-testid="thread-parent">
-            <Message key={parent.key} message={parent.message} mine={parent.mine} status={parent.status} sender={parent.sender} detail={parent.detail} rev={parent.rev} env={env} inThread />
+            <Message {...parent} env={env} inThread />
           </ol>
         ) : (
           <p class="hint">{loaded.loading ? "Loading…" : ""}</p>
         )}
         <ol class="messages" data-testid="thread-messages">
           {merged.map((r) => (
-            <Message key={r.key} message={r.message} mine={r.mine} status={r.status} sender={r.sender} detail={r.detail} rev={r.rev} env={env} inThread />
+            <Message {...r} env={env} inThread />
           ))}
         </ol>
         {loaded.nextAfter !== null ? (
