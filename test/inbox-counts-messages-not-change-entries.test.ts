@@ -5,8 +5,7 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationSummary, FanoutTarget, PushJob } from "../src/objects/shared/updates";
-import { Inbox, type InboxDeps } from "../src/objects/user/inbox";
-import { Meta } from "../src/objects/user/meta";
+import { recordingInbox } from "./inbox-helpers";
 import { TestSocket, api, mintUser, uniq, type TestUser } from "./helpers";
 
 const userStub = (u: TestUser) => env.USERS.get(env.USERS.idFromName(u.id));
@@ -111,16 +110,7 @@ it("push: only a new unread message from someone else, never a change entry; `me
   const c = uniq("g");
   await runInDurableObject(userStub(me), async (_o, state) => {
     const jobs: PushJob[] = [];
-    const deps = {
-      ctx: state,
-      env: { ...env, PUSH_WEBHOOK_URL: "https://push.test/hook", PUSH_QUEUE: { send: async (job: PushJob) => void jobs.push(job) } },
-      sql: state.storage.sql,
-      meta: new Meta(state.storage.sql),
-      sockets: { size: 0, broadcast: () => undefined },
-      isOnline: () => false,
-      jobs: { define: () => undefined, ensure: () => undefined },
-    } as unknown as InboxDeps;
-    const inbox = new Inbox(deps);
+    const inbox = recordingInbox(state, jobs);
     const t = (readSeq: number, readCount: number) => target(me, readSeq, { readCount });
 
     await inbox.update(summary(c, 1, 1, msg(1, "one")), t(0, 0));

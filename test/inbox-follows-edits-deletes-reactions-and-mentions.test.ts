@@ -5,8 +5,7 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { PushJob } from "../src/objects/shared/updates";
-import { Inbox, type InboxDeps } from "../src/objects/user/inbox";
-import { Meta } from "../src/objects/user/meta";
+import { recordingInbox } from "./inbox-helpers";
 import { TestSocket, api, createGroup, mintUser, uniq, type TestUser } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,16 +133,7 @@ it("push: a new message mentioning the user says `mentioned`; edits and reaction
   const step = async () => {
     const { summary, target } = await position();
     await runInDurableObject(host, async (_o, state) => {
-      const deps = {
-        ctx: state,
-        env: { ...env, PUSH_WEBHOOK_URL: "https://push.test/hook", PUSH_QUEUE: { send: async (job: PushJob) => void jobs.push(job) } },
-        sql: state.storage.sql,
-        meta: new Meta(state.storage.sql),
-        sockets: { size: 0, broadcast: () => undefined },
-        isOnline: () => false,
-        jobs: { define: () => undefined, ensure: () => undefined },
-      } as unknown as InboxDeps;
-      await new Inbox(deps).update(summary, target);
+      await recordingInbox(state, jobs).update(summary, target);
     });
   };
   const first = await send(a, g.id, "plain");

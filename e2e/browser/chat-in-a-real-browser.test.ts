@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ROOT } from "../server.ts";
-import { HAS_CHROMIUM, SHOTS, SKIP_REASON, launchChromium } from "./browser.ts";
+import { HAS_CHROMIUM, SHOTS, SKIP_REASON, eventually, launchChromium } from "./browser.ts";
 
 if (!HAS_CHROMIUM) console.warn(`\n[browser e2e] SKIPPED: ${SKIP_REASON}\n`);
 
@@ -23,15 +23,6 @@ const page: Record<"alice" | "bob" | "carol", Page> = {} as never;
 let dmHash = "";
 let groupHash = "";
 
-/** Poll until `check` passes or the time is up; the error names what was awaited and why it matters. */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const count = (p: Page, text: string) => p.locator("[data-testid=messages] .msg .body").getByText(text, { exact: true }).count();
 const shot = (p: Page, name: string) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { HAS_CHROMIUM, SHOTS, SKIP_REASON, launchChromium } from "./browser.ts";
+import { HAS_CHROMIUM, SHOTS, SKIP_REASON, eventually, launchChromium } from "./browser.ts";
 
 const PASSWORD = "correct horse battery";
 const sfx = Date.now().toString(36).slice(-6);
@@ -18,14 +18,6 @@ const base = inject("baseUrl");
 let a: Page;
 let b: Page;
 
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const shot = (p: Page, name: string) => p.screenshot({ path: join(SHOTS, `changes-${name}.png`) });
 /** The message in the main list whose body contains `text` (not a reply quoting it; not in the thread pane). */
