@@ -6,6 +6,7 @@ import { defineConfig, type ViteUserConfig } from "vitest/config";
 
 export async function workerdConfig(files: { include: string[]; exclude: string[]; parallel: boolean }): Promise<ViteUserConfig> {
   const migrations = await readD1Migrations("migrations");
+  const archiveMigrations = await readD1Migrations("migrations-archive");
   return {
     plugins: [
       cloudflareTest({
@@ -14,6 +15,7 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
+            TEST_ARCHIVE_MIGRATIONS: archiveMigrations,
             AUTH_SECRET: "test-auth-secret-0123456789",
             // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
             ADMIN_SECRET: "test-admin-secret-0123456789abcdef",

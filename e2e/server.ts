@@ -1,10 +1,10 @@
 // Start the real Worker (workerd via wrangler's startWorker) on 127.0.0.1 with a migrated local D1.
 // Used by the Node-side end-to-end tests, the benchmarks and `npm run verify`.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unstable_startWorker } from "wrangler";
+import { migrateLocalD1 } from "../scripts/local-d1.mjs";
 
 export interface LocalServer {
   url: string;
@@ -14,7 +14,6 @@ export interface LocalServer {
 }
 
 export const ROOT = resolve(import.meta.dirname, "..");
-const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
 
 process.env.WRANGLER_SEND_METRICS ??= "false";
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
@@ -22,11 +21,7 @@ process.env.WRANGLER_HIDE_BANNER ??= "true";
 
 export async function startLocalServer(options: { vars?: Record<string, string>; persistDir?: string } = {}): Promise<LocalServer> {
   const persist = options.persistDir ?? mkdtempSync(join(tmpdir(), "edgechat-"));
-  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: ROOT,
-    stdio: "pipe",
-    env: { ...process.env, CI: "1" },
-  });
+  await migrateLocalD1(ROOT, persist);
   // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
   const adminSecret = "e2e-admin-secret-0123456789abcdef";
   const vars: Record<string, string> = {

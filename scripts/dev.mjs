@@ -4,6 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { migrateLocalD1 } from "./local-d1.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -19,8 +20,13 @@ if (!existsSync(join(root, ".dev.vars"))) {
   console.log("dev: created .dev.vars from .dev.vars.example (development-only secrets)");
 }
 if (existsSync(join(root, "web", "vite.config.ts"))) run(bin("vite"), ["build", "--config", "web/vite.config.ts", "--logLevel", "warn"]);
-// CI=1 makes wrangler apply local migrations without asking (they only touch .wrangler/state).
-run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { CI: "1" });
+// Every local D1 database (the primary and the archive shards), without a prompt: they only touch .wrangler/state.
+try {
+  await migrateLocalD1(root);
+} catch (err) {
+  console.error(String(err.message ?? err));
+  process.exit(1);
+}
 
 const port = process.env.PORT ?? "8787";
 const child = spawn(bin("wrangler"), ["dev", "--port", port, "--ip", process.env.HOST ?? "localhost", ...process.argv.slice(2)], {

@@ -5,14 +5,15 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
-import { api, createGroup, mintUser } from "./helpers";
+import { api, createGroup, mintUser, archiveDb } from "./helpers";
 import { captureLogs, seed, stubOf } from "./backlog-helpers";
 
 it("a different message already in D1 at a seq stops the archive before pruning, loudly", async () => {
   const [alice, bob] = [await mintUser(), await mintUser()];
   const conv = await createGroup(alice, [bob]);
   // D1 holds another message at seq 3 (e.g. from before a storage restore).
-  await env.DB.prepare("INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, 3, 'm_planted', ?, 'planted', 'other', 1)")
+  const db = await archiveDb(conv.id);
+  await db.prepare("INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, created_at) VALUES (?, 3, 'm_planted', ?, 'planted', 'other', 1)")
     .bind(conv.id, bob.id)
     .run();
   const logs = captureLogs();
@@ -28,7 +29,7 @@ it("a different message already in D1 at a seq stops the archive before pruning,
     expect(state.archivedSeq).toBe(2);
     expect(logs.lines.some((l) => l.includes('"at":"archive_conflict"') && l.includes('"seqs":[3]'))).toBe(true);
     // D1's row was not overwritten, and history still serves the object's own message at seq 3.
-    const d1 = await env.DB.prepare("SELECT id FROM messages WHERE conversation_id = ? AND seq = 3").bind(conv.id).first<{ id: string }>();
+    const d1 = await db.prepare("SELECT id FROM messages WHERE conversation_id = ? AND seq = 3").bind(conv.id).first<{ id: string }>();
     expect(d1?.id).toBe("m_planted");
     const page = await api("GET", `/v1/conversations/${conv.id}/messages?after=2&limit=1`, { token: bob.token });
     expect(page.body.messages[0]).toMatchObject({ seq: 3, clientMsgId: "c2", senderId: alice.id });

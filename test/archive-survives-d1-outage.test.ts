@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
-import { TestSocket, api, createGroup, mintUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, archiveDb } from "./helpers";
 import type { ConversationObject } from "../src/objects/conversation";
 import { HistoryArchive, type ArchiveRow } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
@@ -37,8 +37,9 @@ it("keeps acking while D1 fails, backs up, then drains in order exactly once whe
   const [a, b] = [await mintUser(), await mintUser()];
   const conv = await createGroup(a, [b]);
   const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conv.id));
+  const db = await archiveDb(conv.id);
   const flaky = await runInDurableObject(stub, (o: ConversationObject) => {
-    const f = new FlakyArchive(env.DB);
+    const f = new FlakyArchive(db);
     o.archive = f;
     return { ok: true };
   });
@@ -54,7 +55,7 @@ it("keeps acking while D1 fails, backs up, then drains in order exactly once whe
   // The archive keeps failing and retrying; nothing reaches D1, nothing is pruned from the object.
   await waitUntil(() => runInDurableObject(stub, (o: ConversationObject) => (o.archive as FlakyArchive).failures >= 2));
   const count = async () =>
-    (await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT seq) AS d FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number; d: number }>())!;
+    (await db.prepare("SELECT count(*) AS n, count(DISTINCT seq) AS d FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number; d: number }>())!;
   expect((await count()).n).toBe(0);
   const history = await api("GET", `/v1/conversations/${conv.id}/messages?after=0&limit=200`, { token: b.token });
   expect(history.body.messages).toHaveLength(40);
@@ -68,7 +69,7 @@ it("keeps acking while D1 fails, backs up, then drains in order exactly once whe
   await waitUntil(async () => (await count()).n === 40);
   await waitUntil(() => runInDurableObject(stub, (o: ConversationObject) => (o.archive as FlakyArchive).writes >= 2));
   expect(await count()).toEqual({ n: 40, d: 40 });
-  const rows = await env.DB.prepare("SELECT seq, body FROM messages WHERE conversation_id = ? ORDER BY seq").bind(conv.id).all<{ seq: number; body: string }>();
+  const rows = await db.prepare("SELECT seq, body FROM messages WHERE conversation_id = ? ORDER BY seq").bind(conv.id).all<{ seq: number; body: string }>();
   expect(rows.results.map((r) => r.body)).toEqual(Array.from({ length: 40 }, (_, i) => `outage ${i}`));
   // After the archive caught up, the object pruned down to its hot tail (20 in tests).
   const hot = await runInDurableObject(stub, (_o: ConversationObject, state) =>

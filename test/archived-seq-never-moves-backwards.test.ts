@@ -5,7 +5,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
 import { HistoryArchive, type ArchiveRow } from "../src/db/archive";
 import type { ChatMessage } from "../src/protocol/frames";
-import { createGroup, mintUser } from "./helpers";
+import { createGroup, mintUser, archiveDb } from "./helpers";
 import { seed, stubOf } from "./backlog-helpers";
 
 /** Slow D1 writes, so runs started by the alarm and by flushArchive overlap. */
@@ -20,7 +20,8 @@ it("archived_seq only moves forward while ops flushes overlap the alarm's archiv
   const [alice, bob] = [await mintUser(), await mintUser()];
   const conv = await createGroup(alice, [bob]);
   const stub = stubOf(conv.id);
-  await runInDurableObject(stub, (o: ConversationObject) => void (o.archive = new SlowArchive(env.DB)));
+  const db = await archiveDb(conv.id);
+  await runInDurableObject(stub, (o: ConversationObject) => void (o.archive = new SlowArchive(db)));
   const read = () =>
     runInDurableObject(stub, (_o: ConversationObject, s) => Number(s.storage.sql.exec<{ v: string }>("SELECT value AS v FROM meta WHERE key = 'archived_seq'").one().v));
   const samples: number[] = [];

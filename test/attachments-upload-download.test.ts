@@ -8,7 +8,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { expect, it } from "vitest";
 import { MULTIPART_PART_BYTES } from "../src/protocol/attachments";
 import { signAttachment } from "../src/lib/signed-urls";
-import { TestSocket, api, createGroup, mintUser, restartConversation, sendRest, type TestUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, restartConversation, sendRest, type TestUser, archiveDb } from "./helpers";
 
 const BASE = "http://chat.test";
 const worker = () => (exports as unknown as { default: Fetcher }).default;
@@ -318,7 +318,7 @@ it("a message references attachments: members get them live, in history from bot
   for (let i = 0; i < 30; i++) await sendRest(owner, id, `fill-${i}`, `fill ${i}`);
   const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(id));
   await stub.flushArchive();
-  const archived = await env.DB.prepare("SELECT attachments FROM messages WHERE conversation_id = ? AND seq = 1").bind(id).first<{ attachments: string }>();
+  const archived = await (await archiveDb(id)).prepare("SELECT attachments FROM messages WHERE conversation_id = ? AND seq = 1").bind(id).first<{ attachments: string }>();
   expect(JSON.parse(archived!.attachments)).toHaveLength(2);
   const cold = await api("GET", `/v1/conversations/${id}/messages?after=0&limit=1`, { token: other.token });
   expect(cold.body.messages[0]).toMatchObject({ seq: 1, body: "", attachments: live.message.attachments });

@@ -21,7 +21,7 @@ export function stubOf(conversationId: string) {
 /** Tune the object's limits (the `limits` test seam) and, optionally, take D1 down for it. */
 export async function tune(conversationId: string, limits: Record<string, number>, d1Down = false): Promise<void> {
   await runInDurableObject(stubOf(conversationId), (o: ConversationObject) => {
-    const seam = o as unknown as { limits?: Record<string, number>; archive: HistoryArchive };
+    const seam = o as unknown as { limits?: Record<string, number>; archive: HistoryArchive | undefined };
     if (seam.limits) Object.assign(seam.limits, limits);
     if (d1Down) seam.archive = new DownArchive(env.DB);
   });

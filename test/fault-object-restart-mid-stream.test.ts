@@ -3,7 +3,7 @@
 // has seen every message exactly once, in the same order, and the object's storage is intact.
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
-import { api, createGroup, mintUser, restartConversation } from "./helpers";
+import { api, createGroup, mintUser, restartConversation, archiveDb } from "./helpers";
 import { ResumingClient } from "./fuzz-helpers";
 import type { ConversationObject } from "../src/objects/conversation";
 import { HistoryArchive } from "../src/db/archive";
@@ -113,7 +113,7 @@ it("an object restart mid-stream loses nothing: members resume with since and re
 
   // And D1 ends up with each message exactly once.
   await stubOf(conv.id).flushArchive();
-  const d1 = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT seq) AS s, count(DISTINCT client_msg_id || sender_id) AS k FROM messages WHERE conversation_id = ?")
+  const d1 = await (await archiveDb(conv.id)).prepare("SELECT count(*) AS n, count(DISTINCT seq) AS s, count(DISTINCT client_msg_id || sender_id) AS k FROM messages WHERE conversation_id = ?")
     .bind(conv.id)
     .first<{ n: number; s: number; k: number }>();
   expect(d1).toEqual({ n: finalSeq, s: finalSeq, k: finalSeq });
@@ -131,7 +131,8 @@ it("a restart while a backlog streams from D1 resumes from the last seq the clie
   await stubOf(conv.id).flushArchive();
 
   // Only this instance reads slowly: the restarted object gets a normal archive again.
-  await runInDurableObject(stubOf(conv.id), (o: ConversationObject) => void (o.archive = new SlowArchive(env.DB)));
+  const db = await archiveDb(conv.id);
+  await runInDurableObject(stubOf(conv.id), (o: ConversationObject) => void (o.archive = new SlowArchive(db)));
   const reader = new ResumingClient(conv.id, bob);
   const reading = reader.connect();
   // Restart as soon as the first backlog page has arrived (the rest is still being paged from D1).

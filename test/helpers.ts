@@ -248,3 +248,12 @@ export async function recordSql<T extends Rpc.DurableObjectBranded | undefined>(
       return sql.__log!;
     });
 }
+
+/** The D1 database holding a conversation's warm tier: the shard its object recorded when it was created (src/db/shards.ts). */
+export async function archiveDb(conversationId: string): Promise<D1Database> {
+  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
+  const shard = await runInDurableObject(stub, (_o, state) =>
+    state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'd1_shard'").toArray()[0]?.value ?? "DB",
+  );
+  return (env as unknown as Record<string, D1Database>)[shard]!;
+}

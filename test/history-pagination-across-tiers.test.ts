@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
-import { TestSocket, api, createGroup, mintUser } from "./helpers";
+import { TestSocket, api, createGroup, mintUser, archiveDb } from "./helpers";
 import type { ConversationObject } from "../src/objects/conversation";
 
 it("pages backwards and forwards across the hot tail and the D1 archive without a seam", async () => {
@@ -20,7 +20,7 @@ it("pages backwards and forwards across the hot tail and the D1 archive without 
     state.storage.sql.exec<{ n: number; lo: number }>("SELECT count(*) AS n, min(seq) AS lo FROM messages").one(),
   );
   expect(hot).toEqual({ n: 20, lo: 131 });
-  const d1 = await env.DB.prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number }>();
+  const d1 = await (await archiveDb(conv.id)).prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number }>();
   expect(d1?.n).toBe(150);
 
   // Backwards from the newest, 32 at a time.

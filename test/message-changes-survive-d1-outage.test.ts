@@ -6,7 +6,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
 import { HistoryArchive, type ArchiveRow, type D1Statement } from "../src/db/archive";
 import type { StoredMessage } from "../src/objects/conversation/stream";
-import { TestSocket, createGroup, mintUser } from "./helpers";
+import { TestSocket, createGroup, mintUser, archiveDb } from "./helpers";
 import { act, messagesOf, storedText, stubOf } from "./message-changes";
 
 class SwitchableArchive extends HistoryArchive {
@@ -32,8 +32,9 @@ it("with D1 down, recent messages still change, archived ones answer unavailable
   const [alice, bob] = [await mintUser(), await mintUser()];
   const conv = await createGroup(alice, [bob]);
   const stub = stubOf(conv.id);
+  const db = await archiveDb(conv.id);
   await runInDurableObject(stub, (o: ConversationObject) => {
-    o.archive = new SwitchableArchive(env.DB);
+    o.archive = new SwitchableArchive(db);
   });
   const setDown = (down: boolean) =>
     runInDurableObject(stub, (o: ConversationObject) => {
@@ -64,7 +65,7 @@ it("with D1 down, recent messages still change, archived ones answer unavailable
     expect(d1).not.toContain(gone);
     expect(object).not.toContain(gone);
   }
-  const rows = await env.DB.prepare("SELECT seq, body, extra FROM messages WHERE conversation_id = ? AND seq IN (3, 25, 26, 27) ORDER BY seq").bind(conv.id).all<{ seq: number; body: string; extra: string | null }>();
+  const rows = await db.prepare("SELECT seq, body, extra FROM messages WHERE conversation_id = ? AND seq IN (3, 25, 26, 27) ORDER BY seq").bind(conv.id).all<{ seq: number; body: string; extra: string | null }>();
   expect(rows.results.map((r) => [r.seq, r.body, JSON.parse(r.extra ?? "{}").deleted !== undefined])).toEqual([
     [3, "", true],
     [25, "edited 25", false],

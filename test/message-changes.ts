@@ -4,7 +4,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import type { ConversationObject } from "../src/objects/conversation";
 import type { ChatMessage } from "../src/protocol/frames";
 import { previewText } from "../src/protocol/preview";
-import { api, type TestSocket, type TestUser } from "./helpers";
+import { api, type TestSocket, type TestUser, archiveDb } from "./helpers";
 
 /** Apply stream entries (ascending, gapless) to a map of messages by seq, as protocol 15.6 says a client does. */
 export class Applier {
@@ -115,7 +115,7 @@ export async function storedText(conversationId: string): Promise<{ object: stri
       .map((r) => r.t)
       .join("\n"),
   );
-  const { results } = await env.DB.prepare("SELECT body || ' ' || coalesce(attachments, '') || ' ' || coalesce(extra, '') AS t FROM messages WHERE conversation_id = ?")
+  const { results } = await (await archiveDb(conversationId)).prepare("SELECT body || ' ' || coalesce(attachments, '') || ' ' || coalesce(extra, '') AS t FROM messages WHERE conversation_id = ?")
     .bind(conversationId)
     .all<{ t: string }>();
   return { object, d1: results.map((r) => r.t).join("\n") };

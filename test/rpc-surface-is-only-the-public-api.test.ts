@@ -29,6 +29,7 @@ it("the conversation object exposes only its RPC methods and runtime hooks", () 
       "setBlocked",
       "removeMember",
       "setRole",
+      "setRetention",
       "send",
       "change",
       "history",

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { BENCH_DIR, HOST, ROOT } from "./env.ts";
+import { migrateLocalD1 } from "../../scripts/local-d1.mjs";
 
 // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
 export const ADMIN_SECRET = "bench-admin-secret-0123456789abcdef";
@@ -144,11 +145,8 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
  */
 export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string, string> }): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
-  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: dirname(opts.bundle.config),
-    stdio: "pipe",
-    env: { ...process.env, CI: "1" },
-  });
+  // Every D1 database the snapshot's wrangler.toml binds (older commits bind only DB).
+  await migrateLocalD1(dirname(opts.bundle.config), persist);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(opts.bundle.config);
   const bindings = { ...(workerOptions.bindings ?? {}), AUTH_SECRET, ADMIN_SECRET, ...opts.vars };
   return startMiniflare(

@@ -3,11 +3,12 @@
 // 50-message pages from the hot tail (the object's SQLite) and from the archive (D1).
 import { performance } from "node:perf_hooks";
 import { closeAll, conversationWsUrl, createGroup, frameType, openSockets } from "../lib/client.ts";
-import { log, sleep } from "../lib/env.ts";
+import { log, ROOT, sleep } from "../lib/env.ts";
 import { PROBE_CLIENT, runHttpProbe, type ProbeReply } from "../lib/http-probe.ts";
 import { Latency, round, type LatencySummary } from "../lib/stats.ts";
 import type { BenchContext } from "../lib/systems.ts";
 import { waitFor } from "../lib/wait.ts";
+import { d1Bindings } from "../../scripts/local-d1.mjs";
 
 export interface HistoryResult {
   messages: number;
@@ -57,13 +58,15 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
   await closeAll([ws!]);
   log(`s6: filled ${p.messages} in ${round(fillSeconds, 1)} s; waiting for the archive`);
 
-  // The archive runs from the object's alarm; watch D1 directly until it holds every message.
-  const db = await ctx.edge.mf.getD1Database("DB");
+  // The archive runs from the object's alarm; watch D1 directly (whichever shard the conversation uses) until it holds every message.
+  // (A build of an older commit may bind fewer databases than this tree's wrangler.toml.)
+  const dbs = (await Promise.all(d1Bindings(ROOT).map((b) => ctx.edge.mf.getD1Database(b).catch(() => null)))).filter((db) => db !== null);
   const t1 = performance.now();
   for (;;) {
-    const row = await db.prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(id).first<{ n: number }>();
-    if ((row?.n ?? 0) >= p.messages) break;
-    if (performance.now() - t1 > 600_000) throw new Error(`archive stalled at ${row?.n}`);
+    let n = 0;
+    for (const db of dbs) n += (await db.prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(id).first<{ n: number }>())?.n ?? 0;
+    if (n >= p.messages) break;
+    if (performance.now() - t1 > 600_000) throw new Error(`archive stalled at ${n}`);
     await sleep(250);
   }
   // Pruning to the hot tail follows each archive batch (2,000 rows per alarm run).

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { sameStored, type ConversationTruth, type MessageRecord } from "./checker.ts";
 import { http, pick } from "./workload.ts";
+import { d1Bindings } from "../local-d1.mjs";
 
 const run = promisify(execFile);
 
@@ -39,15 +40,24 @@ export async function readHistory(url: string, token: string, conversationId: st
 
 export type D1Target = { kind: "local"; persistDir: string; cwd: string } | { kind: "remote"; database: string; cwd: string } | { kind: "none" };
 
+/** Runs `sql` on every D1 database the archive may use (the primary and each shard) and concatenates the rows. */
 async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: string): Promise<T[]> {
-  const where = target.kind === "local" ? ["DB", "--local", "--persist-to", target.persistDir] : [target.database, "--remote"];
-  const { stdout } = await run(join(target.cwd, "node_modules", ".bin", "wrangler"), ["d1", "execute", ...where, "--json", "--command", sql], {
-    cwd: target.cwd,
-    maxBuffer: 1024 * 1024 * 1024,
-    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" },
-  });
-  const parsed = JSON.parse(stdout) as { results: T[]; success: boolean }[];
-  return parsed.flatMap((p) => p.results);
+  const wheres =
+    target.kind === "local"
+      ? d1Bindings(target.cwd).map((binding) => [binding, "--local", "--persist-to", target.persistDir])
+      : target.database.split(",").map((name) => [name.trim(), "--remote"]);
+  const rows = await Promise.all(
+    wheres.map(async (where) => {
+      const { stdout } = await run(join(target.cwd, "node_modules", ".bin", "wrangler"), ["d1", "execute", ...where, "--json", "--command", sql], {
+        cwd: target.cwd,
+        maxBuffer: 1024 * 1024 * 1024,
+        env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" },
+      });
+      const parsed = JSON.parse(stdout) as { results: T[]; success: boolean }[];
+      return parsed.flatMap((p) => p.results);
+    }),
+  );
+  return rows.flat();
 }
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;

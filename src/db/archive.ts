@@ -16,6 +16,14 @@ export interface ArchiveRow {
 
 const SELECT_COLUMNS = "seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, attachments, extra";
 
+/** A row of the archive as stored (a D1 row, or a line of a cold segment): the stored columns and the two that index it. */
+export type ArchivedRow = StoredRow & {
+  /** reply_to: the thread parent of a reply. */
+  parent: number | null;
+  /** The message a change entry changes. */
+  target: number | null;
+};
+
 export interface D1Statement {
   sql: string;
   params: (string | number | null)[];
@@ -91,6 +99,28 @@ export class HistoryArchive {
       .bind(conversationId, from, to)
       .all<StoredRow>();
     return results.map(toStored);
+  }
+
+  /** Rows with `from <= seq <= to` exactly as stored, with their index columns (moving them to the cold tier). */
+  async readRows(conversationId: string, from: number, to: number): Promise<ArchivedRow[]> {
+    if (to < from) return [];
+    const { results } = await this.db
+      .prepare(`SELECT ${SELECT_COLUMNS}, reply_to AS parent, target FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`)
+      .bind(conversationId, from, to)
+      .all<ArchivedRow>();
+    return results;
+  }
+
+  /** The newest seq of the conversation created before `time` (0: none). */
+  async newestBefore(conversationId: string, time: number): Promise<number> {
+    const row = await this.db.prepare("SELECT max(seq) AS s FROM messages WHERE conversation_id = ? AND created_at < ?").bind(conversationId, time).first<{ s: number | null }>();
+    return row?.s ?? 0;
+  }
+
+  /** Delete rows `from <= seq <= to` (they are in the cold tier now, or past retention). */
+  async deleteRows(conversationId: string, from: number, to: number): Promise<void> {
+    if (to < from) return;
+    await this.db.prepare("DELETE FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ?").bind(conversationId, from, to).run();
   }
 
   /** Up to `limit` replies to `parent` with `after < seq < below`, ascending. */

@@ -10,6 +10,18 @@ export interface Config {
   maxGroupMembers: number;
   maxBodyBytes: number;
   hotTailMessages: number;
+  /** Tiers (docs/architecture.md 3.2): messages older than this also leave the hot tail (days; 0: by count only). */
+  hotTailDays: number;
+  /** D1 binding names the warm tier is spread over (src/db/shards.ts), in the order new conversations hash into. */
+  archiveShards: string[];
+  /** Messages move from D1 to R2 segments once older than this (days; 0: not by age) ... */
+  warmDays: number;
+  /** ... or once this many newer messages exist (0: not by count). */
+  warmMessages: number;
+  /** Entries per R2 segment, at most. */
+  segmentMessages: number;
+  /** Messages older than this are deleted from every tier (days; 0: kept forever). A conversation may set its own. */
+  retentionDays: number;
   accessTokenTtl: number;
   refreshTokenTtl: number;
   /** A device with no heartbeat for this long is offline (and its socket closed). */
@@ -58,12 +70,25 @@ function groupAddsVar(value: string | undefined): GroupAdds {
   return (GROUP_ADDS as readonly string[]).includes(value ?? "") ? (value as GroupAdds) : "contacts";
 }
 
+/** A comma-separated list of binding names (ARCHIVE_SHARDS); empty or invalid: the primary database only. */
+function shardsVar(value: string | undefined): string[] {
+  const names = (value ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  return names.length > 0 && names.every((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) ? [...new Set(names)] : ["DB"];
+}
+
 export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
   const s = (v: unknown) => (typeof v === "string" ? v : undefined);
   return {
     maxGroupMembers: intVar(s(env.MAX_GROUP_MEMBERS), 5000, 2, 32_000),
     maxBodyBytes: intVar(s(env.MAX_BODY_BYTES), 8192, 1, 60 * 1024),
     hotTailMessages: intVar(s(env.HOT_TAIL_MESSAGES), 10_000, 1, 10_000_000),
+    hotTailDays: intVar(s(env.HOT_TAIL_DAYS), 0, 0, 100 * 365),
+    archiveShards: shardsVar(s(env.ARCHIVE_SHARDS)),
+    warmDays: intVar(s(env.WARM_DAYS), 30, 0, 100 * 365),
+    warmMessages: intVar(s(env.WARM_MESSAGES), 0, 0, 1_000_000_000),
+    // A cold page reads whole segments: 1,000 entries are ~0.3 MB of JSON at typical sizes, 8 MB at most (8 KB bodies).
+    segmentMessages: intVar(s(env.SEGMENT_MESSAGES), 1000, 1, 10_000),
+    retentionDays: intVar(s(env.RETENTION_DAYS), 0, 0, 100 * 365),
     accessTokenTtl: intVar(s(env.ACCESS_TOKEN_TTL_SECONDS), 3600, 10, 86_400),
     refreshTokenTtl: intVar(s(env.REFRESH_TOKEN_TTL_SECONDS), 30 * 86_400, 60, 365 * 86_400),
     presenceTtlMs: intVar(s(env.PRESENCE_TTL_MS), 30_000, 500, 600_000),

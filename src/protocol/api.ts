@@ -48,6 +48,10 @@ export const CreateConversationBodySchema = v.variant("type", [
 export const AddMembersBodySchema = v.object({
   userIds: v.pipe(v.array(UserIdSchema), v.minLength(1, "userIds must not be empty"), v.maxLength(1000, "at most 1000 userIds per call")),
 });
+/** `PUT …/retention` (protocol 16): delete messages older than `days` (0: keep forever), or null to follow the deployment. */
+export const RetentionBodySchema = v.object({
+  days: v.nullable(v.pipe(v.number("days must be a number or null"), v.integer("days must be a whole number"), v.minValue(0, "days must be 0 or more"), v.maxValue(36_500, "days must be at most 36500"))),
+});
 export const SetRoleBodySchema = v.object({ role: v.picklist(["admin", "member"], 'role must be "admin" or "member"') });
 /** Same fields and rules as the `send` frame (body, attachments or both). */
 export const PostMessageBodySchema = OutgoingMessageSchema;
@@ -118,6 +122,10 @@ export interface Conversation {
   epoch: string;
   lastSeq: number;
   members: Member[];
+  /** Messages older than this many days are deleted from every tier; 0 keeps them forever (protocol 16). */
+  retentionDays: number;
+  /** True when the conversation set its own period; false when it follows the deployment's RETENTION_DAYS. */
+  retentionOwn: boolean;
 }
 
 export interface HistoryPage {
@@ -129,6 +137,8 @@ export interface HistoryPage {
   nextAfter: number | null;
   lastSeq: number;
   epoch: string;
+  /** The lowest seq history still holds: older messages were deleted by retention (docs/protocol.md 16). 1 when none were. */
+  firstSeq: number;
 }
 
 export interface SendResult {

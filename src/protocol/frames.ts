@@ -265,6 +265,8 @@ const WelcomeFrameSchema = v.object({
   lastSeq: v.number(),
   /** True when the client's `epoch`/`since` does not match this stream: drop local state and reload. */
   reset: v.boolean(),
+  /** The lowest seq the stream still holds, when retention deleted older messages (docs/protocol.md 16). */
+  firstSeq: v.optional(v.number()),
 });
 const BacklogFrameSchema = v.object({ type: v.literal("backlog"), messages: v.array(ChatMessageSchema) });
 const CaughtUpFrameSchema = v.object({ type: v.literal("caught_up"), seq: v.number() });

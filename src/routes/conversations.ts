@@ -14,6 +14,7 @@ import {
   CreateConversationBodySchema,
   HistoryQuerySchema,
   PostMessageBodySchema,
+  RetentionBodySchema,
   SetRoleBodySchema,
   USER_ID_RE,
   type PublicUser,
@@ -158,6 +159,11 @@ export const conversationRoutes = new Hono<AppEnv>()
     const id = conversationId(c);
     await takeQuota(c, "members");
     const conversation = await unwrap(conversationStub(c.env, id).setRole(c.var.user, userId, role));
+    return c.json({ conversation });
+  })
+  .put("/:id/retention", async (c) => {
+    const { days } = await readJson(c, RetentionBodySchema);
+    const conversation = await unwrap(conversationStub(c.env, conversationId(c)).setRetention(c.var.user, days));
     return c.json({ conversation });
   })
   .get("/:id/messages", async (c) => {

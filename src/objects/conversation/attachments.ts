@@ -171,6 +171,13 @@ export class Attachments {
     return { ...info, conversationId: this.#meta.id, uploaderId: row.uploaderId, createdAt: row.createdAt, state: row.state as UploadedAttachment["state"] };
   }
 
+  /** Messages up to `upTo` were deleted by retention: their attachments go from R2 too. */
+  messagesDropped(upTo: number): void {
+    if (this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE message_seq <= ? AND state = 'used'", upTo).one().n === 0) return;
+    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE message_seq <= ? AND state = 'used'", upTo);
+    this.#jobs.ensure("attachments", Date.now());
+  }
+
   /** The message at `seq` was deleted: its attachments go from R2 now (never readable again from this step on). */
   messageDeleted(seq: number): void {
     this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE message_seq = ?", seq);

@@ -2,17 +2,18 @@
 // carries (a reply's quote and its thread, mentions). Every change is an entry of the stream (stream.ts
 // appendChange) and rewrites its target in place, wherever the target is stored:
 //   hot tail      the row in this object's SQLite, rewritten in the change's own transaction;
-//   D1 archive    through d1_rewrites (rewrites.ts), applied by the archive job; reads overlay it meanwhile.
-// A target older than the hot tail is read from D1 first (`load`, an await before the change is queued:
-// changes to old messages are rare, and the per-message hot path never waits for D1). The `reactions` and
+//   archive       D1 or an R2 segment: through d1_rewrites (rewrites.ts), applied by the archive job; reads
+//                 overlay it meanwhile.
+// A target older than the hot tail is read from the archive first (`load`, an await before the change is
+// queued: changes to old messages are rare, and the per-message hot path never waits for D1 or R2). The `reactions` and
 // `mentions` tables hold who reacted and who is mentioned, for every message in every tier.
 import { utf8Length, type ChangeRequest, type ChatMessage, type MessageChange, type OutgoingMessage, type ReactionCount, type ReplyQuote } from "../../protocol/frames";
 import { previewText } from "../../protocol/preview";
-import type { HistoryArchive } from "../../db/archive";
 import type { Attachments } from "./attachments";
 import type { Members } from "./members";
 import type { Meta } from "./meta";
-import { D1Rewrites } from "./rewrites";
+import type { D1Rewrites } from "./rewrites";
+import type { ArchivedTiers } from "./tiers";
 import { columnsOf, wire, type AppendError, type AppendResult, type MessageStream, type Relations, type StoredMessage } from "./stream";
 
 /** The limits of changes (ConversationObject.limits: read at use, so tests can lower them). */
@@ -23,7 +24,7 @@ export interface ChangeLimits {
   maxReactionsPerMessage: number;
 }
 
-/** Targets read from D1 kept in memory (each is the current state: every change to one updates it). */
+/** Targets read from the archive kept in memory (each is the current state: every change to one updates it). */
 const COLD_CACHE = 1_000;
 /** A change whose target is older than the hot tail and not loaded yet (a race with pruning): retry at once. */
 const NOT_LOADED_RETRY_MS = 50;
@@ -34,10 +35,10 @@ export class Changes implements Relations {
   readonly #members: Members;
   readonly #stream: MessageStream;
   readonly #attachments: () => Attachments;
-  readonly #d1: () => HistoryArchive;
+  readonly #archived: ArchivedTiers;
   readonly #limits: ChangeLimits;
   readonly rewrites: D1Rewrites;
-  /** seq → current state of a target older than the hot tail (read from D1, then kept current). */
+  /** seq → current state of a target older than the hot tail (read from the archive, then kept current). */
   readonly #cold = new Map<number, StoredMessage>();
 
   constructor(parts: {
@@ -46,7 +47,8 @@ export class Changes implements Relations {
     members: Members;
     stream: MessageStream;
     attachments: () => Attachments;
-    d1: () => HistoryArchive;
+    archived: ArchivedTiers;
+    rewrites: D1Rewrites;
     limits: ChangeLimits;
   }) {
     this.#sql = parts.sql;
@@ -54,16 +56,16 @@ export class Changes implements Relations {
     this.#members = parts.members;
     this.#stream = parts.stream;
     this.#attachments = parts.attachments;
-    this.#d1 = parts.d1;
+    this.#archived = parts.archived;
     this.#limits = parts.limits;
-    this.rewrites = new D1Rewrites(parts.sql);
+    this.rewrites = parts.rewrites;
   }
 
   // ------------------------------------------------------------------ targets, in any tier
 
-  /** The entry at `seq` as stored now: null if there is none, undefined if it is in D1 only and not loaded. */
+  /** The entry at `seq` as stored now: null if there is none, undefined if it is in the archive only and not loaded. */
   current(seq: number): StoredMessage | null | undefined {
-    if (seq < 1 || seq > this.#stream.lastSeq) return null;
+    if (seq < this.#meta.retainedFrom || seq > this.#stream.lastSeq) return null;
     const hot = this.#stream.stored(seq);
     if (hot) return hot;
     const oldestHot = this.#stream.oldestHotSeq();
@@ -71,21 +73,19 @@ export class Changes implements Relations {
     return this.#cold.get(seq);
   }
 
-  /** Of `seqs`, those that must be loaded from D1 before a change or reply naming them can be applied. */
+  /** Of `seqs`, those that must be loaded from the archive before a change or reply naming them can be applied. */
   needs(seqs: number[]): number[] {
     return seqs.filter((s) => this.current(s) === undefined);
   }
 
-  /** Read targets older than the hot tail from D1 (and a reply's thread root), laying queued rewrites over them. */
+  /** Read targets older than the hot tail from the archive (and a reply's thread root), queued rewrites laid over them. */
   async load(seqs: number[]): Promise<void> {
     let wanted = this.needs(seqs);
     for (let round = 0; round < 2 && wanted.length > 0; round++) {
       const roots: number[] = [];
       for (const seq of wanted) {
-        const before = this.rewrites.snapshot(seq, seq);
-        const read = await this.#d1().readMessages(this.#meta.id, seq, seq);
+        const [message] = await this.#archived.read(seq, seq);
         if (this.current(seq) !== undefined) continue; // loaded meanwhile, or now hot
-        const [message] = this.rewrites.overlay(read, before, this.rewrites.snapshot(seq, seq));
         if (!message) continue; // not archived yet either: the change answers message_not_found or retries
         this.#remember(message);
         if (message.replyTo) roots.push(message.replyTo.seq);
@@ -100,7 +100,7 @@ export class Changes implements Relations {
     if (this.#cold.size > COLD_CACHE) this.#cold.delete(this.#cold.keys().next().value!);
   }
 
-  /** Store a target's new state in its tier, and queue it for D1 (always: an archive run may be writing its old state right now). */
+  /** Store a target's new state in its tier, and queue it for the archive (always: an archive run may be writing its old state right now). */
   #save(message: StoredMessage): void {
     if (!this.#stream.rewrite(message)) this.#remember(message);
     this.rewrites.row(message.seq, columnsOf(message));

@@ -88,7 +88,9 @@ export class Connections {
     this.#presence.opened(state);
 
     const epoch = this.#meta.epoch;
-    const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && since > this.#stream.lastSeq);
+    // Also a reset: a `since` below the retention floor (what the client holds there no longer exists, 16).
+    const firstSeq = this.#meta.retainedFrom;
+    const reset = (clientEpoch !== null && clientEpoch !== epoch) || (since !== null && (since > this.#stream.lastSeq || since < firstSeq - 1));
     this.#sockets.send(server, {
       type: "welcome",
       // The frames are the same for every version; a version-1 client shows change entries by their fallback body (15.6).
@@ -98,6 +100,7 @@ export class Connections {
       epoch,
       lastSeq: this.#stream.lastSeq,
       reset,
+      ...(firstSeq > 1 ? { firstSeq } : {}),
     });
     if (since === null || reset) this.#goLive(server, state);
     else this.#ctx.waitUntil(this.#backlog(server, state, since));

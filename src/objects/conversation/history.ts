@@ -1,11 +1,12 @@
-// Reading the stream across both tiers: the hot tail in this object's SQLite and the D1 archive for
-// everything older. History pages (REST), single messages (receipts) and the backlog a resuming socket
-// is sent before it goes live all read through here, so the tier boundary is handled in one place.
+// Reading the stream across every tier: the hot tail in this object's SQLite, and for everything older the
+// archive (tiers.ts: D1, then R2 segments). History pages (REST), threads, single messages (receipts) and the
+// backlog a resuming socket is sent before it goes live all read through here, so the hot/archive boundary is
+// handled in one place.
 import { BACKLOG_PAGE_SIZE, type ChatMessage } from "../../protocol/frames";
 import type { HistoryPage, HistoryQuery } from "../../protocol/api";
-import type { HistoryArchive } from "../../db/archive";
 import { AppError } from "../../lib/errors";
 import type { Changes } from "./changes";
+import type { ArchivedTiers } from "./tiers";
 import type { Meta } from "./meta";
 import { wire, type MessageStream, type StoredMessage } from "./stream";
 
@@ -64,16 +65,16 @@ export class BacklogPacer {
 export class History {
   readonly #meta: Meta;
   readonly #stream: MessageStream;
-  readonly #d1: () => HistoryArchive;
+  readonly #archived: ArchivedTiers;
   readonly #limits: BacklogLimits;
   readonly #pacer: BacklogPacer;
   readonly #changes: Changes;
 
-  constructor(meta: Meta, stream: MessageStream, d1: () => HistoryArchive, limits: BacklogLimits, changes: Changes) {
+  constructor(meta: Meta, stream: MessageStream, archived: ArchivedTiers, limits: BacklogLimits, changes: Changes) {
     this.#changes = changes;
     this.#meta = meta;
     this.#stream = stream;
-    this.#d1 = d1;
+    this.#archived = archived;
     this.#limits = limits;
     this.#pacer = new BacklogPacer(limits);
   }
@@ -82,29 +83,34 @@ export class History {
   async page(query: HistoryQuery, viewer: string): Promise<HistoryPage> {
     const last = this.#stream.lastSeq;
     const limit = query.limit;
+    // Nothing below the retention floor exists any more (retention.ts): pages stop there.
+    const floor = this.#meta.retainedFrom;
     let lo: number;
     let hi: number;
     if (query.after !== undefined) {
-      lo = query.after + 1;
-      hi = Math.min(last, query.after + limit);
+      lo = Math.max(query.after + 1, floor);
+      hi = Math.min(last, lo + limit - 1);
     } else {
       hi = Math.min(last, (query.before ?? last + 1) - 1);
-      lo = Math.max(1, hi - limit + 1);
+      lo = Math.max(floor, hi - limit + 1);
     }
     const messages = hi >= lo ? this.#changes.forViewer(await this.range(lo, hi), viewer) : [];
     // Where the page ends: its highest seq, or for an empty page the seq just below where it would start.
     const end = Math.max(hi, lo - 1);
     return {
       messages,
-      nextBefore: hi >= lo && lo > 1 ? lo : null,
+      nextBefore: hi >= lo && lo > floor ? lo : null,
       nextAfter: end < last ? end : null,
       lastSeq: last,
       epoch: this.#meta.epoch,
+      firstSeq: floor,
     };
   }
 
   /** Messages lo..hi (all of them, or an `unavailable` error), whichever tier holds them. */
   async range(lo: number, hi: number): Promise<ChatMessage[]> {
+    lo = Math.max(lo, this.#meta.retainedFrom);
+    if (hi < lo) return [];
     // Read the hot part first, synchronously, so a prune during the D1 await cannot remove it.
     const oldestHot = this.#stream.oldestHotSeq() ?? hi + 1;
     const hot = this.#stream.hotRange(Math.max(lo, oldestHot), hi);
@@ -115,12 +121,9 @@ export class History {
     return [...cold, ...hot];
   }
 
-  /** Entries lo..hi from D1 with the rewrites still queued for D1 laid over them (rewrites.ts), wire shape. */
+  /** Entries lo..hi from the archive (D1 and R2, queued rewrites laid over), wire shape. */
   async #readCold(lo: number, hi: number): Promise<ChatMessage[]> {
-    const rewrites = this.#changes.rewrites;
-    const before = rewrites.snapshot(lo, hi);
-    const read = await this.#d1().readMessages(this.#meta.id, lo, hi);
-    return rewrites.overlay(read, before, rewrites.snapshot(lo, hi)).map(wire);
+    return (await this.#archived.read(lo, hi)).map(wire);
   }
 
   /**
@@ -133,12 +136,7 @@ export class History {
     if (!root || root.change) throw new AppError("message_not_found", `no message at seq ${parent}`);
     const oldestHot = this.#stream.oldestHotSeq() ?? this.#stream.lastSeq + 1;
     let replies: StoredMessage[] = [];
-    if (after + 1 < oldestHot) {
-      const rewrites = this.#changes.rewrites;
-      const before = rewrites.snapshot(after + 1, oldestHot - 1);
-      const read = await this.#d1().readReplies(this.#meta.id, parent, after, oldestHot, limit);
-      replies = rewrites.overlay(read, before, rewrites.snapshot(after + 1, oldestHot - 1));
-    }
+    if (after + 1 < oldestHot) replies = await this.#archived.replies(parent, after, oldestHot, limit);
     if (replies.length < limit) {
       const from = Math.max(after, replies.length > 0 ? replies[replies.length - 1]!.seq : after, oldestHot - 1);
       replies = [...replies, ...this.#stream.hotReplies(parent, from, limit - replies.length)];

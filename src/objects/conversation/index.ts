@@ -18,6 +18,7 @@ import { parseClientFrame, type ChangeRequest, type ChatMessage, type ClientFram
 import type { Conversation, ConversationType, HistoryPage, HistoryQuery, Role, SendResult } from "../../protocol/api";
 import type { ReceiptState } from "../../protocol/user";
 import { HistoryArchive } from "../../db/archive";
+import { shardDatabase } from "../../db/shards";
 import { AppError, rpcResult, type RpcResult } from "../../lib/errors";
 import { readConfig, type Config } from "../../lib/config";
 import { TokenBuckets } from "../../lib/rate-limit";
@@ -43,8 +44,12 @@ import { BLOCKED_MESSAGE, Members, type MemberRow } from "./members";
 import { Meta } from "./meta";
 import { DirectoryOutbox } from "./outbox";
 import { Presence } from "./presence";
+import { Retention } from "./retention";
+import { D1Rewrites } from "./rewrites";
 import { CONVERSATION_MIGRATIONS } from "./schema";
+import { ColdSegments } from "./segments";
 import { MessageStream } from "./stream";
+import { ArchivedTiers } from "./tiers";
 import { Typing } from "./typing";
 
 /** The jobs on this object's alarm. */
@@ -62,8 +67,16 @@ export interface InitializeInput {
 }
 
 export class ConversationObject extends DurableObject<Env> {
-  /** Test seam (fault injection): all D1 traffic goes through it. An instance field, so not reachable over RPC. */
-  archive: HistoryArchive;
+  /**
+   * Test seam (fault injection): when set, all archive traffic goes through it instead of this conversation's
+   * D1 shard (meta.shard). An instance field, so not reachable over RPC.
+   */
+  archive: HistoryArchive | undefined;
+  /** Test seam (fault injection): when set, the cold tier's R2 traffic goes through it instead of the HISTORY bucket. */
+  coldBucket: R2Bucket | undefined;
+  /** The primary D1 database's directory tables (conversations, conversation_members), written by the outbox. */
+  readonly #directory: HistoryArchive;
+  #shardArchive: HistoryArchive | undefined;
   /** Test seam: the per-user send rate limit (in memory; see lib/rate-limit.ts). */
   sendLimiter: TokenBuckets;
   /**
@@ -92,13 +105,14 @@ export class ConversationObject extends DurableObject<Env> {
   #typing!: Typing;
   #attachments!: Attachments;
   #changes!: Changes;
+  #retention!: Retention;
   #commit!: CommitPath;
   #connections!: Connections;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limits = { ...readConfig(env), backlogPageBytes: BACKLOG_PAGE_BYTES };
-    this.archive = new HistoryArchive(env.DB);
+    this.#directory = new HistoryArchive(env.DB);
     this.sendLimiter = new TokenBuckets(this.limits.sendRatePerSecond, this.limits.sendBurst);
     // Every way a socket goes (closed, errored, expired, no heartbeat) releases its presence lease.
     this.#sockets = new SocketRegistry<ConversationSocket, ServerFrame>(ctx, { forgotten: (s) => this.#presence.released(s) });
@@ -112,11 +126,11 @@ export class ConversationObject extends DurableObject<Env> {
   #open(): void {
     const { ctx, env } = this;
     const storage = ctx.storage;
-    const d1 = () => this.archive;
     migrate(storage, CONVERSATION_MIGRATIONS);
     const meta = (this.#meta = new Meta(storage.sql));
+    const d1 = () => this.archive ?? (this.#shardArchive ??= new HistoryArchive(shardDatabase(env, meta.shard)));
     const jobs = (this.#jobs = new JobRunner<Job>(storage, () => ({ conversation: meta.id })));
-    const outbox = (this.#outbox = new DirectoryOutbox(storage.sql, jobs, d1));
+    const outbox = (this.#outbox = new DirectoryOutbox(storage.sql, jobs, () => this.#directory));
     const members = (this.#members = new Members(
       storage,
       meta,
@@ -125,13 +139,17 @@ export class ConversationObject extends DurableObject<Env> {
     ));
     const capacity = new Capacity(storage, this.limits, () => ({ conversation: meta.id }));
     const stream = (this.#stream = new MessageStream(storage, meta, this.limits, () => this.sendLimiter, capacity, (sender, ids, seq) => this.#attachments.claim(sender, ids, seq)));
-    const changes = (this.#changes = new Changes({ sql: storage.sql, meta, members, stream, attachments: () => this.#attachments, d1, limits: this.limits }));
+    const rewrites = new D1Rewrites(storage.sql);
+    const cold = new ColdSegments(storage.sql, meta, () => this.coldBucket ?? env.HISTORY);
+    const archived = new ArchivedTiers(meta, d1, cold, rewrites);
+    const changes = (this.#changes = new Changes({ sql: storage.sql, meta, members, stream, attachments: () => this.#attachments, archived, rewrites, limits: this.limits }));
     const sockets = this.#sockets;
     const cursors = (this.#cursors = new Cursors(storage.sql, members, () => stream.lastSeq, () => this.#fanout.schedule()));
     const live = (this.#live = new LiveFeed(env, storage.sql, () => members.ids(), () => this.#fanout.isLarge()));
     const fanout = (this.#fanout = new Fanout(env, storage.sql, jobs, { meta, members, stream, cursors, sockets, live }));
-    const history = (this.#history = new History(meta, stream, d1, this.limits, changes));
-    const archiver = (this.#archiver = new Archiver(meta, stream, jobs, d1, this.limits, capacity, changes.rewrites));
+    const history = (this.#history = new History(meta, stream, archived, this.limits, changes));
+    const retention = (this.#retention = new Retention({ sql: storage.sql, meta, stream, d1, cold, attachments: () => this.#attachments, limits: this.limits }));
+    const archiver = (this.#archiver = new Archiver({ meta, stream, jobs, d1, limits: this.limits, capacity, rewrites, cold, retention }));
     const presence = (this.#presence = new Presence(env, storage.sql, meta, sockets, jobs, this.limits.presenceTtlMs));
     this.#typing = new Typing(sockets, () => members.blocked);
     this.#attachments = new Attachments(storage.sql, meta, env.ATTACHMENTS, jobs, this.limits.attachmentQuotaBytes);
@@ -154,7 +172,7 @@ export class ConversationObject extends DurableObject<Env> {
       const now = Date.now();
       try {
         this.ctx.storage.transactionSync(() => {
-          this.#meta.create(input, now);
+          this.#meta.create(input, now, this.limits.archiveShards);
           const directory = this.#members.create(input.id, input.members, now);
           this.#outbox.enqueue([
             {
@@ -235,6 +253,20 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  /**
+   * How long messages are kept (protocol 16): `days` (0: forever), or null to follow the deployment. A group's
+   * owner or admins, or either member of a direct conversation. The retention step runs at once.
+   */
+  setRetention(actor: Identity, days: number | null): Promise<RpcResult<Conversation>> {
+    return rpcResult(async () => {
+      const me = this.#requireMember(actor.userId);
+      if (this.#meta.type === "group" && me.role === "member") throw new AppError("forbidden", "only the owner or an admin can change how long messages are kept");
+      this.#retention.set(days);
+      this.#archiver.schedule();
+      return this.#describe();
+    });
+  }
+
   // ------------------------------------------------------------------ messages, history, receipts (RPC)
 
   /** Send one message as `actor` (REST path for servers and bots). Same rules and idempotency as the socket. */
@@ -291,8 +323,8 @@ export class ConversationObject extends DurableObject<Env> {
   }
 
   /** Archive everything not yet in D1 and prune to the hot tail now, instead of waiting for the alarm (ops, tests, verify). */
-  async flushArchive(): Promise<{ archivedSeq: number; lastSeq: number }> {
-    if (this.#blank) return { archivedSeq: 0, lastSeq: 0 };
+  async flushArchive(): Promise<{ archivedSeq: number; lastSeq: number; coldSeq: number }> {
+    if (this.#blank) return { archivedSeq: 0, lastSeq: 0, coldSeq: 0 };
     return this.#archiver.flushAll();
   }
 
@@ -494,6 +526,8 @@ export class ConversationObject extends DurableObject<Env> {
       epoch: meta.epoch,
       lastSeq: this.#stream.lastSeq,
       members: this.#members.list().map((m) => ({ userId: m.userId, username: m.username, role: m.role, joinedAt: m.joinedAt })),
+      retentionDays: this.#retention.days,
+      retentionOwn: this.#retention.own !== null,
     };
   }
 }

@@ -3,8 +3,9 @@
 // table, and a write goes to both. Call reload() if a transaction that wrote here rolled back.
 import type { ConversationType } from "../../protocol/api";
 import { randomToken } from "../../lib/ids";
+import { LEGACY_SHARD, pickShard } from "../../db/shards";
 
-type Key = "id" | "type" | "title" | "created_by" | "created_at" | "epoch" | "archived_seq" | "notified_seq" | "blocked";
+type Key = "id" | "type" | "title" | "created_by" | "created_at" | "epoch" | "archived_seq" | "notified_seq" | "blocked" | "d1_shard" | "cold_seq" | "d1_cleared" | "retained_from" | "retention_done" | "retention_days";
 
 export class Meta {
   readonly #sql: SqlStorage;
@@ -28,8 +29,13 @@ export class Meta {
     this.#values.set(key, value);
   }
 
+  remove(key: Key): void {
+    this.#sql.exec("DELETE FROM meta WHERE key = ?", key);
+    this.#values.delete(key);
+  }
+
   /** Raise a numeric key to `value`; never lowers it, in storage or in the cache, whatever order writers run in. */
-  advance(key: "archived_seq" | "notified_seq", value: number): void {
+  advance(key: "archived_seq" | "notified_seq" | "cold_seq" | "d1_cleared" | "retained_from" | "retention_done", value: number): void {
     this.#sql.exec(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
       key,
@@ -39,7 +45,7 @@ export class Meta {
   }
 
   /** Write the metadata of a new conversation (inside the creating transaction). */
-  create(input: { id: string; type: ConversationType; title: string | null; createdBy: string }, now: number): void {
+  create(input: { id: string; type: ConversationType; title: string | null; createdBy: string }, now: number, shards: readonly string[]): void {
     this.set("id", input.id);
     this.set("type", input.type);
     this.set("title", input.title ?? "");
@@ -49,6 +55,8 @@ export class Meta {
     // clients that their cached seqs no longer mean what they did.
     this.set("epoch", randomToken(9));
     this.set("archived_seq", "0");
+    // Chosen once, never again: adding shards later must not move this conversation's archive.
+    this.set("d1_shard", pickShard(input.id, shards));
   }
 
   /** The conversation id; "" before the conversation exists. */
@@ -72,9 +80,34 @@ export class Meta {
     return this.get("epoch") ?? "";
   }
 
+  /** The D1 binding holding this conversation's warm tier (src/db/shards.ts). */
+  get shard(): string {
+    return this.get("d1_shard") ?? LEGACY_SHARD;
+  }
+
   /** Highest seq known to be in D1. */
   get archivedSeq(): number {
     return Number(this.get("archived_seq") ?? "0");
+  }
+
+  /** Highest seq moved to the cold tier (R2 segments, segments.ts); 0 before the first. */
+  get coldSeq(): number {
+    return Number(this.get("cold_seq") ?? "0");
+  }
+
+  /** The lowest seq history may still hold: everything below it was deleted by retention (retention.ts). */
+  get retainedFrom(): number {
+    return Number(this.get("retained_from") ?? "1");
+  }
+
+  /** Rows up to this seq were deleted from D1 (moved to R2, or past retention). */
+  get d1Cleared(): number {
+    return Number(this.get("d1_cleared") ?? "0");
+  }
+
+  /** Everything up to this seq was deleted by retention from the hot tail and R2 (retention.ts). */
+  get retentionDone(): number {
+    return Number(this.get("retention_done") ?? "0");
   }
 
   /** Highest seq the members' inboxes have been told about. */

@@ -1,11 +1,13 @@
-// Changes to rows the D1 archive already holds (or may be holding by the end of a run in flight): an edit,
-// delete or reaction rewrites its message, a delete or a superseding edit redacts older edit entries, and
-// replies' quotes follow their parent. The `d1_rewrites` table queues them, in order, in the same transaction
-// as the change; the archive job (archive.ts) applies them to D1 after each batch of new rows, so a row
-// archived with an old state is corrected by the rewrite queued after it. Until then, every read of the
-// archive overlays what is queued here, so nothing stale (a deleted body above all) is ever served.
+// Changes to rows the archive already holds (or may be holding by the end of a run in flight), in D1 or in a
+// cold R2 segment: an edit, delete or reaction rewrites its message, a delete or a superseding edit redacts
+// older edit entries, and replies' quotes follow their parent. The `d1_rewrites` table queues them, in order,
+// in the same transaction as the change; the archive job (archive.ts) applies them to D1 and to the segments
+// holding their rows (segments.ts) after each batch of new rows, so a row archived with an old state is
+// corrected by the rewrite queued after it. Until then, every read of the archive overlays what is queued
+// here (tiers.ts), so nothing stale (a deleted body above all) is ever served.
 import type { D1Statement, HistoryArchive } from "../../db/archive";
 import type { ReplyQuote } from "../../protocol/frames";
+import type { ColdRewrite, ColdSegments } from "./segments";
 import type { StoredMessage } from "./stream";
 
 /** The three columns a rewrite sets (stream.ts columnsOf). */
@@ -74,8 +76,12 @@ export class D1Rewrites {
     });
   }
 
-  /** Apply queued rewrites to D1 in order, one batch. Returns true if more are queued. A failure throws (retried). */
-  async apply(d1: HistoryArchive, conversationId: string): Promise<boolean> {
+  /**
+   * Apply queued rewrites in order, one batch, to D1 and to the cold segments holding any of their rows (an
+   * UPDATE of a row no longer in D1 changes nothing). Returns true if more are queued. A failure throws
+   * (retried); the batch stays queued until both tiers have it.
+   */
+  async apply(d1: HistoryArchive, conversationId: string, cold: ColdSegments): Promise<boolean> {
     const rows = this.#sql
       .exec<{ id: number; kind: string; seq: number; row: string }>("SELECT id, kind, seq, row FROM d1_rewrites ORDER BY id LIMIT ?", REWRITES_PER_BATCH)
       .toArray();
@@ -92,6 +98,10 @@ export class D1Rewrites {
       };
     });
     await d1.run(statements);
+    const coldRewrites: ColdRewrite[] = rows.map((r) =>
+      r.kind === "row" ? { kind: "row", seq: r.seq, columns: JSON.parse(r.row) as RowColumns } : { kind: "quote", parent: r.seq, quote: JSON.parse(r.row) as ReplyQuote },
+    );
+    if (cold.concerns(coldRewrites)) await cold.rewrite(coldRewrites);
     this.#sql.exec("DELETE FROM d1_rewrites WHERE id <= ?", rows[rows.length - 1]!.id);
     return rows.length === REWRITES_PER_BATCH;
   }

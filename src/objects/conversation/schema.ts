@@ -129,4 +129,24 @@ export const CONVERSATION_MIGRATIONS: readonly string[] = [
   -- deleted messages after it as read (fanout.ts, docs/protocol.md 12.5).
   CREATE TABLE deleted_messages (seq INTEGER PRIMARY KEY);
   `,
+  `
+  -- The cold tier (segments.ts): immutable gzip NDJSON segments in R2 (HISTORY), one index row each. A rewrite
+  -- writes a new version under a new key; keys no longer (or not yet) indexed wait in r2_garbage to be deleted.
+  -- cold_replies: which cold rows reply to which parent (a parent's new quote rewrites their segments).
+  CREATE TABLE segments (
+    first_seq  INTEGER PRIMARY KEY,
+    last_seq   INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    rows       INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    oldest_at  INTEGER NOT NULL,
+    newest_at  INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX segments_by_last ON segments (last_seq);
+  CREATE TABLE cold_replies (parent INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (parent, seq)) WITHOUT ROWID;
+  CREATE INDEX cold_replies_by_seq ON cold_replies (seq);
+  CREATE TABLE r2_garbage (key TEXT PRIMARY KEY) WITHOUT ROWID;
+  `,
 ];

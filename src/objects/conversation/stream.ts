@@ -162,6 +162,11 @@ export class MessageStream {
     return this.#lastSeq;
   }
 
+  /** The newest hot entry created before `time` (0: none). A scan of the hot tail: only for age bounds, off the hot path. */
+  newestBefore(time: number): number {
+    return this.#sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages WHERE created_at < ?", time).one().s ?? 0;
+  }
+
   /**
    * Run `body` in one transaction: its writes commit together or not at all, and a rollback also
    * rolls back the seq counter. Appends happen only inside this.
