@@ -31,6 +31,8 @@ const CONFLICT_RECHECK_MS = 5 * 60_000;
 /** With age bounds (HOT_TAIL_DAYS, WARM_DAYS, retention), how often an idle conversation looks for rows that aged out. */
 export const AGE_CHECK_MS = 6 * 60 * 60_000;
 const DAY_MS = 86_400_000;
+/** A segment short of SEGMENT_MESSAGES waits this long past the warm window before it is cut. */
+const PARTIAL_SEGMENT_WAIT_MS = 7 * DAY_MS;
 
 export type ArchiveLimits = Pick<Config, "hotTailMessages" | "hotTailDays" | "warmDays" | "warmMessages" | "segmentMessages">;
 
@@ -152,8 +154,8 @@ export class Archiver {
   /**
    * Step 4: move the oldest rows of the warm tier past its window (WARM_MESSAGES newer rows, or older than
    * WARM_DAYS) into one R2 segment of up to SEGMENT_MESSAGES rows. A segment short of that is cut only once its
-   * oldest row has waited a day past the window, so a quiet conversation gets a segment a day or less, not one per
-   * run. Returns true if another segment is ready.
+   * oldest row has waited a week past the window, so a quiet conversation writes a segment a week at most (each
+   * is an R2 write and a D1 delete), not one per run. Returns true if another segment is ready.
    */
   async #moveCold(): Promise<boolean> {
     const { warmDays, warmMessages, segmentMessages } = this.#limits;
@@ -173,7 +175,7 @@ export class Archiver {
     const cutoff = now - warmDays * DAY_MS;
     let n = 0;
     while (n < rows.length && (rows[n]!.seq <= byCount || (warmDays > 0 && rows[n]!.createdAt < cutoff))) n++;
-    const partialDue = warmDays > 0 && n > 0 && rows[0]!.createdAt < cutoff - DAY_MS;
+    const partialDue = warmDays > 0 && n > 0 && rows[0]!.createdAt < cutoff - PARTIAL_SEGMENT_WAIT_MS;
     if (n < segmentMessages && !partialDue) {
       this.#coldCheckAt = now + AGE_CHECK_MS;
       return false;
