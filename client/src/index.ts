@@ -1,14 +1,9 @@
 // @edgechat/client: the TypeScript SDK for edgechat. See README.md for a usage example.
 export { ChatClient, type ChatClientOptions, type ChatClientEvents, type BlockedUser, type PrivacySettings } from "./client";
-export {
-  Conversation,
-  type ConversationEvents,
-  type NewAttachment,
-  type ReactionsSummary,
-  type ReactionUsersPage,
-  type SendOptions,
-  type ThreadPage,
-} from "./conversation";
+export { Conversation } from "./conversation";
+export type { ConversationEvents } from "./events";
+export type { NewAttachment, SendOptions } from "./outgoing";
+export type { ReactionsSummary, ReactionUsersPage, ThreadPage } from "./history";
 export { ChangeApplier, applyChange, isChangeEntry, quoteOf, tombstone, type ChangeEntry } from "./changes";
 export { CLIENT_PROTOCOL_VERSIONS, fallbackVersion, negotiatedVersion, supportsChanges } from "./version";
 export { isReaction, MAX_REACTION_BYTES, DEFAULT_MAX_REACTIONS_PER_MESSAGE } from "../../src/protocol/reactions";

@@ -1,8 +1,8 @@
 // Receipts of one conversation, both directions: ReceiptReporter owns what this device tells the server
 // (delivered/read up to a seq, debounced into one `receipt` frame per burst); ReceiptCursors owns where
-// every member is (their delivered/read cursors) and the counts the ticks are drawn from.
+// every member is (their delivered/read cursors) and the counts the ticks are drawn from (receiptStatus).
 import type { Member } from "../../src/protocol/api";
-import type { ClientFrame } from "../../src/protocol/frames";
+import type { ChatMessage, ClientFrame } from "../../src/protocol/frames";
 import type { ReceiptCursor, ReceiptState } from "../../src/protocol/user";
 import type { Http } from "./http";
 
@@ -104,6 +104,24 @@ export class ReceiptCursors {
       if (Math.max(c.deliveredSeq, c.readSeq) >= seq) delivered++;
     }
     return { of: others.length, delivered, read };
+  }
+}
+
+/** The tick of a stored message of this user's: read, or delivered, once every other member is there. */
+export function receiptStatus(c: ReceiptCounts): "sent" | "delivered" | "read" {
+  if (c.of > 0 && c.read === c.of) return "read";
+  if (c.of > 0 && c.delivered === c.of) return "delivered";
+  return "sent";
+}
+
+/** `me`'s newest messages in `messages` (ascending), newest first, at most `max`: the ones receipts move. */
+export function* newestOwn(messages: readonly ChatMessage[], me: string, max: number): Generator<ChatMessage> {
+  let found = 0;
+  for (let i = messages.length - 1; i >= 0 && found < max; i--) {
+    const m = messages[i]!;
+    if (m.senderId !== me) continue;
+    found++;
+    yield m;
   }
 }
 

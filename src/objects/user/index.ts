@@ -1,6 +1,9 @@
 // One Durable Object per user: everything about a person rather than a conversation. This file is the
 // runtime's entry points and the RPC surface, each handing over to the module that owns the concern:
 //   inbox.ts       the inbox, delivered/read cursors, unread totals, left conversations, the push decision
+//   inbox-rows.ts  what an inbox row is: its columns, the unread and mention counts, the entry a client sees
+//   inbox-live.ts  the live overlay: what live events showed the sockets, in memory until stored
+//   inbox-pull.ts  large conversations fanned out on read: refreshed on inbox reads, live events registered
 //   presence.ts    device leases, online/last seen, presence subscribers and watches, the heartbeat sweep
 //   connection.ts  the user socket: accepting it, the hello, the frames a device sends
 //   limits.ts      per-user quotas on social actions (conversations created, member changes, presence)
@@ -23,7 +26,7 @@ import { Meta } from "./meta";
 import { UserPresence } from "./presence";
 import { USER_MIGRATIONS } from "./schema";
 
-/** The jobs on this object's alarm: the presence sweep and re-check (presence.ts), live-event registrations (inbox.ts). */
+/** The jobs on this object's alarm: the presence sweep and re-check (presence.ts), live-event registrations (inbox-pull.ts). */
 export type UserJob = "presence_sweep" | "presence_recheck" | "inbox_listen";
 
 export class UserObject extends DurableObject<Env> {
@@ -87,7 +90,7 @@ export class UserObject extends DurableObject<Env> {
     await this.#presence.maybeChanged();
   }
 
-  /** The one alarm runs the due jobs (presence.ts, inbox.ts). */
+  /** The one alarm runs the due jobs (presence.ts, inbox-pull.ts). */
   override async alarm(): Promise<void> {
     await this.#jobs.alarm();
   }
