@@ -82,7 +82,7 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     maxGroupMembers: intVar(s(env.MAX_GROUP_MEMBERS), 5000, 2, 32_000),
     maxBodyBytes: intVar(s(env.MAX_BODY_BYTES), 8192, 1, 60 * 1024),
     hotTailMessages: intVar(s(env.HOT_TAIL_MESSAGES), 10_000, 1, 10_000_000),
-    hotTailDays: intVar(s(env.HOT_TAIL_DAYS), 0, 0, 100 * 365),
+    hotTailDays: intVar(s(env.HOT_TAIL_DAYS), 30, 0, 100 * 365),
     archiveShards: shardsVar(s(env.ARCHIVE_SHARDS)),
     warmDays: intVar(s(env.WARM_DAYS), 30, 0, 100 * 365),
     warmMessages: intVar(s(env.WARM_MESSAGES), 0, 0, 1_000_000_000),

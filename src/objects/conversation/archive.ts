@@ -28,8 +28,10 @@ const ARCHIVE_BATCH = 500;
 const PRUNE_BATCH = 2_000;
 /** After a conflict the job stops; it looks again this much later (an operator may have repaired D1 meanwhile). */
 const CONFLICT_RECHECK_MS = 5 * 60_000;
-/** With age bounds (HOT_TAIL_DAYS, WARM_DAYS, retention), how often an idle conversation looks for rows that aged out. */
-export const AGE_CHECK_MS = 6 * 60 * 60_000;
+/** With age bounds (HOT_TAIL_DAYS, WARM_DAYS, retention), an idle conversation looks for rows that aged out at most this often... */
+const AGE_CHECK_MS = 24 * 60 * 60_000;
+/** ... and at least this long apart. */
+const AGE_CHECK_MIN_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 /** A segment short of SEGMENT_MESSAGES waits this long past the warm window before it is cut. */
 const PARTIAL_SEGMENT_WAIT_MS = 7 * DAY_MS;
@@ -105,7 +107,8 @@ export class Archiver {
     this.#capacity.measure();
     if (Date.now() < this.#haltedUntil) return { at: this.#haltedUntil };
     if (more.some(Boolean)) return { at: Date.now() };
-    return this.#ages() ? { at: Date.now() + AGE_CHECK_MS } : "done";
+    const next = this.#nextAgeCheck();
+    return next === null ? "done" : { at: next };
   }
 
   /** Step 1: copy the next batch of unarchived entries to D1. Returns true if more wait. */
@@ -197,11 +200,16 @@ export class Archiver {
     return to < upTo;
   }
 
-  /** Is there anything an age bound may move later (so an idle conversation still looks now and then)? */
-  #ages(): boolean {
+  /** When an idle conversation should look again for rows an age bound moves or deletes; null if nothing can age out. */
+  #nextAgeCheck(): number | null {
     const { hotTailDays, warmDays } = this.#limits;
-    if (hotTailDays > 0 && this.#stream.oldestHotSeq() !== null) return true;
-    if (warmDays > 0 && this.#cold.coldSeq < this.#meta.archivedSeq) return true;
-    return this.#retention.active() && this.#stream.lastSeq >= this.#meta.retainedFrom;
+    const now = Date.now();
+    const due: number[] = [];
+    const oldestHotAt = hotTailDays > 0 ? this.#stream.oldestHotCreatedAt() : null;
+    if (oldestHotAt !== null) due.push(oldestHotAt + hotTailDays * DAY_MS);
+    if (warmDays > 0 && this.#cold.coldSeq < this.#meta.archivedSeq) due.push(Math.max(this.#coldCheckAt, now + AGE_CHECK_MIN_MS));
+    if (this.#retention.active() && this.#stream.lastSeq >= this.#meta.retainedFrom) due.push(now + AGE_CHECK_MS);
+    if (due.length === 0) return null;
+    return Math.min(Math.max(Math.min(...due), now + AGE_CHECK_MIN_MS), now + AGE_CHECK_MS);
   }
 }

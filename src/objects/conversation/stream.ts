@@ -162,6 +162,11 @@ export class MessageStream {
     return this.#lastSeq;
   }
 
+  /** When the oldest hot entry was created (null: the hot tail is empty). */
+  oldestHotCreatedAt(): number | null {
+    return this.#sql.exec<{ t: number }>("SELECT created_at AS t FROM messages ORDER BY seq LIMIT 1").toArray()[0]?.t ?? null;
+  }
+
   /** The newest hot entry created before `time` (0: none). A scan of the hot tail: only for age bounds, off the hot path. */
   newestBefore(time: number): number {
     return this.#sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM messages WHERE created_at < ?", time).one().s ?? 0;
