@@ -1,5 +1,7 @@
 // D1 access for accounts. Usernames are stored lowercased; the column is also COLLATE NOCASE.
 import type { PublicUser } from "../protocol/api";
+import { privacyOf } from "./privacy";
+import { refreshTokensOf } from "./refresh-tokens";
 
 export interface UserRecord extends PublicUser {
   passwordHash: string | null;
@@ -40,4 +42,17 @@ export async function insertUser(
     .bind(user.id, user.username, user.passwordHash, Date.now())
     .run();
   return r.meta.changes === 1;
+}
+
+/**
+ * Remove an account and everything D1 keeps about it as a person, in one transaction (an erasure, protocol 17):
+ * its refresh tokens, its settings, its blocks (both ways: a block of a user who no longer exists means
+ * nothing), and the `users` row. Idempotent. The directory rows go with the conversations (src/db/memberships.ts).
+ */
+export async function eraseAccount(db: D1Database, userId: string): Promise<void> {
+  await db.batch([
+    refreshTokensOf(db, userId),
+    ...privacyOf(db, userId),
+    db.prepare("DELETE FROM users WHERE id = ?").bind(userId),
+  ]);
 }

@@ -7,14 +7,13 @@ import * as v from "valibot";
 import { USER_ID_RE } from "../protocol/api";
 import { GROUP_ADDS } from "../lib/config";
 import { findUserById } from "../db/users";
-import { addBlock, blockedEitherWay, countBlocks, getGroupAdds, listBlocks, removeBlock, setGroupAdds } from "../db/privacy";
+import { addBlock, blockedEitherWay, countBlocks, getGroupAdds, listBlocks, MAX_BLOCKS, removeBlock, setGroupAdds } from "../db/privacy";
 import { AppError, unwrap } from "../lib/errors";
 import { readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
 import { directConversationId } from "../lib/ids";
 import { conversationStub, userStub } from "../objects/shared/stubs";
 
-/** Most users one user may block (the list is answered whole). */
-export const MAX_BLOCKS = 1000;
+export { MAX_BLOCKS };
 
 const SettingsBodySchema = v.object({
   groupAdds: v.picklist(GROUP_ADDS, 'groupAdds must be "anyone", "contacts" or "nobody"'),

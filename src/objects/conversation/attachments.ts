@@ -184,6 +184,17 @@ export class Attachments {
     if (this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE message_seq = ?", seq).one().n > 0) this.#jobs.ensure("attachments", Date.now());
   }
 
+  /** Erasure (protocol 17): every upload of `userId`, referenced or not, goes from R2 (the attachments job). */
+  uploaderErased(userId: string): void {
+    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE uploader_id = ?", userId);
+    if (this.uploadsOf(userId) > 0) this.#jobs.ensure("attachments", Date.now());
+  }
+
+  /** How many attachments of `userId` are still kept (in any state). */
+  uploadsOf(userId: string): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE uploader_id = ?", userId).one().n;
+  }
+
   /**
    * Delete uploads no message referenced within a day. They are marked `expiring` first, in the same
    * synchronous step that picks them, so no message can reference one while R2 is deleting it; the rows go

@@ -156,6 +156,14 @@ export class Inbox {
     if (options.push) await this.#pushIfOffline(userId, summary, before, after, total);
   }
 
+  /** Every conversation this inbox knows of, current or left (an export or erasure goes through them: admin-jobs.ts). */
+  knownConversations(): string[] {
+    return this.#sql
+      .exec<{ id: string }>("SELECT conversation_id AS id FROM inbox UNION SELECT conversation_id FROM departed")
+      .toArray()
+      .map((r) => r.id);
+  }
+
   /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
   removed(conversationId: string, removedAt: number): void {
     const existed = this.#row(conversationId) !== null;
