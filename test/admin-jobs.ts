@@ -75,7 +75,9 @@ export interface Seeded {
 
 /** `user` sends `n` messages `<prefix>-<i>` (i from `from`) in one batch and waits for their acks. */
 async function say(socket: TestSocket, prefix: string, from: number, n: number, extra: Record<string, unknown> = {}): Promise<void> {
-  socket.send({ type: "send_batch", messages: Array.from({ length: n }, (_, k) => ({ clientMsgId: `${prefix}-${from + k}`, body: `${prefix}-${pad(from + k)}`, ...extra })) });
+  // The clientMsgId stays on a tombstone (protocol 15.2): only the body carries the marker.
+  const id = prefix.replace("SECRET", "carol");
+  socket.send({ type: "send_batch", messages: Array.from({ length: n }, (_, k) => ({ clientMsgId: `${id}-${from + k}`, body: `${prefix}-${pad(from + k)}`, ...extra })) });
   for (let k = 0; k < n; k++) await socket.next("ack");
 }
 
@@ -159,4 +161,26 @@ export async function messagesBy(reader: TestUser, conversationId: string, userI
 
 export function withoutMe(m: ChatMessage): ChatMessage {
   return m.reactions ? { ...m, reactions: m.reactions.map(({ emoji, count }) => ({ emoji, count })) } : m;
+}
+
+/** Every row of every table of a Durable Object's SQLite, as text (to look for what must be gone). */
+export async function storageText<T extends Rpc.DurableObjectBranded | undefined>(stub: DurableObjectStub<T>): Promise<string> {
+  return runInDurableObject(stub, (_o, state) => {
+    const sql = state.storage.sql;
+    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").toArray();
+    return tables.map(({ name }) => `${name}: ${JSON.stringify(sql.exec(`SELECT * FROM "${name}"`).toArray())}`).join("\n");
+  });
+}
+
+/** Rows per table of a Durable Object's SQLite (tables with none left out). */
+export async function rowCounts<T extends Rpc.DurableObjectBranded | undefined>(stub: DurableObjectStub<T>): Promise<Record<string, number>> {
+  return runInDurableObject(stub, (_o, state) => {
+    const sql = state.storage.sql;
+    const out: Record<string, number> = {};
+    for (const { name } of sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").toArray()) {
+      const n = sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${name}"`).one().n;
+      if (n > 0) out[name] = n;
+    }
+    return out;
+  });
 }

@@ -71,7 +71,7 @@ export type EraseCursor =
   | { phase: "messages"; after: number; until: number }
   | { phase: "reactions" }
   | { phase: "rest" }
-  | { phase: "settle"; rewrites: number; outbox: number };
+  | { phase: "settle"; rewrites: number; outbox: number; notify: number };
 
 export interface EraseStep {
   /** Pass back for the next step; null: everything of the user here is gone from every tier. */
@@ -256,22 +256,23 @@ export class MemberData {
 
   /** Their uploads (referenced or not) are deleted from R2 by the attachments job; no unread mention names them. */
   async #rest(userId: string): Promise<EraseStep> {
-    const { attachments, changes, rewrites, outbox } = this.#p;
+    const { attachments, changes, rewrites, outbox, stream } = this.#p;
     attachments().uploaderErased(userId);
     changes.forgetMentionsOf(userId);
-    return { next: { phase: "settle", rewrites: rewrites.newest(), outbox: outbox.newest() }, messages: 0, reactions: 0 };
+    return { next: { phase: "settle", rewrites: rewrites.newest(), outbox: outbox.newest(), notify: stream.lastSeq }, messages: 0, reactions: 0 };
   }
 
   /**
    * Done when every rewrite queued by the steps before has reached D1 and the segments (and the replaced segment
-   * versions are deleted from R2), the user's files are deleted from R2, and the directory no longer lists them.
+   * versions are deleted from R2), the user's files are deleted from R2, the directory no longer lists them, and
+   * the members' inboxes were told (a preview of theirs is replaced there: fanout.ts).
    * Runs the jobs that do it (each a bounded run) a few times; if they cannot finish, the caller asks again later.
    */
   async #settle(userId: string, cursor: Extract<EraseCursor, { phase: "settle" }>): Promise<EraseStep> {
     const { jobs } = this.#p;
     let waiting = this.#waitingFor(userId, cursor);
     for (let round = 0; round < SETTLE_ROUNDS && waiting !== null; round++) {
-      await Promise.all([jobs.runNow("archive"), jobs.runNow("attachments"), jobs.runNow("d1_outbox")]);
+      await Promise.all([jobs.runNow("archive"), jobs.runNow("attachments"), jobs.runNow("d1_outbox"), jobs.runNow("notify")]);
       const now = this.#waitingFor(userId, cursor);
       if (now === waiting) break; // no progress: a tier is failing; the jobs retry with their own backoff
       waiting = now;
@@ -282,8 +283,9 @@ export class MemberData {
 
   /** What settling still waits for (null: nothing). */
   #waitingFor(userId: string, cursor: Extract<EraseCursor, { phase: "settle" }>): string | null {
-    const { rewrites, outbox, cold, attachments } = this.#p;
+    const { rewrites, outbox, cold, attachments, meta } = this.#p;
     const parts = [
+      [Math.max(0, cursor.notify - meta.notifiedSeq), "entries the inboxes were not told about"],
       [rewrites.pendingUpTo(cursor.rewrites), "rewrites for D1 and R2"],
       [cold.garbage(), "replaced R2 segments"],
       [attachments().uploadsOf(userId), "attachments"],
