@@ -121,6 +121,17 @@ it("an erased user's messages are tombstones in every tier, their reactions and 
   expect((await carolUser.closed).code).toBe(4401);
 
   await expectErased(s, []);
+  // Her access token has not expired yet, but stores nothing for her any more.
+  for (const [method, path, body] of [
+    ["POST", "/v1/conversations", { type: "group", title: "back", memberIds: [alice.id] }],
+    ["POST", "/v1/conversations", { type: "direct", userId: bob.id }],
+    ["PATCH", "/v1/me/settings", { groupAdds: "anyone" }],
+    ["PUT", `/v1/me/blocks/${bob.id}`, undefined],
+  ] as const) {
+    const r = await api(method, path, { token: carol.token, body });
+    expect(r.status, `${method} ${path}`).toBe(401);
+  }
+  expect((await env.DB.prepare("SELECT count(*) AS n FROM privacy_settings WHERE user_id = ?").bind(carol.id).first<{ n: number }>())!.n).toBe(0);
   // Asked again: the finished erasure (her id is unknown now); an export of her is refused.
   const again = await admin("POST", `/v1/admin/users/${carol.id}/erase`);
   expect(again.status).toBe(200);

@@ -1,5 +1,6 @@
 // D1 access for accounts. Usernames are stored lowercased; the column is also COLLATE NOCASE.
 import type { PublicUser } from "../protocol/api";
+import { AppError } from "../lib/errors";
 import { privacyOf } from "./privacy";
 import { refreshTokensOf } from "./refresh-tokens";
 
@@ -16,6 +17,15 @@ export async function findUserByUsername(db: D1Database, username: string): Prom
 
 export async function findUserById(db: D1Database, id: string): Promise<UserRecord | null> {
   return db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`).bind(id).first<UserRecord>();
+}
+
+/**
+ * The caller's account, or `unauthorized`: an access token outlives an erased account (protocol 17) until it
+ * expires, so the routes that would store something for the caller (a conversation, a setting, a block) check.
+ */
+export async function requireAccount(db: D1Database, id: string): Promise<void> {
+  const row = await db.prepare("SELECT 1 AS one FROM users WHERE id = ?").bind(id).first();
+  if (row === null) throw new AppError("unauthorized", "this account no longer exists");
 }
 
 /** Users among `ids` that exist (chunks of 90 to stay under D1's 100 bound parameters). */

@@ -184,10 +184,19 @@ export class Attachments {
     if (this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE message_seq = ?", seq).one().n > 0) this.#jobs.ensure("attachments", Date.now());
   }
 
-  /** Erasure (protocol 17): every upload of `userId`, referenced or not, goes from R2 (the attachments job). */
-  uploaderErased(userId: string): void {
-    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE uploader_id = ?", userId);
-    if (this.uploadsOf(userId) > 0) this.#jobs.ensure("attachments", Date.now());
+  /**
+   * Erasure (protocol 17): up to `limit` more uploads of `userId`, referenced or not, are to go from R2 (the
+   * attachments job). Returns how many were marked; 0 once every one is.
+   */
+  uploaderErased(userId: string, limit: number): number {
+    const ids = this.#sql
+      .exec<{ id: string }>("SELECT id FROM attachments WHERE uploader_id = ? AND state != 'expiring' LIMIT ?", userId, limit)
+      .toArray()
+      .map((r) => r.id);
+    if (ids.length === 0) return 0;
+    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids));
+    this.#jobs.ensure("attachments", Date.now());
+    return ids.length;
   }
 
   /** How many attachments of `userId` are still kept (in any state). */

@@ -307,9 +307,10 @@ export class Changes implements Relations {
     this.#sql.exec("DELETE FROM reactions WHERE seq = ? AND emoji = ? AND user_id = ?", seq, emoji, userId);
   }
 
-  /** Erasure: nobody's unread mentions name `userId` any more. */
-  forgetMentionsOf(userId: string): void {
-    this.#sql.exec("DELETE FROM mentions WHERE user_id = ?", userId);
+  /** Erasure: up to `limit` more unread-mention rows naming `userId` go. Returns how many (0: none are left). */
+  forgetMentionsOf(userId: string, limit: number): number {
+    this.#sql.exec("DELETE FROM mentions WHERE user_id = ?1 AND seq IN (SELECT seq FROM mentions WHERE user_id = ?1 LIMIT ?2)", userId, limit);
+    return this.#sql.exec<{ n: number }>("SELECT changes() AS n").one().n;
   }
 
   /** Erasure: `userId`'s reaction `emoji` on `target` is taken back, with its reaction entry (call inside atomically()). */

@@ -37,6 +37,8 @@ const EXPORT_PAGE_BYTES = 1024 * 1024;
 const ERASE_PER_STEP = 200;
 /** Reactions taken back per erasure step (their targets may have to be read from the archive first). */
 const UNREACT_PER_STEP = 50;
+/** Uploads marked for deletion, and mention rows dropped, per erasure step. */
+const REST_PER_STEP = 500;
 /** Archive and attachment job runs one settle step waits for. */
 const SETTLE_ROUNDS = 10;
 /** A settle step that could not finish (D1 or R2 failing, or more work queued): ask again this much later. */
@@ -257,8 +259,9 @@ export class MemberData {
   /** Their uploads (referenced or not) are deleted from R2 by the attachments job; no unread mention names them. */
   async #rest(userId: string): Promise<EraseStep> {
     const { attachments, changes, rewrites, outbox, stream } = this.#p;
-    attachments().uploaderErased(userId);
-    changes.forgetMentionsOf(userId);
+    const marked = attachments().uploaderErased(userId, REST_PER_STEP);
+    const forgotten = changes.forgetMentionsOf(userId, REST_PER_STEP);
+    if (marked > 0 || forgotten > 0) return { next: { phase: "rest" }, messages: 0, reactions: 0 };
     return { next: { phase: "settle", rewrites: rewrites.newest(), outbox: outbox.newest(), notify: stream.lastSeq }, messages: 0, reactions: 0 };
   }
 

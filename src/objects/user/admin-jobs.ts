@@ -29,8 +29,8 @@ export interface LocalJob {
 
 /** Where a job is. Each kind uses the fields of its steps. */
 export interface JobCursor {
-  /** The directory page cursor while listing conversations. */
-  listAfter?: string;
+  /** While listing conversations: which source is being read (the D1 directory, then the inbox's current and left ones), and after which id. */
+  list?: { source: ListSource; after: string };
   /** The conversation being worked on, and where in it (export: after seq; erasure: its EraseCursor, as JSON). */
   conversation?: { id: string; after?: number; erase?: unknown };
   /** An export's R2 multipart upload. */
@@ -40,6 +40,10 @@ export interface JobCursor {
   ended?: boolean;
   completed?: { expiresAt: number; bytes: number };
 }
+
+/** Where the list of a user's conversations comes from, in this order. */
+type ListSource = "directory" | "inbox" | "departed";
+const LIST_SOURCES: readonly ListSource[] = ["directory", "inbox", "departed"];
 
 /** What a step asks for next: go on at once, wait (a conversation settling), or the job is finished. */
 export type StepOutcome = "more" | "finished" | { waitMs: number };
@@ -160,21 +164,23 @@ export class AdminJobs {
   // ------------------------------------------------------------------ the user's conversations (both kinds)
 
   /**
-   * One listing step: the next page of the D1 directory, then (once) the conversations the inbox knows, current
-   * or left. Returns true once the list is complete (its total is in the progress).
+   * One listing step: the next page of the D1 directory (where the user is a member), then of the inbox's
+   * current and left conversations (one they left still holds their messages). Saves the page and the cursor;
+   * returns true once the list is complete (its total is in the progress).
    */
   async list(job: LocalJob): Promise<boolean> {
-    const after = job.cursor.listAfter ?? "";
-    const page = await listMemberships(this.#db, job.userId, after, LIST_PAGE);
-    const ids = page.length === LIST_PAGE ? page : [...page, ...this.#inbox.knownConversations()];
-    for (const id of ids) this.#sql.exec("INSERT OR IGNORE INTO job_conversations (job_id, conversation_id) VALUES (?, ?)", job.id, id);
-    job.progress.conversations.total = this.#count(job.id, "all");
-    if (page.length === LIST_PAGE) {
-      job.cursor.listAfter = page[page.length - 1]!;
-      return false;
-    }
-    delete job.cursor.listAfter;
-    return true;
+    const { source, after } = job.cursor.list ?? { source: "directory", after: "" };
+    const page =
+      source === "directory" ? await listMemberships(this.#db, job.userId, after, LIST_PAGE) : this.#inbox.knownConversations(source, after, LIST_PAGE);
+    const nextSource = LIST_SOURCES[LIST_SOURCES.indexOf(source) + 1];
+    if (page.length === LIST_PAGE) job.cursor.list = { source, after: page[page.length - 1]! };
+    else if (nextSource) job.cursor.list = { source: nextSource, after: "" };
+    else delete job.cursor.list;
+    this.commit(job, () => {
+      for (const id of page) this.#sql.exec("INSERT OR IGNORE INTO job_conversations (job_id, conversation_id) VALUES (?, ?)", job.id, id);
+      job.progress.conversations.total = this.#count(job.id, "all");
+    });
+    return job.cursor.list === undefined;
   }
 
   /** Add conversations found after the list was made (an erasure's sweep). Returns how many were new. */

@@ -156,10 +156,13 @@ export class Inbox {
     if (options.push) await this.#pushIfOffline(userId, summary, before, after, total);
   }
 
-  /** Every conversation this inbox knows of, current or left (an export or erasure goes through them: admin-jobs.ts). */
-  knownConversations(): string[] {
+  /**
+   * Conversations this inbox knows of after `after` (by id, at most `limit`): current ones (`inbox`) or ones the
+   * user left (`departed`). An export or an erasure goes through both (admin-jobs.ts).
+   */
+  knownConversations(table: "inbox" | "departed", after: string, limit: number): string[] {
     return this.#sql
-      .exec<{ id: string }>("SELECT conversation_id AS id FROM inbox UNION SELECT conversation_id FROM departed")
+      .exec<{ id: string }>(`SELECT conversation_id AS id FROM ${table} WHERE conversation_id > ? ORDER BY conversation_id LIMIT ?`, after, limit)
       .toArray()
       .map((r) => r.id);
   }
