@@ -8,7 +8,7 @@ import type { UserObject } from "../src/objects/user";
 import { HistoryArchive } from "../src/db/archive";
 import { PART_BYTES, exportKey } from "../src/objects/user/export";
 import type { ExportResult } from "../src/protocol/admin";
-import { admin, download, fetchUrl, startJob, waitForJob } from "./admin-jobs";
+import { admin, download, fetchUrl, restartUser, startJob, waitForJob } from "./admin-jobs";
 import { seed } from "./backlog-helpers";
 import { api, archiveDb, createGroup, mintUser, sendRest } from "./helpers";
 import { stubOf } from "./tiers";
@@ -66,13 +66,17 @@ it("the download link works until it expires; an altered link is refused; the fi
   expect(await env.HISTORY.head(key)).toBeNull();
 });
 
-it("an export larger than one R2 part is uploaded in parts and reads back whole", async () => {
+it("an export larger than one R2 part is uploaded in parts, continues the same upload after a restart, and reads back whole", async () => {
   const [fay, gus] = [await mintUser(), await mintUser()];
   const g = await createGroup(fay, [gus]);
   // 700 messages of 8,000 bytes: about 5.8 MB of lines, so two parts of an R2 multipart upload.
   await seed(g.id, fay, 700, 8_000, "big");
   await stubOf(g.id).flushArchive();
-  const done = await waitForJob((await startJob("export", fay.id)).id, undefined, 60_000);
+  const job = await startJob("export", fay.id);
+  // The user's object restarts once the first part's bytes are written: the job goes on with the same upload.
+  await waitForJob(job.id, (j) => j.state !== "running" || (j.progress.bytes ?? 0) > PART_BYTES, 60_000);
+  await restartUser(fay.id);
+  const done = await waitForJob(job.id, undefined, 60_000);
   expect(done.state, JSON.stringify(done)).toBe("done");
   const result = done.result as ExportResult;
   expect(result.bytes).toBeGreaterThan(PART_BYTES);
