@@ -6,7 +6,8 @@
 //                 overlay it meanwhile.
 // A target older than the hot tail is read from the archive first (`load`, an await before the change is
 // queued: changes to old messages are rare, and the per-message hot path never waits for D1 or R2). The `reactions` and
-// `mentions` tables hold who reacted and who is mentioned, for every message in every tier.
+// `mentions` tables hold who reacted and who is mentioned, for every message in every tier. An erasure (protocol 17,
+// member-data.ts) uses the same delete and reaction rules, without the checks a member's request passes.
 import { utf8Length, type ChangeRequest, type ChatMessage, type MessageChange, type OutgoingMessage, type ReactionCount, type ReplyQuote } from "../../protocol/frames";
 import { previewText } from "../../protocol/preview";
 import type { Attachments } from "./attachments";
