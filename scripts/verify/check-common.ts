@@ -14,6 +14,7 @@ export interface Tally {
   gaps: number;
   divergent: number;
   d1Rows: number;
+  coldRows: number;
   d1Checked: boolean;
   statesCompared: number;
   tombstones: number;

@@ -106,8 +106,13 @@ export interface ConversationTruth {
   lastSeq: number;
   /** Every message read back through the history API (hot tail + D1 pages), any order. */
   history: MessageRecord[];
-  /** Rows read from D1 directly; null when D1 could not be read directly (then only the API saw it). */
+  /**
+   * The archive's rows read directly: D1 and (local runs) the cold tier's R2 segments; null when it could not be
+   * read directly (then only the API saw it).
+   */
   d1: MessageRecord[] | null;
+  /** How many of `d1` came from R2 segments. */
+  coldRows?: number;
   /**
    * Every entry as each member read it through the history API (with `me` for that member), by user id.
    * The member whose read is `history` may be absent here. Members without a read are compared to `history`
