@@ -4,18 +4,13 @@
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Miniflare } from "miniflare";
+import type { ArchivedColumns } from "./records.ts";
 
-export interface ColdRow {
-  seq: number;
-  id: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  createdAt: number;
-  extra: string | null;
+/** A row of a segment (the archived columns the checker compares, as D1 holds them) and the object it came from. */
+export type ColdRow = ArchivedColumns & {
   /** Which segment object held it (two objects holding one seq is a violation). */
   key: string;
-}
+};
 
 export interface ColdReader {
   /** Every row of every segment object of the conversation in R2 (replaced versions not yet deleted included). */

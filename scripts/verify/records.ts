@@ -100,6 +100,17 @@ export interface MemberStream {
 }
 
 /** The server's word on a conversation after the run. */
+/** An archived row's columns as D1 and the R2 segments both hold them (the checker reads both directly). */
+export interface ArchivedColumns {
+  seq: number;
+  id: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  createdAt: number;
+  extra: string | null;
+}
+
 export interface ConversationTruth {
   conversationId: string;
   epoch: string;

@@ -8,6 +8,7 @@ import { sameStored, type ConversationTruth, type MessageRecord } from "./checke
 import { http, pick } from "./workload.ts";
 import { d1Bindings } from "../local-d1.mjs";
 import type { ColdReader } from "./cold.ts";
+import type { ArchivedColumns } from "./records.ts";
 
 const run = promisify(execFile);
 
@@ -64,18 +65,8 @@ async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: stri
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-interface D1Row {
-  seq: number;
-  id: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  createdAt: number;
-  extra: string | null;
-}
-
-/** A D1 row as an entry: `extra` holds the wire fields besides the base columns (edited, deleted, reactions, change). */
-function rowEntry(r: D1Row): MessageRecord {
+/** An archived row (D1 or R2) as an entry: `extra` holds the wire fields besides the base columns (edited, deleted, reactions, change). */
+function rowEntry(r: ArchivedColumns): MessageRecord {
   const extra = r.extra ? (JSON.parse(r.extra) as Partial<MessageRecord>) : {};
   return pick({ ...extra, seq: r.seq, id: r.id, senderId: r.senderId, clientMsgId: r.clientMsgId, body: r.body, createdAt: r.createdAt });
 }
@@ -99,7 +90,7 @@ export async function readD1(
     const out = new Map<string, MessageRecord[]>(ids.map((id) => [id, []]));
     const coldRows = new Map<string, number>();
     for (const id of ids) {
-      const rows = await d1Query<D1Row>(
+      const rows = await d1Query<ArchivedColumns>(
         target,
         `SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, extra FROM messages WHERE conversation_id = ${quote(id)} ORDER BY seq`,
       );
