@@ -42,16 +42,15 @@ export async function migrateLocalD1(root, persistTo) {
   cpSync(join(template, "v3", "d1"), join(persistTo, "v3", "d1"), { recursive: true });
 }
 
+/** One database after the other: wrangler processes migrating side by side in one persist directory can fail with SQLITE_BUSY. */
 async function applyAll(root, persistTo) {
   const wrangler = join(root, "node_modules", ".bin", "wrangler");
   const env = { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
-  await Promise.all(
-    d1Bindings(root).map((binding) =>
-      promisify(execFile)(wrangler, ["d1", "migrations", "apply", binding, "--local", ...(persistTo ? ["--persist-to", persistTo] : [])], { cwd: root, env }).catch((err) => {
-        throw new Error(`migrating local D1 ${binding} failed: ${err.stderr || err.message}`);
-      }),
-    ),
-  );
+  for (const binding of d1Bindings(root)) {
+    await promisify(execFile)(wrangler, ["d1", "migrations", "apply", binding, "--local", ...(persistTo ? ["--persist-to", persistTo] : [])], { cwd: root, env }).catch((err) => {
+      throw new Error(`migrating local D1 ${binding} failed: ${err.stderr || err.message}`);
+    });
+  }
 }
 
 /** Names the result of migrating: the wrangler version, the D1 bindings and every migration file they use. */
