@@ -16,13 +16,14 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const MIN = 60_000;
 
 const steps = [
-  { name: "typecheck", script: "typecheck", deadline: 5 * MIN },
   { name: "build:web", script: "build:web", deadline: 3 * MIN, enabled: () => existsSync(join(root, "web", "vite.config.ts")) },
   { name: "test:workerd", script: "test:workerd", deadline: 10 * MIN },
   // The client and browser suites wait mostly on their own local servers and sockets, not the CPU: they run side
-  // by side (their output is printed when each ends). The CPU-heavy suites (workerd, e2e with its 3,000-member
-  // group and its timed reads) run alone.
+  // by side (their output is printed when each ends), with the type check and the deploy dry run, which take one
+  // core. The CPU-heavy suites (workerd, e2e with its 3,000-member group and its timed reads) run alone.
   [
+    { name: "typecheck", script: "typecheck", deadline: 5 * MIN },
+    { name: "build:check", script: "build:check", deadline: 3 * MIN },
     { name: "test:client", script: "test:client", deadline: 5 * MIN, enabled: () => existsSync(join(root, "client", "vitest.config.ts")) },
     {
       name: "test:browser",
@@ -38,7 +39,6 @@ const steps = [
     },
   ],
   { name: "test:e2e", script: "test:e2e", deadline: 10 * MIN },
-  { name: "build:check", script: "build:check", deadline: 3 * MIN },
 ];
 
 /**

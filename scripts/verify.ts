@@ -16,7 +16,8 @@ import { DEFAULT_FAULTS, DEFAULT_MIX, type Mix } from "./verify/workload.ts";
 const USAGE = `usage: npm run verify -- [options]
   --url URL               target deployment (default: start a local server)
   --admin-secret S        admin secret of the target, to mint users (or EDGECHAT_ADMIN_SECRET)
-  --d1-database NAME      also read D1 directly with \`wrangler d1 execute NAME --remote\` (your credentials)
+  --d1-database NAMES     also read D1 directly with \`wrangler d1 execute NAME --remote\` (your credentials); the
+                          primary database and every archive shard, comma-separated
   --messages N            messages to send in total (default ${DEFAULTS.messages}); changes come on top, per --mix
   --mix S,E,D,R           weights of sends, edits, deletes and reactions (default ${DEFAULT_MIX.sends},${DEFAULT_MIX.edits},${DEFAULT_MIX.deletes},${DEFAULT_MIX.reactions}:
                           30% of the entries are changes); also sends=70,edits=8,... ; 100,0,0,0: messages only

@@ -162,6 +162,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       .conversation;
   }
 
+  /**
+   * How long the conversation keeps messages (protocol 16): `days` (0: forever), or null to follow the server's
+   * default. A group's owner and admins, or either member of a direct conversation.
+   */
+  async setRetention(id: string, days: number | null): Promise<ConversationInfo> {
+    return (await this.http.request<{ conversation: ConversationInfo }>("PUT", `/v1/conversations/${encodeURIComponent(id)}/retention`, { body: { days } }))
+      .conversation;
+  }
+
   async removeMember(id: string, userId: string): Promise<void> {
     await this.http.request<void>("DELETE", `/v1/conversations/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`);
   }

@@ -1,6 +1,7 @@
 // Role changes reach open conversations (issue 9): the server announces them in `members_changed.updated`
 // (a promotion or demotion, and the heir inheriting ownership when the owner leaves); the SDK applies them
-// to `info.members` and emits `members` and `change`, so an app re-renders what depends on roles.
+// to `info.members` and emits `members` and `change`, so an app re-renders what depends on roles. Also what a
+// role allows besides membership: setting the retention period (docs/protocol.md 16).
 import { beforeAll, expect, it } from "vitest";
 import type { LocalServer } from "../../e2e/server.ts";
 import { useLocalServer } from "../../e2e/use-server.ts";
@@ -65,4 +66,16 @@ it("a promotion, a demotion and an inherited ownership show up in info.members w
   alice.close();
   bob.close();
   carol.close();
+});
+
+it("the retention period is the owner's and admins' to set: a member is refused with forbidden", async () => {
+  const sfx = Date.now().toString(36);
+  const alice = await user(`ra_${sfx}`);
+  const bob = await user(`rb_${sfx}`);
+  const group = await alice.createGroup("kept a week", [(await bob.me()).id]);
+  expect(group).toMatchObject({ retentionDays: 0, retentionOwn: false });
+  await expect(bob.setRetention(group.id, 1)).rejects.toMatchObject({ code: "forbidden" });
+  expect(await alice.setRetention(group.id, 7)).toMatchObject({ retentionDays: 7, retentionOwn: true });
+  expect(await bob.getConversation(group.id)).toMatchObject({ retentionDays: 7, retentionOwn: true });
+  expect(await alice.setRetention(group.id, null)).toMatchObject({ retentionDays: 0, retentionOwn: false });
 });

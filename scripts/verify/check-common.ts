@@ -3,26 +3,15 @@
 // (sameEntry, sameStored) and named in a violation (describe), and the key of a sender's clientMsgId.
 import { stateDiff, stateOf } from "./applier.ts";
 import type { ChangeRecord, ChangeRecordOp, ConversationTruth, EntryRecord, MemberStream, MessageRecord, SendRecord } from "./records.ts";
-import type { ViolationKind } from "./report.ts";
+import type { Summary, ViolationKind } from "./report.ts";
 
 /** The counts the summary is made of, added up over every conversation (report.ts Summary). */
-export interface Tally {
-  stored: number;
-  lost: number;
-  duplicated: number;
-  reordered: number;
-  gaps: number;
-  divergent: number;
-  d1Rows: number;
-  d1Checked: boolean;
-  statesCompared: number;
-  tombstones: number;
-  edited: number;
-  reacted: number;
-  meChecked: boolean;
+export type Tally = Pick<
+  Summary,
+  "stored" | "lost" | "duplicated" | "reordered" | "gaps" | "divergent" | "d1Rows" | "coldRows" | "d1Checked" | "statesCompared" | "tombstones" | "edited" | "reacted" | "meChecked" | "changeEntries"
+> & {
   changesStored: number;
-  changeEntries: { edit: number; delete: number; reaction: number };
-}
+};
 
 /** One conversation under check: the server's word on it, what was sent to it and received from it. */
 export interface ConversationCheck {

@@ -146,7 +146,7 @@ export function checkServed(
   return scanDead;
 }
 
-/** D1, the archive, eventually holds every entry exactly once, in its current state. */
+/** The archive (D1 and the R2 segments together) eventually holds every entry exactly once, in its current state. */
 export function checkD1(ctx: ConversationCheck, bySeq: Map<number, MessageRecord>, order: MessageRecord[], scanDead: DeadScan): void {
   const { truth, add, tally } = ctx;
   if (truth.d1 === null) {
@@ -154,10 +154,11 @@ export function checkD1(ctx: ConversationCheck, bySeq: Map<number, MessageRecord
     return;
   }
   tally.d1Rows += truth.d1.length;
+  tally.coldRows += truth.coldRows ?? 0;
   const d1BySeq = new Map<number, MessageRecord>();
   const d1ByKey = new Map<string, number>();
   for (const row of truth.d1) {
-    if (d1BySeq.has(row.seq)) add("d1_duplicate", `D1 holds seq ${row.seq} more than once`);
+    if (d1BySeq.has(row.seq)) add("d1_duplicate", `the archive (D1 and R2) holds seq ${row.seq} more than once`);
     d1BySeq.set(row.seq, row);
     const k = key(row.senderId, row.clientMsgId);
     d1ByKey.set(k, (d1ByKey.get(k) ?? 0) + 1);
@@ -171,7 +172,7 @@ export function checkD1(ctx: ConversationCheck, bySeq: Map<number, MessageRecord
     if (!row) d1Missing.push(m.seq);
     else if (!sameStored(row, m)) add("d1_mismatch", `D1 has ${describe(row)} (${JSON.stringify(stateOf(row)).slice(0, 160)}) where the server has ${describe(m)} (${JSON.stringify(stateOf(m)).slice(0, 160)})`);
   }
-  if (d1Missing.length > 0) add("d1_missing", `D1 lacks ${d1Missing.length} entries: seq ${compactRanges(d1Missing)}`);
+  if (d1Missing.length > 0) add("d1_missing", `the archive (D1 and R2) lacks ${d1Missing.length} entries: seq ${compactRanges(d1Missing)}`);
   for (const seq of d1BySeq.keys()) {
     if (!bySeq.has(seq)) add("d1_mismatch", `D1 has seq ${seq}, which the server's history does not`);
   }

@@ -44,6 +44,7 @@ export function check(log: ObservationLog): Report {
     gaps: 0,
     divergent: 0,
     d1Rows: 0,
+    coldRows: 0,
     d1Checked: log.conversations.length > 0,
     statesCompared: 0,
     tombstones: 0,
@@ -116,6 +117,7 @@ export function check(log: ObservationLog): Report {
       divergent: tally.divergent,
       d1Checked: tally.d1Checked,
       d1Rows: tally.d1Rows,
+      coldRows: tally.coldRows,
       changes: {
         edit: changes.filter((c) => c.request.type === "edit").length,
         delete: changes.filter((c) => c.request.type === "delete").length,

@@ -100,14 +100,30 @@ export interface MemberStream {
 }
 
 /** The server's word on a conversation after the run. */
+/** An archived row's columns as D1 and the R2 segments both hold them (the checker reads both directly). */
+export interface ArchivedColumns {
+  seq: number;
+  id: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  createdAt: number;
+  extra: string | null;
+}
+
 export interface ConversationTruth {
   conversationId: string;
   epoch: string;
   lastSeq: number;
   /** Every message read back through the history API (hot tail + D1 pages), any order. */
   history: MessageRecord[];
-  /** Rows read from D1 directly; null when D1 could not be read directly (then only the API saw it). */
+  /**
+   * The archive's rows read directly: D1 and (local runs) the cold tier's R2 segments; null when it could not be
+   * read directly (then only the API saw it).
+   */
   d1: MessageRecord[] | null;
+  /** How many of `d1` came from R2 segments. */
+  coldRows?: number;
   /**
    * Every entry as each member read it through the history API (with `me` for that member), by user id.
    * The member whose read is `history` may be absent here. Members without a read are compared to `history`

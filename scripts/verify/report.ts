@@ -50,6 +50,8 @@ export interface Summary {
   divergent: number;
   d1Checked: boolean;
   d1Rows: number;
+  /** Of d1Rows, how many were read from the cold tier's R2 segments. */
+  coldRows: number;
   /** Changes the workload asked for, by kind. */
   changes: { edit: number; delete: number; react: number };
   /** Change entries in history, by kind (what was stored). */
@@ -123,7 +125,9 @@ export function formatReport(report: Report, maxViolations = 40): string {
     `changes: asked ${s.changes.edit} edits, ${s.changes.delete} deletes, ${s.changes.react} reactions; stored ${s.changesApplied} (entries: ${s.changeEntries.edit} edit, ${s.changeEntries.delete} delete, ${s.changeEntries.reaction} reaction), ${s.changeDuplicateAcks} duplicate acks, documented refusals: ${Object.entries(s.changeErrors).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
     `final state: ${s.statesCompared} message states compared member by member (${s.tombstones} deleted, ${s.edited} edited, ${s.reacted} with reactions in history; me ${s.meChecked ? "compared, each member read its own history" : "not compared"})`,
     `lost ${s.lost}, duplicated ${s.duplicated}, reordered ${s.reordered}, gaps ${s.gaps}, divergent ${s.divergent}`,
-    s.d1Checked ? `D1: ${s.d1Rows} rows read directly and compared` : "D1: not read directly (only through the history API's pages older than the hot tail)",
+    s.d1Checked
+      ? `archive: ${s.d1Rows} rows read directly and compared (${s.d1Rows - s.coldRows} from D1, ${s.coldRows} from R2 segments)`
+      : "archive: not read directly (only through the history API's pages older than the hot tail)",
   ];
   if (report.ok) lines.push("OK: no violations");
   else {

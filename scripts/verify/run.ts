@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { check, type Report } from "./checker.ts";
 import { readTruth, type D1Target } from "./truth.ts";
 import { DEFAULT_FAULTS, DEFAULT_MIX, runWorkload, type FaultRates, type Mix, type Workload } from "./workload.ts";
+import { openColdReader } from "./cold.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -40,9 +41,10 @@ export const DEFAULTS: VerifyOptions = {
   window: 32,
   faults: DEFAULT_FAULTS,
   mix: DEFAULT_MIX,
-  // A small hot tail locally, so that the run crosses from the object's SQLite into D1: backlogs and
-  // history pages are then served from the archive, and pruning runs during the workload.
-  vars: { HOT_TAIL_MESSAGES: "50" },
+  // Tiny tiers locally, so that the run crosses every boundary: a hot tail of 50, D1 for the next 100, and R2
+  // segments of 40 entries below that. Backlogs and history pages are then served from all three, and pruning,
+  // moves to R2 and rewrites of segments run during the workload.
+  vars: { HOT_TAIL_MESSAGES: "50", WARM_MESSAGES: "150", SEGMENT_MESSAGES: "40" },
   timeoutMs: 10 * 60_000,
   d1TimeoutMs: 30_000,
 };
@@ -67,8 +69,12 @@ export async function verify(options: VerifyOptions): Promise<VerifyResult> {
     const server = await startLocalServer({ vars: options.vars, persistDir });
     url = server.url;
     adminSecret = server.adminSecret;
-    d1 = { kind: "local", persistDir, cwd: ROOT };
-    stop = server.stop;
+    const cold = await openColdReader(persistDir);
+    d1 = { kind: "local", persistDir, cwd: ROOT, cold };
+    stop = async () => {
+      await cold.close();
+      await server.stop();
+    };
     say(`local server on ${url} (persist ${persistDir})`);
   }
   if (!adminSecret) throw new Error("--admin-secret (or EDGECHAT_ADMIN_SECRET) is required with --url");
@@ -89,7 +95,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyResult> {
     });
     const s = workload.stats;
     say(`workload done in ${(s.durationMs / 1000).toFixed(1)} s: ${s.reconnects} reconnects, ${s.slowPauses} slow-consumer pauses, ${s.rateLimited} rate-limited frames`);
-    say("reading history as every member (hot tail + D1 pages) and D1 ...");
+    say("reading history as every member (hot tail, D1 and R2 pages) and the archive directly ...");
     const t = Date.now();
     workload.log.conversations = await readTruth(url, workload.readers, workload.members, d1, options.d1TimeoutMs);
     say(`read back in ${((Date.now() - t) / 1000).toFixed(1)} s`);

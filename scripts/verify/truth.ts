@@ -7,6 +7,8 @@ import { promisify } from "node:util";
 import { sameStored, type ConversationTruth, type MessageRecord } from "./checker.ts";
 import { http, pick } from "./workload.ts";
 import { d1Bindings } from "../local-d1.mjs";
+import type { ColdReader } from "./cold.ts";
+import type { ArchivedColumns } from "./records.ts";
 
 const run = promisify(execFile);
 
@@ -38,7 +40,8 @@ export async function readHistory(url: string, token: string, conversationId: st
   return { epoch, lastSeq, messages };
 }
 
-export type D1Target = { kind: "local"; persistDir: string; cwd: string } | { kind: "remote"; database: string; cwd: string } | { kind: "none" };
+/** Where the archive can be read directly: a local run's D1 databases and R2 segments, remote D1 databases, or nowhere. */
+export type D1Target = { kind: "local"; persistDir: string; cwd: string; cold: ColdReader } | { kind: "remote"; database: string; cwd: string } | { kind: "none" };
 
 /** Runs `sql` on every D1 database the archive may use (the primary and each shard) and concatenates the rows. */
 async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: string): Promise<T[]> {
@@ -62,56 +65,49 @@ async function d1Query<T>(target: Exclude<D1Target, { kind: "none" }>, sql: stri
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-interface D1Row {
-  seq: number;
-  id: string;
-  senderId: string;
-  clientMsgId: string;
-  body: string;
-  createdAt: number;
-  extra: string | null;
-}
-
-/** A D1 row as an entry: `extra` holds the wire fields besides the base columns (edited, deleted, reactions, change). */
-function rowEntry(r: D1Row): MessageRecord {
+/** An archived row (D1 or R2) as an entry: `extra` holds the wire fields besides the base columns (edited, deleted, reactions, change). */
+function rowEntry(r: ArchivedColumns): MessageRecord {
   const extra = r.extra ? (JSON.parse(r.extra) as Partial<MessageRecord>) : {};
   return pick({ ...extra, seq: r.seq, id: r.id, senderId: r.senderId, clientMsgId: r.clientMsgId, body: r.body, createdAt: r.createdAt });
 }
 
 /**
- * D1 is written from the object's alarm, a little after the ack, and changes reach it through the object's
- * rewrite queue a little after that: wait until D1 holds as many rows as the stream is long and every row is
- * in the state history serves (or the timeout passes), then return the rows. Null when D1 cannot be read directly.
+ * The archive read directly: D1 (every shard) and, locally, the R2 segments of the cold tier. It is written from
+ * the object's alarm a little after the ack, and changes reach it through the object's rewrite queue a little
+ * after that: wait until D1 and R2 together hold every seq of the stream once and every row is in the state
+ * history serves (or the timeout passes), then return the rows (both tiers together: a seq in both, or in two
+ * segment objects, stays twice and is reported). Null when the archive cannot be read directly.
  */
-export async function readD1(target: D1Target, histories: Map<string, { lastSeq: number; messages: MessageRecord[] }>, timeoutMs: number): Promise<Map<string, MessageRecord[]> | null> {
+export async function readD1(
+  target: D1Target,
+  histories: Map<string, { lastSeq: number; messages: MessageRecord[] }>,
+  timeoutMs: number,
+): Promise<{ rows: Map<string, MessageRecord[]>; coldRows: Map<string, number> } | null> {
   if (target.kind === "none") return null;
-  const expected = new Map([...histories].map(([cid, h]) => [cid, h.lastSeq]));
-  const ids = [...expected.keys()];
-  const list = ids.map(quote).join(", ");
+  const ids = [...histories.keys()];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const counts = await d1Query<{ c: string; n: number }>(target, `SELECT conversation_id AS c, count(*) AS n FROM messages WHERE conversation_id IN (${list}) GROUP BY conversation_id`);
-    const have = new Map(counts.map((r) => [r.c, r.n]));
-    if (ids.every((id) => (have.get(id) ?? 0) >= expected.get(id)!) || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  for (;;) {
     const out = new Map<string, MessageRecord[]>(ids.map((id) => [id, []]));
+    const coldRows = new Map<string, number>();
     for (const id of ids) {
-      const rows = await d1Query<D1Row>(
+      const rows = await d1Query<ArchivedColumns>(
         target,
         `SELECT seq, id, sender_id AS senderId, client_msg_id AS clientMsgId, body, created_at AS createdAt, extra FROM messages WHERE conversation_id = ${quote(id)} ORDER BY seq`,
       );
-      out.set(id, rows.map(rowEntry));
+      const cold = target.kind === "local" ? await target.cold.rows(id) : [];
+      coldRows.set(id, cold.length);
+      out.set(id, [...cold, ...rows].map(rowEntry).sort((a, b) => a.seq - b.seq));
     }
     const settled = ids.every((id) => {
-      const bySeq = new Map(out.get(id)!.map((r) => [r.seq, r]));
-      return histories.get(id)!.messages.every((m) => {
+      const rows = out.get(id)!;
+      const bySeq = new Map(rows.map((r) => [r.seq, r]));
+      const h = histories.get(id)!;
+      return rows.length === h.lastSeq && bySeq.size === rows.length && h.messages.every((m) => {
         const row = bySeq.get(m.seq);
         return row !== undefined && sameStored(row, m);
       });
     });
-    if (settled || Date.now() > deadline) return out;
+    if (settled || Date.now() > deadline) return { rows: out, coldRows };
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -141,13 +137,15 @@ export async function readTruth(
     }
     memberHistories.set(cid, reads);
   }
-  const rows = await readD1(d1, histories, d1TimeoutMs);
+  const archive = await readD1(d1, histories, d1TimeoutMs);
+  const rows = archive?.rows;
   return [...histories].map(([conversationId, h]) => ({
     conversationId,
     epoch: h.epoch,
     lastSeq: h.lastSeq,
     history: h.messages,
     d1: rows ? (rows.get(conversationId) ?? []) : null,
+    coldRows: archive?.coldRows.get(conversationId) ?? 0,
     memberHistories: memberHistories.get(conversationId) ?? {},
   }));
 }

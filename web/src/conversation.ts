@@ -241,6 +241,14 @@ export class ConversationStore {
     this.schedule();
   }
 
+  /** How long this conversation keeps messages (days; 0: forever; null: the server's default). */
+  async setRetention(days: number | null): Promise<void> {
+    const info = await client.setRetention(this.id, days);
+    const c = this.conv.peek();
+    if (c) c.info = info;
+    this.schedule();
+  }
+
   /** Replace the body of one of my messages (through the outbox, like a send). */
   edit(seq: number, body: string): void {
     this.change((c) => c.edit(seq, body));

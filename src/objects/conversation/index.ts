@@ -92,14 +92,15 @@ export class ConversationObject extends DurableObject<Env> {
 
   /** Bring the schema up to date and build the modules. */
   #open(): void {
-    this.#m = openModules(this.ctx, this.env, {
+    this.#m = {} as Modules;
+    openModules(this.ctx, this.env, {
       limits: this.limits,
       sockets: this.#sockets,
       archive: () => this.archive ?? (this.#shardArchive ??= new HistoryArchive(shardDatabase(this.env, this.#m.meta.shard))),
       directory: () => this.#directory,
       coldBucket: () => this.coldBucket ?? this.env.HISTORY,
       sendLimiter: () => this.sendLimiter,
-    });
+    }, this.#m);
     this.#blank = false;
   }
 

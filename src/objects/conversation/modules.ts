@@ -64,15 +64,18 @@ export interface ModuleHost {
   sendLimiter: () => TokenBuckets;
 }
 
-/** Bring the schema up to date and build the modules. */
-export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost): Modules {
+/**
+ * Bring the schema up to date and build the modules into `m`, which the object holds already: a module's
+ * constructor may close sockets (a backlog cut short by a wake), and the registry's hook then reaches presence
+ * through the object while the rest is still being built.
+ */
+export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost, m: Modules): void {
   const storage = ctx.storage;
   const sql = storage.sql;
   const { limits, sockets } = host;
   const d1 = host.archive;
   migrate(storage, CONVERSATION_MIGRATIONS);
   // Modules that need one built after them reach it through `m`, at use.
-  const m = {} as Modules;
   const meta = (m.meta = new Meta(sql));
   const jobs = (m.jobs = new JobRunner<Job>(storage, () => ({ conversation: meta.id })));
   const outbox = (m.outbox = new DirectoryOutbox(sql, jobs, host.directory));
@@ -96,5 +99,4 @@ export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost)
   m.connections = new Connections(ctx, limits, { sockets, meta, members, stream, cursors, history, presence });
   m.memberData = new MemberData({ env, ctx, meta, members, stream, history, archived, changes, commit, attachments: () => m.attachments, rewrites, outbox, cold, jobs, sockets, live });
   m.frames = new FrameDispatcher({ meta, members, sockets, changes, commit, typing, cursors, limiter: host.sendLimiter, limits });
-  return m;
 }

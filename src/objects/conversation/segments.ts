@@ -12,8 +12,10 @@ import type { Meta } from "./meta";
 import type { RowColumns } from "./rewrites";
 import { toStored, type StoredMessage } from "./stream";
 
-/** Decoded segments kept in memory (a history page usually reads one or two). */
+/** Decoded segments kept in memory (a history page usually reads one or two), at most this many ... */
 const SEGMENT_CACHE = 4;
+/** ... and about this many bytes of rows (1,000 rows of 8 KB bodies are 8 MB; the object has 128 MB). */
+const SEGMENT_CACHE_BYTES = 12 * 1024 * 1024;
 /** Keys deleted per R2 call (R2 accepts up to 1,000). */
 const GARBAGE_BATCH = 500;
 
@@ -32,7 +34,8 @@ export class ColdSegments {
   readonly #sql: SqlStorage;
   readonly #bucket: () => R2Bucket;
   readonly #meta: Meta;
-  readonly #cache = new Map<string, ArchivedRow[]>();
+  readonly #cache = new Map<string, { rows: ArchivedRow[]; bytes: number }>();
+  #cachedBytes = 0;
 
   constructor(sql: SqlStorage, meta: Meta, bucket: () => R2Bucket) {
     this.#sql = sql;
@@ -128,7 +131,7 @@ export class ColdSegments {
         this.#sql.exec("DELETE FROM segments WHERE first_seq = ?", seg.firstSeq);
         this.#sql.exec("DELETE FROM cold_replies WHERE seq BETWEEN ? AND ?", seg.firstSeq, seg.lastSeq);
         this.#sql.exec("INSERT OR IGNORE INTO r2_garbage (key) VALUES (?)", seg.key);
-        this.#cache.delete(seg.key);
+        this.#forget(seg.key);
       } else {
         const rows = (await this.#rows(seg)).filter((r) => r.seq > upTo);
         await this.#replace(seg, rows);
@@ -162,7 +165,7 @@ export class ColdSegments {
     }
     this.#sql.exec("DELETE FROM cold_replies WHERE seq BETWEEN ? AND ? AND seq < ?", seg.firstSeq, seg.lastSeq, rows[0]?.seq ?? seg.lastSeq + 1);
     this.#sql.exec("INSERT OR IGNORE INTO r2_garbage (key) VALUES (?)", seg.key);
-    this.#cache.delete(seg.key);
+    this.#forget(seg.key);
   }
 
   #index(first: number, last: number, key: string, version: number, rows: ArchivedRow[], bytes: number): void {
@@ -217,8 +220,8 @@ export class ColdSegments {
   async #rows(seg: SegmentIndexRow): Promise<ArchivedRow[]> {
     const cached = this.#cache.get(seg.key);
     if (cached) {
-      this.#remember(seg.key, cached);
-      return cached;
+      this.#remember(seg.key, cached.rows);
+      return cached.rows;
     }
     const object = await this.#bucket().get(seg.key);
     if (!object) throw new Error(`cold segment ${seg.key} is missing from R2`);
@@ -232,9 +235,19 @@ export class ColdSegments {
   }
 
   #remember(key: string, rows: ArchivedRow[]): void {
+    this.#forget(key);
+    let bytes = 0;
+    for (const r of rows) bytes += 200 + r.body.length * 2 + (r.extra?.length ?? 0) * 2 + (r.attachments?.length ?? 0) * 2;
+    this.#cache.set(key, { rows, bytes });
+    this.#cachedBytes += bytes;
+    while (this.#cache.size > 1 && (this.#cache.size > SEGMENT_CACHE || this.#cachedBytes > SEGMENT_CACHE_BYTES)) this.#forget(this.#cache.keys().next().value!);
+  }
+
+  #forget(key: string): void {
+    const entry = this.#cache.get(key);
+    if (!entry) return;
     this.#cache.delete(key);
-    this.#cache.set(key, rows);
-    if (this.#cache.size > SEGMENT_CACHE) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cachedBytes -= entry.bytes;
   }
 
   /** Index rows of the segments overlapping lo..hi, ascending. */

@@ -87,7 +87,9 @@ export class JobRunner<Kind extends string> {
       const due = [...this.#wanted].filter(([, at]) => at <= now).map(([kind]) => kind);
       await Promise.all(due.map((kind) => this.runNow(kind)));
     } finally {
-      this.#sync(true);
+      // The alarm that fired is gone (#alarmAt is null): this arms the earliest wish, once. A job that set its
+      // next run meanwhile already armed it, and then this writes nothing (every setAlarm is a billed write).
+      this.#sync();
     }
   }
 
@@ -133,9 +135,9 @@ export class JobRunner<Kind extends string> {
     return min;
   }
 
-  #sync(force = false): void {
+  #sync(): void {
     const next = this.#earliest();
-    if (!force && next === this.#alarmAt) return;
+    if (next === this.#alarmAt) return;
     this.#alarmAt = next;
     // setAlarm/deleteAlarm are storage writes covered by the output gate: no await needed.
     if (next === null) void this.#storage.deleteAlarm();

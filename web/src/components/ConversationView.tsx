@@ -7,6 +7,7 @@ import { errorText, isOnline, visible } from "../app";
 import { ConversationStore } from "../conversation";
 import { Composer, sendFiles } from "./Composer";
 import { MessageList } from "./MessageList";
+import { Retention } from "./Retention";
 import { ThreadPane } from "./ThreadPane";
 
 function bannerText(state: ConnectionState): string | null {
@@ -89,6 +90,14 @@ export function ConversationView({ id, me }: { id: string; me: PublicUser }) {
             </div>
             <span class="sub">{group ? `${info?.members.length ?? 0} members` : ""}</span>
           </div>
+          {info ? (
+            <Retention
+              days={info.retentionDays}
+              own={info.retentionOwn}
+              editable={!group || myRole !== "member"}
+              onChange={(days) => store.setRetention(days).catch((err: unknown) => (store.error.value = errorText(err)))}
+            />
+          ) : null}
         </header>
         <div class="banner" role="status" data-testid="banner" hidden={banner === null}>
           {banner ?? ""}
