@@ -1,6 +1,5 @@
 // The admin API's export and erasure jobs (docs/protocol.md 17): the job every route answers with, and the
 // lines of an export file. Shared by the Worker's routes, the user object that runs the jobs, and clients.
-import * as v from "valibot";
 import type { ChatMessage } from "./frames";
 import type { ConversationType, Role } from "./api";
 
@@ -9,7 +8,6 @@ export type JobState = "running" | "done" | "failed";
 
 /** `job_` + a time-sortable id (src/lib/ids.ts). */
 export const JOB_ID_RE = /^job_[0-9a-z]{26}$/;
-export const JobIdSchema = v.pipe(v.string(), v.regex(JOB_ID_RE, "invalid job id"));
 
 /** How far a job got. `phase` names the step it is in; the counts only grow. */
 export interface JobProgress {
