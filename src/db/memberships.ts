@@ -10,3 +10,17 @@ export async function isListedMember(db: D1Database, conversationId: string, use
     .first<{ one: number }>();
   return row !== null;
 }
+
+/** The conversations the directory lists `userId` in, by id after `after` (keyset pages; the user index). */
+export async function listMemberships(db: D1Database, userId: string, after: string, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT conversation_id AS id FROM conversation_members WHERE user_id = ? AND conversation_id > ? ORDER BY conversation_id LIMIT ?")
+    .bind(userId, after, limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Drop every directory row of `userId` (an erasure's last step: rows its conversations did not remove). */
+export async function deleteMemberships(db: D1Database, userId: string): Promise<void> {
+  await db.prepare("DELETE FROM conversation_members WHERE user_id = ?").bind(userId).run();
+}

@@ -4,6 +4,9 @@
 import type { GroupAdds } from "../lib/config";
 import type { PublicUser } from "../protocol/api";
 
+/** Most users one user may block (the list is answered whole, and exported whole). */
+export const MAX_BLOCKS = 1000;
+
 /** 90 ids + at most 2 fixed parameters per statement stays under D1's 100 bound parameters. */
 const CHUNK = 90;
 
@@ -19,8 +22,7 @@ function placeholders(n: number, first: number): string {
 }
 
 export async function getGroupAdds(db: D1Database, userId: string, fallback: GroupAdds): Promise<GroupAdds> {
-  const row = await db.prepare("SELECT group_adds AS groupAdds FROM privacy_settings WHERE user_id = ?").bind(userId).first<{ groupAdds: GroupAdds }>();
-  return row?.groupAdds ?? fallback;
+  return (await ownGroupAdds(db, userId)) ?? fallback;
 }
 
 export async function setGroupAdds(db: D1Database, userId: string, groupAdds: GroupAdds): Promise<void> {
@@ -155,4 +157,19 @@ export async function presenceVisible(db: D1Database, userId: string, others: st
   if (statements.length === 0) return out;
   for (const { results } of await db.batch<{ id: string }>(statements)) for (const r of results) out.add(r.id);
   return out;
+}
+
+/** The statements that delete `userId`'s setting and every block by or of them (an erasure: src/db/users.ts eraseAccount). */
+export function privacyOf(db: D1Database, userId: string): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM privacy_settings WHERE user_id = ?").bind(userId),
+    db.prepare("DELETE FROM blocks WHERE blocker_id = ?").bind(userId),
+    db.prepare("DELETE FROM blocks WHERE blocked_id = ?").bind(userId),
+  ];
+}
+
+/** A user's own choice (null: the deployment's default applies), for their export. */
+export async function ownGroupAdds(db: D1Database, userId: string): Promise<GroupAdds | null> {
+  const row = await db.prepare("SELECT group_adds AS groupAdds FROM privacy_settings WHERE user_id = ?").bind(userId).first<{ groupAdds: GroupAdds }>();
+  return row?.groupAdds ?? null;
 }

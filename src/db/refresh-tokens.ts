@@ -106,3 +106,8 @@ async function revokeFamily(db: D1Database, familyId: string): Promise<void> {
     .bind(Date.now(), familyId)
     .run();
 }
+
+/** The statement that deletes every refresh token of `userId` (an erasure: src/db/users.ts eraseAccount). */
+export function refreshTokensOf(db: D1Database, userId: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM refresh_tokens WHERE user_id = ?").bind(userId);
+}

@@ -1,5 +1,8 @@
 // D1 access for accounts. Usernames are stored lowercased; the column is also COLLATE NOCASE.
 import type { PublicUser } from "../protocol/api";
+import { AppError } from "../lib/errors";
+import { privacyOf } from "./privacy";
+import { refreshTokensOf } from "./refresh-tokens";
 
 export interface UserRecord extends PublicUser {
   passwordHash: string | null;
@@ -14,6 +17,15 @@ export async function findUserByUsername(db: D1Database, username: string): Prom
 
 export async function findUserById(db: D1Database, id: string): Promise<UserRecord | null> {
   return db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`).bind(id).first<UserRecord>();
+}
+
+/**
+ * The caller's account, or `unauthorized`: an access token outlives an erased account (protocol 17) until it
+ * expires, so the routes that would store something for the caller (a conversation, a setting, a block) check.
+ */
+export async function requireAccount(db: D1Database, id: string): Promise<void> {
+  const row = await db.prepare("SELECT 1 AS one FROM users WHERE id = ?").bind(id).first();
+  if (row === null) throw new AppError("unauthorized", "this account no longer exists");
 }
 
 /** Users among `ids` that exist (chunks of 90 to stay under D1's 100 bound parameters). */
@@ -40,4 +52,17 @@ export async function insertUser(
     .bind(user.id, user.username, user.passwordHash, Date.now())
     .run();
   return r.meta.changes === 1;
+}
+
+/**
+ * Remove an account and everything D1 keeps about it as a person, in one transaction (an erasure, protocol 17):
+ * its refresh tokens, its settings, its blocks (both ways: a block of a user who no longer exists means
+ * nothing), and the `users` row. Idempotent. The directory rows go with the conversations (src/db/memberships.ts).
+ */
+export async function eraseAccount(db: D1Database, userId: string): Promise<void> {
+  await db.batch([
+    refreshTokensOf(db, userId),
+    ...privacyOf(db, userId),
+    db.prepare("DELETE FROM users WHERE id = ?").bind(userId),
+  ]);
 }

@@ -60,6 +60,8 @@ export interface Config {
   presenceSubscribeBurst: number;
   /** Distinct users one user's sockets may watch at once (all devices together). */
   maxWatchedUsers: number;
+  /** How long an export file (and its download link) is kept, seconds (docs/protocol.md 17). */
+  exportTtlSeconds: number;
 }
 
 /** Who may add a user to a group: anyone (not blocked), people they share a conversation with, nobody. */
@@ -117,5 +119,6 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     presenceSubscribesPerMinute: intVar(s(env.PRESENCE_SUBSCRIBES_PER_MINUTE), 6, 1, 1_000_000_000),
     presenceSubscribeBurst: intVar(s(env.PRESENCE_SUBSCRIBES_BURST), 10, 1, 1_000_000_000),
     maxWatchedUsers: intVar(s(env.MAX_WATCHED_USERS), 1000, 1, 100_000),
+    exportTtlSeconds: intVar(s(env.EXPORT_TTL_SECONDS), 7 * 86_400, 60, 365 * 86_400),
   };
 }

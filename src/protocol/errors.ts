@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   conversation_not_found: 404,
   username_taken: 409,
   conflict: 409,
+  /** An admin export or erasure asked for a user who has a job of the other kind running (docs/protocol.md 17). */
+  job_running: 409,
   /** Edit, react or reply to a deleted message. */
   message_deleted: 409,
   /** One more distinct emoji on a message that has MAX_REACTIONS_PER_MESSAGE. */

@@ -19,7 +19,7 @@ import {
   USER_ID_RE,
   type PublicUser,
 } from "../protocol/api";
-import { findUserById } from "../db/users";
+import { findUserById, requireAccount } from "../db/users";
 import { blockedEitherWay, checkAdds } from "../db/privacy";
 import { AppError, unwrap } from "../lib/errors";
 import { parseQuery, readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
@@ -80,6 +80,7 @@ export const conversationRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const body = await readJson(c, CreateConversationBodySchema);
     const me = c.var.user;
+    await requireAccount(c.env.DB, me.userId);
     if (body.type === "direct") {
       if (body.userId === me.userId) throw new AppError("bad_request", "a direct conversation needs another user");
       await takeQuota(c, "create");

@@ -6,15 +6,14 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import { USER_ID_RE } from "../protocol/api";
 import { GROUP_ADDS } from "../lib/config";
-import { findUserById } from "../db/users";
-import { addBlock, blockedEitherWay, countBlocks, getGroupAdds, listBlocks, removeBlock, setGroupAdds } from "../db/privacy";
+import { findUserById, requireAccount } from "../db/users";
+import { addBlock, blockedEitherWay, countBlocks, getGroupAdds, listBlocks, MAX_BLOCKS, removeBlock, setGroupAdds } from "../db/privacy";
 import { AppError, unwrap } from "../lib/errors";
 import { readJson, requireUser, type AppContext, type AppEnv } from "../lib/http";
 import { directConversationId } from "../lib/ids";
 import { conversationStub, userStub } from "../objects/shared/stubs";
 
-/** Most users one user may block (the list is answered whole). */
-export const MAX_BLOCKS = 1000;
+export { MAX_BLOCKS };
 
 const SettingsBodySchema = v.object({
   groupAdds: v.picklist(GROUP_ADDS, 'groupAdds must be "anyone", "contacts" or "nobody"'),
@@ -41,6 +40,7 @@ export const privacyRoutes = new Hono<AppEnv>()
   })
   .patch("/settings", async (c) => {
     const { groupAdds } = await readJson(c, SettingsBodySchema);
+    await requireAccount(c.env.DB, c.var.user.userId);
     await setGroupAdds(c.env.DB, c.var.user.userId, groupAdds);
     return c.json({ settings: { groupAdds } });
   })
@@ -51,6 +51,7 @@ export const privacyRoutes = new Hono<AppEnv>()
     const me = c.var.user.userId;
     const other = targetId(c);
     await unwrap(userStub(c.env, me).takeQuota("members"));
+    await requireAccount(c.env.DB, me);
     if (!(await findUserById(c.env.DB, other))) throw new AppError("user_not_found", "no user with that id");
     if ((await countBlocks(c.env.DB, me)) >= MAX_BLOCKS) {
       throw new AppError("too_many_blocks", `you can block at most ${MAX_BLOCKS} users`);

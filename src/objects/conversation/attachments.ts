@@ -185,6 +185,26 @@ export class Attachments {
   }
 
   /**
+   * Erasure (protocol 17): up to `limit` more uploads of `userId`, referenced or not, are to go from R2 (the
+   * attachments job). Returns how many were marked; 0 once every one is.
+   */
+  uploaderErased(userId: string, limit: number): number {
+    const ids = this.#sql
+      .exec<{ id: string }>("SELECT id FROM attachments WHERE uploader_id = ? AND state != 'expiring' LIMIT ?", userId, limit)
+      .toArray()
+      .map((r) => r.id);
+    if (ids.length === 0) return 0;
+    this.#sql.exec("UPDATE attachments SET state = 'expiring' WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids));
+    this.#jobs.ensure("attachments", Date.now());
+    return ids.length;
+  }
+
+  /** How many attachments of `userId` are still kept (in any state). */
+  uploadsOf(userId: string): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM attachments WHERE uploader_id = ?", userId).one().n;
+  }
+
+  /**
    * Delete uploads no message referenced within a day. They are marked `expiring` first, in the same
    * synchronous step that picks them, so no message can reference one while R2 is deleting it; the rows go
    * after R2 (a crash in between only repeats the R2 delete).

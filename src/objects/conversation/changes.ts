@@ -6,7 +6,8 @@
 //                 overlay it meanwhile.
 // A target older than the hot tail is read from the archive first (`load`, an await before the change is
 // queued: changes to old messages are rare, and the per-message hot path never waits for D1 or R2). The `reactions` and
-// `mentions` tables hold who reacted and who is mentioned, for every message in every tier.
+// `mentions` tables hold who reacted and who is mentioned, for every message in every tier. An erasure (protocol 17,
+// member-data.ts) uses the same delete and reaction rules, without the checks a member's request passes.
 import { utf8Length, type ChangeRequest, type ChatMessage, type MessageChange, type OutgoingMessage, type ReactionCount, type ReplyQuote } from "../../protocol/frames";
 import { previewText } from "../../protocol/preview";
 import type { Attachments } from "./attachments";
@@ -205,6 +206,12 @@ export class Changes implements Relations {
     if (refused) return { error: refused };
 
     const entry = this.#stream.appendChange(senderId, req.clientMsgId, "(deleted a message)", { type: "delete", target: target.seq }, now);
+    this.#tombstone(target, senderId, entry, now);
+    return accepted(req, entry);
+  }
+
+  /** `target` becomes a tombstone, deleted by `by` with `entry`: its body, attachments, mentions, reactions and edit history go from every tier. */
+  #tombstone(target: StoredMessage, by: string, entry: StoredMessage, now: number): void {
     for (const e of target._?.edits ?? []) this.#redactEdit(e.seq, target.seq, e.version);
     const tombstone: StoredMessage = {
       seq: target.seq,
@@ -213,7 +220,7 @@ export class Changes implements Relations {
       clientMsgId: target.clientMsgId,
       body: "",
       createdAt: target.createdAt,
-      deleted: { at: now, by: senderId },
+      deleted: { at: now, by },
       ...(target.replies ? { replies: target.replies } : {}),
       _: { deletedBy: { seq: entry.seq, id: entry.id, createdAt: now } },
     };
@@ -223,7 +230,6 @@ export class Changes implements Relations {
     this.#sql.exec("INSERT OR IGNORE INTO deleted_messages (seq) VALUES (?)", target.seq);
     if (target.attachments?.length) this.#attachments().messageDeleted(target.seq);
     if (target.replies) this.#requote(target.seq, { seq: target.seq, senderId: target.senderId, quote: "", deleted: true });
-    return accepted(req, entry);
   }
 
   #react(senderId: string, req: Extract<ChangeRequest, { type: "react" }>, target: StoredMessage, now: number): AppendResult {
@@ -242,20 +248,75 @@ export class Changes implements Relations {
     const refused = this.#stream.admit(senderId, req.clientMsgId, now, req.on);
     if (refused) return { error: refused };
 
+    return accepted(req, this.#setReaction(senderId, req.clientMsgId, target, req.emoji, req.on, now));
+  }
+
+  /** Store `userId`'s reaction `emoji` on `target` as on or off, with its entry, and the new count on the target. */
+  #setReaction(userId: string, clientMsgId: string, target: StoredMessage, emoji: string, on: boolean, now: number): StoredMessage {
     const entrySeq = this.#stream.lastSeq + 1;
-    if (req.on) {
-      this.#sql.exec("INSERT INTO reactions (seq, emoji, user_id, entry_seq, created_at) VALUES (?, ?, ?, ?, ?)", target.seq, req.emoji, senderId, entrySeq, now);
+    if (on) {
+      this.#sql.exec("INSERT INTO reactions (seq, emoji, user_id, entry_seq, created_at) VALUES (?, ?, ?, ?, ?)", target.seq, emoji, userId, entrySeq, now);
     } else {
-      this.#sql.exec("DELETE FROM reactions WHERE seq = ? AND emoji = ? AND user_id = ?", target.seq, req.emoji, senderId);
+      this.#sql.exec("DELETE FROM reactions WHERE seq = ? AND emoji = ? AND user_id = ?", target.seq, emoji, userId);
     }
-    const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM reactions WHERE seq = ? AND emoji = ?", target.seq, req.emoji).one().n;
-    const change: MessageChange = { type: "reaction", target: target.seq, emoji: req.emoji, on: req.on, count };
-    const entry = this.#stream.appendChange(senderId, req.clientMsgId, `${req.on ? "reacted" : "took back"} ${req.emoji}`, change, now);
-    const reactions = setCount(counts, req.emoji, count);
+    const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM reactions WHERE seq = ? AND emoji = ?", target.seq, emoji).one().n;
+    const change: MessageChange = { type: "reaction", target: target.seq, emoji, on, count };
+    const entry = this.#stream.appendChange(userId, clientMsgId, `${on ? "reacted" : "took back"} ${emoji}`, change, now);
+    const reactions = setCount(target.reactions ?? [], emoji, count);
     if (reactions.length > 0) target.reactions = reactions;
     else delete target.reactions;
     this.#save(target);
-    return accepted(req, entry);
+    return entry;
+  }
+
+  // ------------------------------------------------------------------ erasure (protocol 17)
+
+  /** Archived messages an erasure step read: kept as loaded targets, unless one was loaded (and maybe changed) meanwhile. */
+  adopt(messages: StoredMessage[]): void {
+    for (const m of messages) if (this.current(m.seq) === undefined) this.#remember(m);
+  }
+
+  /**
+   * Erasure: `target`, a message of `userId`, becomes a tombstone deleted by them, with a delete entry from them
+   * (call inside atomically()). A delete's rules without its checks and rate limit: the account is going.
+   */
+  erase(userId: string, target: StoredMessage, now: number): StoredMessage {
+    const entry = this.#stream.appendChange(userId, erasureId(this.#stream.lastSeq + 1), "(deleted a message)", { type: "delete", target: target.seq }, now);
+    this.#tombstone(target, userId, entry, now);
+    return entry;
+  }
+
+  /** Reactions of `userId` on messages lo..hi (an export), by seq. */
+  reactionsIn(userId: string, lo: number, hi: number): { seq: number; emoji: string; createdAt: number }[] {
+    return this.#sql
+      .exec<{ seq: number; emoji: string; createdAt: number }>(
+        "SELECT seq, emoji, created_at AS createdAt FROM reactions WHERE user_id = ? AND seq BETWEEN ? AND ? ORDER BY seq, emoji",
+        userId,
+        lo,
+        hi,
+      )
+      .toArray();
+  }
+
+  /** The first `limit` reactions `userId` still has here (an erasure takes them back), by seq. */
+  reactionsOfUser(userId: string, limit: number): { seq: number; emoji: string }[] {
+    return this.#sql.exec<{ seq: number; emoji: string }>("SELECT seq, emoji FROM reactions WHERE user_id = ? ORDER BY seq, emoji LIMIT ?", userId, limit).toArray();
+  }
+
+  /** Erasure: a reaction row of `userId` left on something that is no message now (deleted): dropped, nothing to announce. */
+  dropReaction(userId: string, seq: number, emoji: string): void {
+    this.#sql.exec("DELETE FROM reactions WHERE seq = ? AND emoji = ? AND user_id = ?", seq, emoji, userId);
+  }
+
+  /** Erasure: up to `limit` more unread-mention rows naming `userId` go. Returns how many (0: none are left). */
+  forgetMentionsOf(userId: string, limit: number): number {
+    this.#sql.exec("DELETE FROM mentions WHERE user_id = ?1 AND seq IN (SELECT seq FROM mentions WHERE user_id = ?1 LIMIT ?2)", userId, limit);
+    return this.#sql.exec<{ n: number }>("SELECT changes() AS n").one().n;
+  }
+
+  /** Erasure: `userId`'s reaction `emoji` on `target` is taken back, with its reaction entry (call inside atomically()). */
+  unreact(userId: string, target: StoredMessage, emoji: string, now: number): StoredMessage {
+    return this.#setReaction(userId, erasureId(this.#stream.lastSeq + 1), target, emoji, false, now);
   }
 
   /** An edit entry superseded by a newer edit or a delete: its body is no longer served. */
@@ -314,6 +375,11 @@ export class Changes implements Relations {
       return { emoji, count, userIds, nextAfter: userIds.length === query.limit ? userIds[userIds.length - 1]! : null };
     });
   }
+}
+
+/** The clientMsgId of an entry an erasure makes: outside the characters clients may use, so it never meets theirs. */
+function erasureId(seq: number): string {
+  return `erasure/${seq}`;
 }
 
 function notLoaded(): Omit<AppendError, "clientMsgId"> {

@@ -15,7 +15,7 @@ import type { Fanout } from "./fanout";
 import type { Members } from "./members";
 import type { Meta } from "./meta";
 import type { Changes } from "./changes";
-import type { AppendResult, MessageStream } from "./stream";
+import { wire, type AppendResult, type MessageStream, type StoredMessage } from "./stream";
 
 /** A socket frame waiting for the group commit: messages to send, or one change (edit, delete, reaction). */
 type PendingSend = { ws: WebSocket; userId: string } & ({ items: OutgoingMessage[] } | { change: ChangeRequest });
@@ -92,6 +92,16 @@ export class CommitPath {
     if ("error" in result) throw new AppError(result.error.code, result.error.message, { retryAfterMs: result.error.retryAfterMs });
     this.#publish(result.fresh);
     return result.ack;
+  }
+
+  /**
+   * Entries the server makes itself (an erasure's deletes and taken-back reactions, protocol 17): `body` stores
+   * them inside one transaction; they are then published like any other entry. Returns how many were stored.
+   */
+  system(body: () => StoredMessage[]): number {
+    const fresh = this.#stream.atomically(body).map(wire);
+    this.#publish(fresh);
+    return fresh.length;
   }
 
   /**

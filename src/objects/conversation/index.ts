@@ -12,6 +12,7 @@
 //   typing.ts       typing indicators               capacity.ts  the storage ceiling
 //   changes.ts      edits, deletes, reactions, replies, mentions (rewrites.ts: the same in the archive)
 //   attachments.ts  uploads: state, quota, expiry (the bytes are in R2, streamed by the Worker)
+//   member-data.ts  a member going; one member's export pages and erasure steps (admin jobs, protocol 17)
 // Shared with the user object: shared/sockets.ts (socket registry), shared/jobs.ts (the one alarm).
 import { DurableObject } from "cloudflare:workers";
 import { CloseCode } from "../../protocol/errors";
@@ -26,12 +27,12 @@ import { readConfig, type Config } from "../../lib/config";
 import { TokenBuckets } from "../../lib/rate-limit";
 import type { Identity } from "../../lib/tokens";
 import { SocketRegistry } from "../shared/sockets";
-import { userStub } from "../shared/stubs";
 import type { ConversationSummary, FanoutTarget } from "../shared/updates";
 import { readUpgrade, refuse } from "../shared/upgrade";
 import type { ConversationSocket, Sockets } from "./connections";
 import { BACKLOG_PAGE_BYTES, type BacklogLimits } from "./history";
-import type { MemberRow } from "./members";
+import type { EraseCursor, EraseStep, ExportPage } from "./member-data";
+import { publicMember, type MemberRow } from "./members";
 import { openModules, type Modules } from "./modules";
 
 /** The jobs on this object's alarm. */
@@ -174,15 +175,7 @@ export class ConversationObject extends DurableObject<Env> {
     return rpcResult(async () => {
       this.#requireCreated();
       const { heir } = this.#m.members.remove(actor, userId);
-      for (const ws of this.ctx.getWebSockets(userId)) this.#sockets.close(ws, CloseCode.NotAMember, "removed from the conversation");
-      this.#m.live.forget(userId);
-      this.#sockets.broadcast({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
-      await this.#m.outbox.flush();
-      try {
-        await userStub(this.env, userId).conversationRemoved(this.#m.meta.id, Date.now());
-      } catch (err) {
-        console.warn(JSON.stringify({ at: "conversation_removed", error: String(err) }));
-      }
+      await this.#m.memberData.departed(userId, heir);
       return null;
     });
   }
@@ -348,6 +341,18 @@ export class ConversationObject extends DurableObject<Env> {
     });
   }
 
+  // ------------------------------------------------------------------ admin jobs (RPC from the user's own object, protocol 17)
+
+  /** A page of what `userId` wrote here, for their export: after seq `after` (0: from the start, with the conversation). */
+  exportMember(userId: string, after: number): Promise<RpcResult<ExportPage>> {
+    return rpcResult(() => (this.#blank ? { messages: [], reactions: [], next: null } : this.#m.memberData.exportPage(userId, after)));
+  }
+
+  /** One bounded step of erasing `userId` here; call again with the cursor it returns until that is null. */
+  eraseMember(userId: string, cursor: EraseCursor): Promise<RpcResult<EraseStep>> {
+    return rpcResult(() => (this.#blank ? { next: null, messages: 0, reactions: 0 } : this.#m.memberData.eraseStep(userId, cursor)));
+  }
+
   // ------------------------------------------------------------------ runtime hooks
 
   /** Upgrade requests, forwarded by the Worker after it verified the token and the protocol version. */
@@ -405,6 +410,3 @@ export class ConversationObject extends DurableObject<Env> {
   }
 }
 
-function publicMember(m: MemberRow): { userId: string; username: string; role: Role } {
-  return { userId: m.userId, username: m.username, role: m.role };
-}

@@ -163,6 +163,21 @@ export class Members {
         throw new AppError("forbidden", "admins can only remove members; the owner can remove admins");
       }
     }
+    return this.#drop(target);
+  }
+
+  /**
+   * An erasure (protocol 17) takes `userId` out, whatever the conversation's type and without a role check: a
+   * group's ownership goes to the heir as when an owner leaves; a direct conversation is left with one member.
+   * Null when `userId` is not a member.
+   */
+  erase(userId: string): { heir: MemberRow | null } | null {
+    const target = this.get(userId);
+    return target ? this.#drop(target) : null;
+  }
+
+  #drop(target: MemberRow): { heir: MemberRow | null } {
+    const userId = target.userId;
     const id = this.#meta.id;
     let heirId: string | null = null;
     this.#ids = null;
@@ -218,4 +233,9 @@ export class Members {
     }
     return statements;
   }
+}
+
+/** A member as the wire shows it (members_changed frames). */
+export function publicMember(m: MemberRow): { userId: string; username: string; role: Role } {
+  return { userId: m.userId, username: m.username, role: m.role };
 }

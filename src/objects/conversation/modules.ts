@@ -17,6 +17,7 @@ import { FrameDispatcher } from "./frames";
 import { History } from "./history";
 import type { ConversationLimits, Job } from "./index";
 import { LiveFeed } from "./live";
+import { MemberData } from "./member-data";
 import { Members } from "./members";
 import { Meta } from "./meta";
 import { DirectoryOutbox } from "./outbox";
@@ -48,6 +49,7 @@ export interface Modules {
   commit: CommitPath;
   connections: Connections;
   frames: FrameDispatcher;
+  memberData: MemberData;
 }
 
 /** What the object itself provides: its limits, its socket registry, and the test seams (read at use). */
@@ -95,5 +97,6 @@ export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost,
   m.attachments = new Attachments(sql, meta, env.ATTACHMENTS, jobs, limits.attachmentQuotaBytes);
   const commit = (m.commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout, changes }));
   m.connections = new Connections(ctx, limits, { sockets, meta, members, stream, cursors, history, presence });
+  m.memberData = new MemberData({ env, ctx, meta, members, stream, history, archived, changes, commit, attachments: () => m.attachments, rewrites, outbox, cold, jobs, sockets, live });
   m.frames = new FrameDispatcher({ meta, members, sockets, changes, commit, typing, cursors, limiter: host.sendLimiter, limits });
 }

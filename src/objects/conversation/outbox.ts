@@ -27,6 +27,16 @@ export class DirectoryOutbox {
     this.#jobs.ensure("d1_outbox", Date.now() + 1_000);
   }
 
+  /** The newest queued entry's id (0: none). */
+  newest(): number {
+    return this.#sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM d1_outbox").one().id ?? 0;
+  }
+
+  /** Entries queued at or before `id` that D1 does not have yet. */
+  pendingUpTo(id: number): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM d1_outbox WHERE id <= ?", id).one().n;
+  }
+
   /** Apply what is queued now (RPCs call this after a change, so the directory is current when they answer). */
   flush(): Promise<void> {
     return this.#jobs.runNow("d1_outbox");

@@ -43,6 +43,16 @@ export class D1Rewrites {
     this.#sql.exec("INSERT INTO d1_rewrites (kind, seq, row) VALUES ('quote', ?, ?)", parent, JSON.stringify(quote));
   }
 
+  /** The newest queued rewrite's id (0: none): what an erasure waits for (member-data.ts). */
+  newest(): number {
+    return this.#sql.exec<{ id: number | null }>("SELECT max(id) AS id FROM d1_rewrites").one().id ?? 0;
+  }
+
+  /** Rewrites queued at or before `id` that D1 and the segments do not have yet. */
+  pendingUpTo(id: number): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM d1_rewrites WHERE id <= ?", id).one().n;
+  }
+
   hasPending(): boolean {
     return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM d1_rewrites").one().n > 0;
   }

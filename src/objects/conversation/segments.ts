@@ -53,6 +53,11 @@ export class ColdSegments {
     return this.#sql.exec<{ segments: number; bytes: number; rows: number }>("SELECT count(*) AS segments, coalesce(sum(bytes), 0) AS bytes, coalesce(sum(rows), 0) AS rows FROM segments").one();
   }
 
+  /** Segment objects replaced or abandoned and not deleted from R2 yet (an old version may hold a deleted body). */
+  garbage(): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM r2_garbage").one().n;
+  }
+
   /** Write rows (ascending, contiguous, all above coldSeq) as one new segment, then index it. Throws if R2 fails. */
   async append(rows: ArchivedRow[]): Promise<void> {
     if (rows.length === 0) return;

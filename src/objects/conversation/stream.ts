@@ -298,6 +298,19 @@ export class MessageStream {
     return this.#sql.exec<{ n: number }>("SELECT changes() AS n").one().n > 0;
   }
 
+  /** Seqs of `senderId`'s messages in the hot tail (not change entries, not deleted) with lo <= seq <= hi, ascending. */
+  hotMessagesOf(senderId: string, lo: number, hi: number): number[] {
+    return this.#sql
+      .exec<{ seq: number }>(
+        "SELECT seq FROM messages WHERE seq BETWEEN ? AND ? AND sender_id = ? AND target IS NULL AND (extra IS NULL OR json_extract(extra, '$.deleted') IS NULL) ORDER BY seq",
+        lo,
+        hi,
+        senderId,
+      )
+      .toArray()
+      .map((r) => r.seq);
+  }
+
   /** Hot replies to `parent` (seq ascending). */
   hotReplies(parent: number, after: number, limit: number): StoredMessage[] {
     return this.#sql

@@ -69,6 +69,16 @@ export class JobRunner<Kind extends string> {
     return running;
   }
 
+  /** The object's storage was deleted (an erasure, protocol 17): forget every wish and the alarm; the table starts empty. */
+  async reset(): Promise<void> {
+    this.#wanted.clear();
+    this.#rerun.clear();
+    this.#failures.clear();
+    this.#storage.sql.exec(SCHEDULE_TABLE_SQL);
+    this.#alarmAt = null;
+    await this.#storage.deleteAlarm();
+  }
+
   /** The object's alarm(): run every due job, each on its own, then re-arm for the earliest wish. */
   async alarm(): Promise<void> {
     this.#alarmAt = null; // the alarm that fired is gone

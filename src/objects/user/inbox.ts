@@ -156,6 +156,17 @@ export class Inbox {
     if (options.push) await this.#pushIfOffline(userId, summary, before, after, total);
   }
 
+  /**
+   * Conversations this inbox knows of after `after` (by id, at most `limit`): current ones (`inbox`) or ones the
+   * user left (`departed`). An export or an erasure goes through both (admin-jobs.ts).
+   */
+  knownConversations(table: "inbox" | "departed", after: string, limit: number): string[] {
+    return this.#sql
+      .exec<{ id: string }>(`SELECT conversation_id AS id FROM ${table} WHERE conversation_id > ? ORDER BY conversation_id LIMIT ?`, after, limit)
+      .toArray()
+      .map((r) => r.id);
+  }
+
   /** Removed from (or left) a conversation: it leaves the inbox and the unread total. */
   removed(conversationId: string, removedAt: number): void {
     const existed = this.#row(conversationId) !== null;

@@ -7,11 +7,14 @@
 //   presence.ts    device leases, online/last seen, presence subscribers and watches, the heartbeat sweep
 //   connection.ts  the user socket: accepting it, the hello, the frames a device sends
 //   limits.ts      per-user quotas on social actions (conversations created, member changes, presence)
+//   admin-jobs.ts  admin jobs for this user (protocol 17): export.ts writes their data to R2, erasure.ts erases them
 //   meta.ts        small named values (whose object this is, presence bookkeeping)
 //   schema.ts      the SQLite migrations
 // Only the public methods below are reachable on a stub: everything else is #private. Old and new code
 // run side by side during a deploy, so keep every RPC signature and result shape compatible.
 import { DurableObject } from "cloudflare:workers";
+import type { JobKind } from "../../protocol/admin";
+import { CloseCode } from "../../protocol/errors";
 import type { InboxPage, Presence } from "../../protocol/user";
 import { rpcResult, type RpcResult } from "../../lib/errors";
 import { readConfig } from "../../lib/config";
@@ -19,15 +22,21 @@ import { migrate } from "../../lib/sqlite";
 import { JobRunner } from "../shared/jobs";
 import { SocketRegistry } from "../shared/sockets";
 import type { ConversationSummary, FanoutTarget } from "../shared/updates";
+import { AdminJobs } from "./admin-jobs";
 import { Connections, type UserSockets } from "./connection";
+import { ErasureSteps } from "./erasure";
+import { ExportSteps } from "./export";
 import { Inbox } from "./inbox";
 import { limitsFrom, Quotas, type UserLimits } from "./limits";
 import { Meta } from "./meta";
 import { UserPresence } from "./presence";
 import { USER_MIGRATIONS } from "./schema";
 
-/** The jobs on this object's alarm: the presence sweep and re-check (presence.ts), live-event registrations (inbox-pull.ts). */
-export type UserJob = "presence_sweep" | "presence_recheck" | "inbox_listen";
+/**
+ * The jobs on this object's alarm: the presence sweep and re-check (presence.ts), live-event registrations
+ * (inbox-pull.ts), admin jobs (admin-jobs.ts) and the deletion of expired export files (export.ts).
+ */
+export type UserJob = "presence_sweep" | "presence_recheck" | "inbox_listen" | "admin" | "export_cleanup";
 
 export class UserObject extends DurableObject<Env> {
   /** Test seam: the quotas and the watch cap (from config). An instance field, so not reachable over RPC. */
@@ -38,6 +47,7 @@ export class UserObject extends DurableObject<Env> {
   readonly #inbox: Inbox;
   readonly #presence: UserPresence;
   readonly #connections: Connections;
+  readonly #admin: AdminJobs;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -68,6 +78,29 @@ export class UserObject extends DurableObject<Env> {
       inbox: this.#inbox,
       presence: this.#presence,
     });
+    this.#admin = new AdminJobs({
+      storage: ctx.storage,
+      db: env.DB,
+      jobs: this.#jobs,
+      inbox: this.#inbox,
+      steps: (admin) => ({
+        export: new ExportSteps({ env, sql: ctx.storage.sql, admin, jobs: this.#jobs, ttlSeconds: () => this.limits.exportTtlSeconds }),
+        erase: new ErasureSteps({ env, admin, wipe: () => this.#wipe() }),
+      }),
+    });
+  }
+
+  /**
+   * The last step of an erasure: the user's sockets close, watchers see them go offline, and every byte this
+   * object stored is deleted. Its tables are made again, empty, as a new object's are (anything that addresses
+   * the object later finds nothing).
+   */
+  async #wipe(): Promise<void> {
+    for (const [ws] of [...this.#sockets.entries()]) this.#sockets.close(ws, CloseCode.Unauthorized, "this account was erased");
+    await this.#presence.maybeChanged();
+    await this.ctx.storage.deleteAll();
+    migrate(this.ctx.storage, USER_MIGRATIONS);
+    await this.#jobs.reset();
   }
 
   // ------------------------------------------------------------------ the user socket
@@ -150,6 +183,13 @@ export class UserObject extends DurableObject<Env> {
   /** Presence between this user and `userIds` is no longer allowed (a block; no shared conversation any more). */
   async presenceRevoked(userIds: string[]): Promise<void> {
     this.#presence.revoke(userIds);
+  }
+
+  // ------------------------------------------------------------------ admin jobs (RPC from the Worker, protocol 17)
+
+  /** Run an export or erasure job recorded in D1 (admin-jobs.ts). Idempotent: a repeated request only wakes it. */
+  async adminJob(job: { id: string; kind: JobKind; userId: string; createdAt: number }): Promise<void> {
+    this.#admin.start(job);
   }
 
   // ------------------------------------------------------------------ quotas (RPC)

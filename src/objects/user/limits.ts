@@ -19,6 +19,8 @@ export interface QuotaRule {
 export interface UserLimits extends Record<QuotaKind, QuotaRule> {
   /** Distinct users this user's sockets may watch at once. */
   maxWatchedUsers: number;
+  /** How long an export file and its download link last (seconds; EXPORT_TTL_SECONDS). */
+  exportTtlSeconds: number;
 }
 
 export function limitsFrom(config: Config): UserLimits {
@@ -27,6 +29,7 @@ export function limitsFrom(config: Config): UserLimits {
     members: { perSecond: config.memberChangesPerHour / 3600, burst: config.memberChangeBurst },
     presence: { perSecond: config.presenceSubscribesPerMinute / 60, burst: config.presenceSubscribeBurst },
     maxWatchedUsers: config.maxWatchedUsers,
+    exportTtlSeconds: config.exportTtlSeconds,
   };
 }
 

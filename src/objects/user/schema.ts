@@ -52,4 +52,29 @@ export const USER_MIGRATIONS: readonly string[] = [
   ALTER TABLE inbox ADD COLUMN unread_mentions INTEGER NOT NULL DEFAULT 0;
   UPDATE inbox SET last_msg_seq = last_seq WHERE last_sender IS NOT NULL;
   `,
+  `
+  -- Admin jobs this object runs for its user (admin-jobs.ts, docs/protocol.md 17): the job with its cursor and
+  -- progress (the status clients read is in D1, admin_jobs), and the conversations it goes through.
+  CREATE TABLE admin_jobs (
+    id            TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    progress      TEXT NOT NULL,
+    cursor        TEXT NOT NULL,
+    failing_since INTEGER,
+    waits         INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE job_conversations (
+    job_id          TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    done            INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, conversation_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX job_conversations_todo ON job_conversations (job_id, done, conversation_id);
+  -- An export's bytes not yet in a part of its R2 multipart upload (parts are all one size), in order (export.ts);
+  -- and finished export files, deleted from R2 when their link expires.
+  CREATE TABLE export_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, data BLOB NOT NULL);
+  CREATE TABLE export_files (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  `,
 ];
