@@ -20,6 +20,8 @@ export interface RuntimeServer {
   mf: Miniflare;
   /** The workerd process serving this instance (for RSS). */
   pid: number;
+  /** Where its storage is persisted (Durable Objects under v3/do, D1 under v3/d1, R2 under v3/r2). */
+  persist: string;
   stop(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
     wsUrl: url.replace(/^http/, "ws"),
     mf,
     pid,
+    persist,
     async stop() {
       await mf.dispose();
       rmSync(persist, { recursive: true, force: true });
