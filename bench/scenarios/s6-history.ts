@@ -62,12 +62,17 @@ export interface TierObservation {
   hotMinSeq: number | null;
 }
 
-/** Progress of the archive job, sampled while waiting (seconds since the fill ended). */
+/** Progress of the archive job, sampled from the start of the fill until the tiers were in place. */
 export interface SettleSample {
+  /** Seconds after the last ack (negative: before it, while the fill ran), at the end of the look. */
   t: number;
+  /** Messages acked so far. */
+  acked: number;
   d1MaxSeq: number;
   d1MinSeq: number;
   segments: number;
+  /** How long this look (D1 min/max, R2 listing of new keys) took. */
+  lookMs: number;
 }
 
 export interface ConversationFill {
@@ -80,6 +85,11 @@ export interface ConversationFill {
   archivedAfterSeconds: number | null;
   /** From the last ack until the last segment was in R2. */
   lastSegmentAfterSeconds: number | null;
+  /** The first look after the last ack: how far the archive job had come when the fill ended. */
+  atFillEnd: SettleSample | null;
+  /** The archive job's progress from the start of the fill (thinned), looked at every `lookEveryMs`: the settle times are that exact. */
+  timeline: SettleSample[];
+  lookEveryMs: number;
   layout: TierLayout;
   observed: TierObservation;
   serverVars: Record<string, string>;
@@ -101,8 +111,6 @@ export interface LargeHistoryResult extends ConversationFill {
   positions: Record<"start" | "middle" | "end", PositionPages>;
   badPages: number;
   badSamples: string[];
-  /** The archive job's progress while the tiers settled (a sample every few seconds). */
-  timeline: SettleSample[];
   clientGc: ProbeReply["gc"];
 }
 
@@ -168,7 +176,7 @@ function simulateSegmentCache(plan: Planned[], coldTop: number, segmentMessages:
 }
 
 /** Send `n` messages over one socket (send_batch, 8 batches in flight) and wait for every ack. */
-async function fill(edge: RuntimeServer, owner: BenchUser, id: string, n: number, batchSize: number, tag: string, bodyBytes: number, progress?: (acked: number) => void): Promise<number> {
+async function fill(edge: RuntimeServer, owner: BenchUser, id: string, n: number, batchSize: number, tag: string, bodyBytes: number, state: FillState): Promise<number> {
   const [ws] = await openSockets([conversationWsUrl(edge.wsUrl, id, owner.token)], 1);
   let acked = 0;
   let sent = 0;
@@ -181,21 +189,19 @@ async function fill(edge: RuntimeServer, owner: BenchUser, id: string, n: number
       ws!.send(JSON.stringify({ type: "send_batch", messages }));
     }
   };
-  let lastReport = 0;
   ws!.onFrame = (data) => {
     if (frameType(data) === "ack") {
       acked++;
-      if (progress && acked - lastReport >= 100_000) {
-        lastReport = acked;
-        progress(acked);
-      }
+      state.acked = acked;
       pump();
     }
   };
   const t0 = performance.now();
+  state.start = t0;
   pump();
   await waitFor(() => acked >= n, 3_600_000, `fill of ${n} messages`);
-  const seconds = (performance.now() - t0) / 1000;
+  state.end = performance.now();
+  const seconds = (state.end - t0) / 1000;
   await closeAll([ws!]);
   return seconds;
 }
@@ -253,7 +259,8 @@ async function hotTail(edge: RuntimeServer, id: string): Promise<{ rows: number;
   try {
     const ns = await edge.mf.getDurableObjectNamespace("CONVERSATIONS");
     const hex = ns.idFromName(id).toString();
-    const { execFileSync } = await import("node:child_process");
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
     const { readdirSync } = await import("node:fs");
     const { join } = await import("node:path");
     const doDir = join(edge.persist, "v3", "do");
@@ -261,7 +268,8 @@ async function hotTail(edge: RuntimeServer, id: string): Promise<{ rows: number;
     if (!dir) return null;
     const file = join(doDir, dir, `${hex}.sqlite`);
     const py = "import sqlite3,sys,json\nc=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro',uri=True,timeout=5)\nr=c.execute('SELECT count(*), min(seq) FROM messages').fetchone()\nprint(json.dumps(r))";
-    const [rows, min] = JSON.parse(execFileSync("python3", ["-c", py, file], { encoding: "utf8", timeout: 15_000 })) as [number, number | null];
+    const { stdout } = await promisify(execFile)("python3", ["-c", py, file], { encoding: "utf8", timeout: 15_000 });
+    const [rows, min] = JSON.parse(stdout) as [number, number | null];
     return { rows, min };
   } catch (err) {
     log(`s6: could not read the hot tail from the object's SQLite file (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`);
@@ -269,38 +277,75 @@ async function hotTail(edge: RuntimeServer, id: string): Promise<{ rows: number;
   }
 }
 
+/** The fill as the tier watcher sees it (performance.now() times). */
+interface FillState {
+  acked: number;
+  start: number;
+  end: number | null;
+  /** The fill failed: the watcher stops. */
+  failed?: boolean;
+}
+
+/** Fill while watching the tiers; the watcher's result once they are in place. */
+async function fillAndWatch(fillFn: () => Promise<number>, watch: () => Promise<Awaited<ReturnType<typeof watchTiers>>>, state: FillState): Promise<[number, Awaited<ReturnType<typeof watchTiers>>]> {
+  const watching = watch();
+  watching.catch(() => {}); // awaited below; a failure while the fill runs must not go unhandled meanwhile
+  let seconds: number;
+  try {
+    seconds = await fillFn();
+  } catch (err) {
+    state.failed = true;
+    throw err;
+  }
+  return [seconds, await watching];
+}
+
 /**
- * Wait until D1 and R2 hold exactly `layout` for conversation `id`: D1 min seq = first warm seq, max = last
- * seq, R2 = one segment per SEGMENT_MESSAGES of the cold range with contiguous first seqs. Polls cheaply
- * (D1 min/max, R2 listed incrementally) so the wait itself costs the runtime little.
+ * Watch D1 and R2 from the start of the fill until they hold exactly `layout` for conversation `id`: D1 min
+ * seq = first warm seq, max = last seq, R2 = one segment per SEGMENT_MESSAGES of the cold range with
+ * contiguous first seqs. Looks cheaply (D1 min/max, R2 listed incrementally from the last key seen) so the
+ * watching costs the runtime little; each look's time is kept (it bounds how exact the settle time is).
  */
-async function waitForTiers(edge: RuntimeServer, id: string, layout: TierLayout, segmentMessages: number, fillEnd: number, timeoutMs: number, label: string): Promise<{ observed: TierObservation; archivedAfterSeconds: number | null; lastSegmentAfterSeconds: number | null; settleSeconds: number; samples: SettleSample[] }> {
+async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, segmentMessages: number, fill: FillState, intervalMs: number, timeoutMs: number, label: string): Promise<{ observed: TierObservation; archivedAfterSeconds: number | null; lastSegmentAfterSeconds: number | null; settleSeconds: number; atFillEnd: SettleSample | null; samples: SettleSample[] }> {
   const { dbs, bucket } = await storage(edge);
   const wantSegments = layout.cold[1] / segmentMessages;
   const segs: { key: string; size: number }[] = [];
   const samples: SettleSample[] = [];
   let archivedAt: number | null = null;
   let lastSegmentAt: number | null = null;
+  let atFillEnd: SettleSample | null = null;
   let lastLog = performance.now();
+  let settleSeconds = 0;
+  const lookEnds: number[] = [];
   for (;;) {
+    if (fill.failed) throw new Error(`${label}: the fill failed`);
+    const before = performance.now();
     const d = await d1Range(dbs, id);
     segs.push(...(await listSegments(bucket, id, segs[segs.length - 1]?.key)));
     const now = performance.now();
-    const t = round((now - fillEnd) / 1000, 2);
-    samples.push({ t, d1MaxSeq: d.max, d1MinSeq: d.min, segments: segs.length });
-    if (archivedAt === null && d.max >= layout.hot[1]) archivedAt = t;
-    if (lastSegmentAt === null && segs.length >= wantSegments) lastSegmentAt = t;
-    if (d.max === layout.hot[1] && d.min === layout.warm[0] && segs.length === wantSegments) break;
-    if (segs.length > wantSegments) throw new Error(`${label}: R2 holds ${segs.length} segments, expected ${wantSegments}`);
-    if (now - fillEnd > timeoutMs)
-      throw new Error(`${label}: tiers not in place after ${round(timeoutMs / 1000, 0)} s: D1 seqs ${d.min}-${d.max} (want ${layout.warm[0]}-${layout.hot[1]}), ${segs.length}/${wantSegments} segments in R2`);
-    if (now - lastLog > 15_000) {
-      lastLog = now;
-      log(`${label}: ${t} s after the fill: D1 seqs ${d.min}-${d.max}, ${segs.length}/${wantSegments} segments in R2`);
+    // Seconds since the last ack (negative while the fill runs), at the end of the look.
+    const t = round((now - (fill.end ?? now)) / 1000, 2);
+    // t is set below for looks made while the fill ran (its end was not known yet).
+    const sample: SettleSample = { t, acked: fill.acked, d1MaxSeq: d.max, d1MinSeq: d.min, segments: segs.length, lookMs: round(now - before, 1) };
+    samples.push(sample);
+    lookEnds.push(now);
+    if (fill.end !== null && atFillEnd === null) atFillEnd = sample;
+    if (fill.end !== null && archivedAt === null && d.max >= layout.hot[1]) archivedAt = t;
+    if (fill.end !== null && lastSegmentAt === null && segs.length >= wantSegments) lastSegmentAt = t;
+    if (fill.end !== null && d.max === layout.hot[1] && d.min === layout.warm[0] && segs.length === wantSegments) {
+      settleSeconds = t;
+      break;
     }
-    await sleep(wantSegments > 200 ? 1000 : 250);
+    if (segs.length > wantSegments) throw new Error(`${label}: R2 holds ${segs.length} segments, expected ${wantSegments}`);
+    if (fill.end !== null && now - fill.end > timeoutMs)
+      throw new Error(`${label}: tiers not in place ${round(timeoutMs / 1000, 0)} s after the fill: D1 seqs ${d.min}-${d.max} (want ${layout.warm[0]}-${layout.hot[1]}), ${segs.length}/${wantSegments} segments in R2`);
+    if (now - lastLog > 20_000) {
+      lastLog = now;
+      log(`${label}: ${fill.acked.toLocaleString("en-US")} acked; D1 seqs ${d.min}-${d.max}, ${segs.length}/${wantSegments} segments in R2 (look took ${sample.lookMs} ms)`);
+    }
+    await sleep(intervalMs);
   }
-  const settleSeconds = round((performance.now() - fillEnd) / 1000, 2);
+  samples.forEach((x, i) => (x.t = round((lookEnds[i]! - fill.end!) / 1000, 2)));
   // Final look: every segment listed again, counted rows in D1, and the hot tail from the object's file.
   const all = await listSegments(bucket, id);
   const firsts = all.map((s) => firstSeqOfKey(s.key));
@@ -328,6 +373,7 @@ async function waitForTiers(edge: RuntimeServer, id: string, layout: TierLayout,
     archivedAfterSeconds: archivedAt,
     lastSegmentAfterSeconds: lastSegmentAt,
     settleSeconds,
+    atFillEnd,
     samples,
   };
 }
@@ -397,11 +443,14 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
   const layout = layoutFor(p.messages, p.hotTail, p.warmMessages, p.segmentMessages);
   checkLayout(layout, "s6");
   const id = await createGroup(ctx.edge.url, owner, [owner, other], "s6");
-  const fillSeconds = await fill(ctx.edge, owner, id, p.messages, p.batchSize, tag, ctx.params.bodyBytes);
-  const fillEnd = performance.now();
-  log(`s6: filled ${p.messages} in ${round(fillSeconds, 1)} s; waiting for the tiers (cold 1-${layout.cold[1]}, warm ${layout.warm[0]}-${layout.warm[1]}, hot ${layout.hot[0]}-${layout.hot[1]})`);
-  const settled = await waitForTiers(ctx.edge, id, layout, p.segmentMessages, fillEnd, 600_000, "s6");
-  log(`s6: tiers in place ${settled.settleSeconds} s after the fill: ${JSON.stringify(settled.observed)}`);
+  log(`s6: filling ${p.messages} messages; the tiers will be cold 1-${layout.cold[1]}, warm ${layout.warm[0]}-${layout.warm[1]}, hot ${layout.hot[0]}-${layout.hot[1]}`);
+  const state: FillState = { acked: 0, start: performance.now(), end: null };
+  const [fillSeconds, settled] = await fillAndWatch(
+    () => fill(ctx.edge, owner, id, p.messages, p.batchSize, tag, ctx.params.bodyBytes, state),
+    () => watchTiers(ctx.edge, id, layout, p.segmentMessages, state, 250, 600_000, "s6"),
+    state,
+  );
+  log(`s6: filled in ${round(fillSeconds, 1)} s; tiers in place ${settled.settleSeconds} s after the fill: ${JSON.stringify(settled.observed)}`);
   // Other scenarios' conversations on this runtime may still be archiving (scenario 2's are large).
   const quietAfterSeconds = await waitQuiet(ctx.edge, 120_000);
   log(`s6: runtime's archive work ${quietAfterSeconds === null ? "still busy after 120 s; timing anyway" : `quiet after ${quietAfterSeconds} s`}`);
@@ -454,6 +503,9 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
     settleSeconds: settled.settleSeconds,
     archivedAfterSeconds: settled.archivedAfterSeconds,
     lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
+    atFillEnd: settled.atFillEnd,
+    timeline: thin(settled.samples, 60),
+    lookEveryMs: 250,
     layout,
     observed: settled.observed,
     serverVars: pick(ctx.params.serverVars),
@@ -504,11 +556,17 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
     const id = await createGroup(edge.url, owner!, [owner!, other!], "s6 large");
     const tag = "L";
     log(`s6 large: filling ${q.messages.toLocaleString("en-US")} messages${q.ownRuntime ? ` on a fresh runtime (pid ${edge.pid})` : " on the main runtime"}; tiers will be cold 1-${layout.cold[1]} (${coldSegments} segments), warm ${layout.warm[0]}-${layout.warm[1]}, hot ${layout.hot[0]}-${layout.hot[1]}`);
-    const t0 = performance.now();
-    const fillSeconds = await fill(edge, owner!, id, q.messages, ctx.params.s6.batchSize, tag, ctx.params.bodyBytes, (acked) => log(`s6 large: ${acked.toLocaleString("en-US")} acked after ${round((performance.now() - t0) / 1000, 1)} s`));
-    const fillEnd = performance.now();
-    log(`s6 large: filled in ${round(fillSeconds, 1)} s (${round(q.messages / fillSeconds, 0)} msg/s); waiting for the archive job`);
-    const settled = await waitForTiers(edge, id, layout, q.segmentMessages, fillEnd, q.settleTimeoutMs, "s6 large");
+    // The watcher looks at D1 and R2 every second from the start of the fill (it also logs the progress).
+    const state: FillState = { acked: 0, start: performance.now(), end: null };
+    const [fillSeconds, settled] = await fillAndWatch(
+      async () => {
+        const seconds = await fill(edge, owner!, id, q.messages, ctx.params.s6.batchSize, tag, ctx.params.bodyBytes, state);
+        log(`s6 large: filled in ${round(seconds, 1)} s (${round(q.messages / seconds, 0)} msg/s); waiting for the archive job`);
+        return seconds;
+      },
+      () => watchTiers(edge, id, layout, q.segmentMessages, state, 1000, q.settleTimeoutMs, "s6 large"),
+      state,
+    );
     log(`s6 large: tiers in place ${settled.settleSeconds} s after the fill: ${JSON.stringify(settled.observed)}`);
 
     // Pages: for each position, n pages each from a different segment never read (so not in the object's
@@ -558,13 +616,15 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
       settleSeconds: settled.settleSeconds,
       archivedAfterSeconds: settled.archivedAfterSeconds,
       lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
+      atFillEnd: settled.atFillEnd,
       layout,
       observed: settled.observed,
       serverVars: pick(vars),
       positions,
       badPages: checked.bad,
       badSamples: checked.samples,
-      timeline: thin(settled.samples, 60),
+      timeline: thin(settled.samples, 80),
+      lookEveryMs: 1000,
       clientGc: reply.gc,
     };
   } finally {
