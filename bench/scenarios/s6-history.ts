@@ -13,7 +13,7 @@
 // job for real (nothing is written into storage behind the server's back). Reported: fill time, time for the
 // tiers to settle, segments and bytes in R2, and page latency at the start, middle and end of the cold tier,
 // for a segment not in the object's memory (each page a new segment) and for the same page again.
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { closeAll, conversationWsUrl, createGroup, createUsers, frameType, openSockets, type BenchUser } from "../lib/client.ts";
 import { log, ROOT, sleep } from "../lib/env.ts";
 import { PROBE_CLIENT, pageDigest, pageLine, runHttpProbe, type ProbeReply } from "../lib/http-probe.ts";
@@ -79,6 +79,8 @@ export interface ConversationFill {
   messages: number;
   fillSeconds: number;
   fillMessagesPerSecond: number;
+  /** The harness's event-loop delay during the fill (ms): the sender and the tier watcher share that loop. */
+  fillLoopDelay: { p99: number; max: number } | null;
   /** From the last ack until D1 and R2 held exactly the expected layout. */
   settleSeconds: number;
   /** From the last ack until every row was in D1 (the archive's step 1 done). */
@@ -198,9 +200,16 @@ async function fill(edge: RuntimeServer, owner: BenchUser, id: string, n: number
   };
   const t0 = performance.now();
   state.start = t0;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
   pump();
-  await waitFor(() => acked >= n, 3_600_000, `fill of ${n} messages`);
+  try {
+    await waitFor(() => acked >= n, 3_600_000, `fill of ${n} messages`);
+  } finally {
+    delay.disable();
+  }
   state.end = performance.now();
+  state.loopDelay = { p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) };
   const seconds = (state.end - t0) / 1000;
   await closeAll([ws!]);
   return seconds;
@@ -220,20 +229,27 @@ async function storage(edge: RuntimeServer): Promise<{ dbs: D1[]; bucket: Bucket
   return { dbs, bucket };
 }
 
-/** Min and max seq of the conversation's rows in D1, over every bound database (cheap: index lookups). */
-async function d1Range(dbs: D1[], id: string): Promise<{ binding: string | null; min: number; max: number }> {
-  let min = 0;
-  let max = 0;
-  let binding: string | null = null;
-  for (const d of dbs) {
-    const r = await d.db.prepare("SELECT min(seq) AS lo, max(seq) AS hi FROM messages WHERE conversation_id = ?").bind(id).first<{ lo: number | null; hi: number | null }>();
-    if (r?.hi) {
-      binding = binding ?? d.binding;
-      min = min === 0 ? r.lo! : Math.min(min, r.lo!);
-      max = Math.max(max, r.hi);
+/**
+ * Min and max seq of the conversation's rows in D1, over every bound database (cheap: index lookups). The
+ * statements are prepared once: through Miniflare's proxy, prepare() and bind() are round trips to the runtime
+ * that block this process until answered, and this runs while the fill's socket is being fed.
+ */
+function d1Ranger(dbs: D1[], id: string): () => Promise<{ binding: string | null; min: number; max: number }> {
+  const stmts = dbs.map((d) => ({ binding: d.binding, stmt: d.db.prepare("SELECT min(seq) AS lo, max(seq) AS hi FROM messages WHERE conversation_id = ?").bind(id) }));
+  return async () => {
+    let min = 0;
+    let max = 0;
+    let binding: string | null = null;
+    for (const d of stmts) {
+      const r = await d.stmt.first<{ lo: number | null; hi: number | null }>();
+      if (r?.hi) {
+        binding = binding ?? d.binding;
+        min = min === 0 ? r.lo! : Math.min(min, r.lo!);
+        max = Math.max(max, r.hi);
+      }
     }
-  }
-  return { binding, min, max };
+    return { binding, min, max };
+  };
 }
 
 /** Segment objects of one conversation in R2, listed from `startAfter` on (keys sort by first seq). */
@@ -284,6 +300,8 @@ interface FillState {
   end: number | null;
   /** The fill failed: the watcher stops. */
   failed?: boolean;
+  /** This process's event-loop delay while the fill ran (p99 and max, ms): a stalled sender fills slower. */
+  loopDelay?: { p99: number; max: number };
 }
 
 /** Fill while watching the tiers; the watcher's result once they are in place. */
@@ -308,6 +326,7 @@ async function fillAndWatch(fillFn: () => Promise<number>, watch: () => Promise<
  */
 async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, segmentMessages: number, fill: FillState, intervalMs: number, timeoutMs: number, label: string): Promise<{ observed: TierObservation; archivedAfterSeconds: number | null; lastSegmentAfterSeconds: number | null; settleSeconds: number; atFillEnd: SettleSample | null; samples: SettleSample[] }> {
   const { dbs, bucket } = await storage(edge);
+  const d1Range = d1Ranger(dbs, id);
   const wantSegments = layout.cold[1] / segmentMessages;
   const segs: { key: string; size: number }[] = [];
   const samples: SettleSample[] = [];
@@ -320,7 +339,7 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
   for (;;) {
     if (fill.failed) throw new Error(`${label}: the fill failed`);
     const before = performance.now();
-    const d = await d1Range(dbs, id);
+    const d = await d1Range();
     segs.push(...(await listSegments(bucket, id, segs[segs.length - 1]?.key)));
     const now = performance.now();
     // Seconds since the last ack (negative while the fill runs), at the end of the look.
@@ -351,7 +370,7 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
   const firsts = all.map((s) => firstSeqOfKey(s.key));
   const contiguous = firsts.every((f, i) => f === 1 + i * segmentMessages);
   if (all.length !== wantSegments || !contiguous) throw new Error(`${label}: R2 segments do not tile 1-${layout.cold[1]} in ${segmentMessages}s (${all.length} objects, first seqs ${firsts.slice(0, 5).join(",")}...)`);
-  const d = await d1Range(dbs, id);
+  const d = await d1Range();
   const shard = dbs.find((x) => x.binding === d.binding);
   const count = shard ? ((await shard.db.prepare("SELECT count(*) AS n FROM messages WHERE conversation_id = ?").bind(id).first<{ n: number }>())?.n ?? 0) : 0;
   if (count !== layout.hot[1] - layout.warm[0] + 1) throw new Error(`${label}: D1 holds ${count} rows, expected ${layout.hot[1] - layout.warm[0] + 1} (seqs ${layout.warm[0]}-${layout.hot[1]})`);
@@ -500,6 +519,7 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
     segmentMessages: p.segmentMessages,
     fillSeconds: round(fillSeconds, 2),
     fillMessagesPerSecond: round(p.messages / fillSeconds, 0),
+    fillLoopDelay: state.loopDelay ?? null,
     settleSeconds: settled.settleSeconds,
     archivedAfterSeconds: settled.archivedAfterSeconds,
     lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
@@ -613,6 +633,7 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
       segmentMessages: q.segmentMessages,
       fillSeconds: round(fillSeconds, 1),
       fillMessagesPerSecond: round(q.messages / fillSeconds, 0),
+      fillLoopDelay: state.loopDelay ?? null,
       settleSeconds: settled.settleSeconds,
       archivedAfterSeconds: settled.archivedAfterSeconds,
       lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
