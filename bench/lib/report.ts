@@ -147,6 +147,8 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
         `R2 ${x.observed.segments} segments, ${fmt(x.observed.segmentBytes / 1024, 0)} KiB; the object's hot tail ${x.observed.hotRows === null ? "not read" : `${fmt(x.observed.hotRows, 0)} rows from seq ${fmt(x.observed.hotMinSeq ?? NaN, 0)}`}.`,
       "",
     );
+    const load = (c: { seconds: number; benchCores: number; otherCores: number; loadavg1: number } | undefined) => (c ? `${fmt(c.seconds, 0)} s; bench ${fmt(c.benchCores)} cores, other processes ${fmt(c.otherCores)} cores, load average ${fmt(c.loadavg1)}` : "not recorded");
+    lines.push(`Machine while these pages were timed: ${load(x.pagesCpu)}.`, "");
     lines.push("| page | p50 / p95 / p99 / max (ms) | requests |", "|---|---|---|");
     for (const [k, v] of Object.entries(x.pages)) lines.push(`| ${PAGE_KIND_LABELS[k as PageKind]} | ${lat(v)} | ${v.count} |`);
     lines.push(
@@ -168,6 +170,7 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
       lines.push("| position in the cold tier | segments (seqs) | segment not in memory: p50 / p95 / p99 / max (ms) | same page again | pages |", "|---|---|---|---|---|");
       for (const [pos, v] of Object.entries(b.positions))
         lines.push(`| ${pos} | ${v.segments[0]}-${v.segments[1]} (${range(v.seqs)}) | ${lat(v.uncached)} | ${lat(v.cached)} | ${v.uncached.count} + ${v.cached.count} |`);
+      lines.push("", `Machine during the fill and settling: ${load(b.fillCpu)}; while the pages were timed: ${load(b.pagesCpu)}.`);
       lines.push("", `Each page from a segment not read before (fetched from R2 and decoded), then the same page again; positions interleaved. Wrong pages: ${b.badPages}${b.badSamples.length ? ` (${b.badSamples.join("; ")})` : ""}.`);
     } else if (x.largeError) lines.push("", `### 6b. Large conversation: **failed**: ${x.largeError}`);
   }

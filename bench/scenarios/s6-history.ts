@@ -15,6 +15,7 @@
 // for a segment not in the object's memory (each page a new segment) and for the same page again.
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { closeAll, conversationWsUrl, createGroup, createUsers, frameType, openSockets, type BenchUser } from "../lib/client.ts";
+import { cpuMeter, type CpuWindow } from "../lib/cpu.ts";
 import { log, ROOT, sleep } from "../lib/env.ts";
 import { PROBE_CLIENT, pageDigest, pageLine, runHttpProbe, type ProbeReply } from "../lib/http-probe.ts";
 import { Latency, round, type LatencySummary } from "../lib/stats.ts";
@@ -110,6 +111,9 @@ export interface PositionPages {
 export interface LargeHistoryResult extends ConversationFill {
   ownRuntime: boolean;
   segmentMessages: number;
+  /** Machine load from the start of the fill until the tiers were in place, and while the pages were timed. */
+  fillCpu: CpuWindow;
+  pagesCpu: CpuWindow;
   positions: Record<"start" | "middle" | "end", PositionPages>;
   badPages: number;
   badSamples: string[];
@@ -121,6 +125,8 @@ export interface HistoryResult extends ConversationFill {
   warmMessages: number;
   segmentMessages: number;
   pages: Record<PageKind, LatencySummary>;
+  /** Machine load while the pages were timed (the scenario's own `cpu` also covers the fills and part 2). */
+  pagesCpu: CpuWindow;
   /** Timed cold-range pages whose segment should have been in the object's memory (4 most recently read), per a replay of the request order. */
   coldPagesInMemory: { pages: number; of: number };
   /** Seconds spent waiting for the rest of the runtime's archive work (other scenarios' conversations) to go quiet; null if it did not within the limit. */
@@ -496,7 +502,9 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
       plan.push({ path: path(kind === "newest" ? null : lo + PAGE), kind: i < p.warmup ? null : kind, lo });
     }
   const url = new URL(ctx.edge.url);
+  const pagesMeter = cpuMeter();
   const reply = await runHttpProbe({ host: url.hostname, port: Number(url.port), token: other.token, requests: plan.map((r) => ({ path: r.path })), timeoutMs: 60_000 });
+  const pagesCpu = pagesMeter();
   if (reply.error) throw new Error(`history probe: ${reply.error}`);
   if (reply.latencyNs.length !== plan.length) throw new Error(`history probe answered ${reply.latencyNs.length} of ${plan.length} requests`);
 
@@ -530,6 +538,7 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
     observed: settled.observed,
     serverVars: pick(ctx.params.serverVars),
     quietAfterSeconds,
+    pagesCpu,
     pages,
     coldPagesInMemory: { pages: coldInMemory, of: coldTimed.length },
     badPages: checked.bad,
@@ -578,6 +587,7 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
     log(`s6 large: filling ${q.messages.toLocaleString("en-US")} messages${q.ownRuntime ? ` on a fresh runtime (pid ${edge.pid})` : " on the main runtime"}; tiers will be cold 1-${layout.cold[1]} (${coldSegments} segments), warm ${layout.warm[0]}-${layout.warm[1]}, hot ${layout.hot[0]}-${layout.hot[1]}`);
     // The watcher looks at D1 and R2 every second from the start of the fill (it also logs the progress).
     const state: FillState = { acked: 0, start: performance.now(), end: null };
+    const fillMeter = cpuMeter();
     const [fillSeconds, settled] = await fillAndWatch(
       async () => {
         const seconds = await fill(edge, owner!, id, q.messages, ctx.params.s6.batchSize, tag, ctx.params.bodyBytes, state);
@@ -587,6 +597,7 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
       () => watchTiers(edge, id, layout, q.segmentMessages, state, 1000, q.settleTimeoutMs, "s6 large"),
       state,
     );
+    const fillCpu = fillMeter();
     log(`s6 large: tiers in place ${settled.settleSeconds} s after the fill: ${JSON.stringify(settled.observed)}`);
 
     // Pages: for each position, n pages each from a different segment never read (so not in the object's
@@ -604,7 +615,9 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
         plan.push({ path: path(lo + PAGE), kind: `${pos}:uncached`, lo }, { path: path(lo + PAGE), kind: `${pos}:cached`, lo });
       }
     const url = new URL(edge.url);
+    const pagesMeter = cpuMeter();
     const reply = await runHttpProbe({ host: url.hostname, port: Number(url.port), token: other!.token, requests: plan.map((r) => ({ path: r.path })), timeoutMs: 60_000 });
+    const pagesCpu = pagesMeter();
     if (reply.error) throw new Error(`large history probe: ${reply.error}`);
     if (reply.latencyNs.length !== plan.length) throw new Error(`large history probe answered ${reply.latencyNs.length} of ${plan.length} requests`);
     const lat = new Map<string, Latency>();
@@ -641,6 +654,8 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
       layout,
       observed: settled.observed,
       serverVars: pick(vars),
+      fillCpu,
+      pagesCpu,
       positions,
       badPages: checked.bad,
       badSamples: checked.samples,
