@@ -150,15 +150,17 @@ export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
   // Every D1 database the snapshot's wrangler.toml binds (older commits bind only DB). The databases are
   // migrated side by side by separate wrangler processes on one persist directory; on a busy machine one of
-  // them sometimes dies with "SQLITE_BUSY: database is locked" while starting its runtime. Migrations are
-  // idempotent (wrangler records what it applied), so try again, up to three times.
+  // them sometimes dies with "SQLITE_BUSY: database is locked" while starting its runtime. A migration can be
+  // left half applied then (an ALTER done, not recorded), so the retry starts again from an empty directory.
   for (let attempt = 1; ; attempt++) {
     try {
       await migrateLocalD1(dirname(opts.bundle.config), persist);
       break;
     } catch (err) {
       if (attempt >= 3 || !/SQLITE_BUSY|database is locked/.test(String(err))) throw err;
-      log(`migrating local D1 failed with SQLITE_BUSY (attempt ${attempt}); trying again`);
+      log(`migrating local D1 failed with SQLITE_BUSY (attempt ${attempt}); starting again from an empty directory`);
+      rmSync(persist, { recursive: true, force: true });
+      mkdirSync(persist, { recursive: true });
       await sleep(1000 * attempt);
     }
   }
