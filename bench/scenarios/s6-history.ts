@@ -88,8 +88,10 @@ export interface ConversationFill {
   archivedAfterSeconds: number | null;
   /** From the last ack until the last segment was in R2. */
   lastSegmentAfterSeconds: number | null;
-  /** The first look after the last ack: how far the archive job had come when the fill ended. */
+  /** The last look before the last ack: how far the archive job had come as the fill ended. */
   atFillEnd: SettleSample | null;
+  /** How far the archive job trailed the sends during the fill (over the looks): acked messages not yet in D1, and segments not yet in R2 that WARM_MESSAGES already allowed. */
+  lagDuringFill: { maxUnarchived: number; maxSegmentsBehind: number; looks: number };
   /** The archive job's progress from the start of the fill (thinned), looked at every `lookEveryMs`: the settle times are that exact. */
   timeline: SettleSample[];
   lookEveryMs: number;
@@ -377,7 +379,7 @@ async function fillAndWatch(fillFn: () => Promise<number>, watch: () => Promise<
  * contiguous first seqs. Looks cheaply (D1 min/max, R2 listed incrementally from the last key seen) so the
  * watching costs the runtime little; each look's time is kept (it bounds how exact the settle time is).
  */
-async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, segmentMessages: number, fill: FillState, intervalMs: number, timeoutMs: number, label: string): Promise<{ observed: TierObservation; archivedAfterSeconds: number | null; lastSegmentAfterSeconds: number | null; settleSeconds: number; atFillEnd: SettleSample | null; samples: SettleSample[] }> {
+async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, warmMessages: number, segmentMessages: number, fill: FillState, intervalMs: number, timeoutMs: number, label: string): Promise<{ observed: TierObservation; archivedAfterSeconds: number | null; lastSegmentAfterSeconds: number | null; settleSeconds: number; atFillEnd: SettleSample | null; lagDuringFill: ConversationFill["lagDuringFill"]; samples: SettleSample[] }> {
   const { dbs, bucket } = await storage(edge);
   const d1Range = d1Ranger(dbs, id);
   const wantSegments = layout.cold[1] / segmentMessages;
@@ -385,7 +387,6 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
   const samples: SettleSample[] = [];
   let archivedAt: number | null = null;
   let lastSegmentAt: number | null = null;
-  let atFillEnd: SettleSample | null = null;
   let lastLog = performance.now();
   let settleSeconds = 0;
   const lookEnds: number[] = [];
@@ -401,7 +402,6 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
     const sample: SettleSample = { t, acked: fill.acked, d1MaxSeq: d.max, d1MinSeq: d.min, segments: segs.length, lookMs: round(now - before, 1) };
     samples.push(sample);
     lookEnds.push(now);
-    if (fill.end !== null && atFillEnd === null) atFillEnd = sample;
     if (fill.end !== null && archivedAt === null && d.max >= layout.hot[1]) archivedAt = t;
     if (fill.end !== null && lastSegmentAt === null && segs.length >= wantSegments) lastSegmentAt = t;
     if (fill.end !== null && d.max === layout.hot[1] && d.min === layout.warm[0] && segs.length === wantSegments) {
@@ -418,6 +418,13 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
     await sleep(intervalMs);
   }
   samples.forEach((x, i) => (x.t = round((lookEnds[i]! - fill.end!) / 1000, 2)));
+  const during = samples.filter((x) => x.t <= 0);
+  const atFillEnd = during[during.length - 1] ?? null;
+  const lagDuringFill = {
+    maxUnarchived: Math.max(0, ...during.map((x) => x.acked - x.d1MaxSeq)),
+    maxSegmentsBehind: Math.max(0, ...during.map((x) => Math.floor(Math.max(0, x.acked - warmMessages) / segmentMessages) - x.segments)),
+    looks: during.length,
+  };
   // Final look: every segment listed again, counted rows in D1, and the hot tail from the object's file.
   const all = await listSegments(bucket, id);
   const firsts = all.map((s) => firstSeqOfKey(s.key));
@@ -446,6 +453,7 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, s
     lastSegmentAfterSeconds: lastSegmentAt,
     settleSeconds,
     atFillEnd,
+    lagDuringFill,
     samples,
   };
 }
@@ -519,7 +527,7 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
   const state: FillState = { acked: 0, start: performance.now(), end: null };
   const [fillSeconds, settled] = await fillAndWatch(
     () => fill(ctx.edge, owner, id, p.messages, p.batchSize, tag, ctx.params.bodyBytes, state),
-    () => watchTiers(ctx.edge, id, layout, p.segmentMessages, state, 250, 600_000, "s6"),
+    () => watchTiers(ctx.edge, id, layout, p.warmMessages, p.segmentMessages, state, 250, 600_000, "s6"),
     state,
   );
   log(`s6: filled in ${round(fillSeconds, 1)} s; tiers in place ${settled.settleSeconds} s after the fill: ${JSON.stringify(settled.observed)}`);
@@ -579,6 +587,7 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
     archivedAfterSeconds: settled.archivedAfterSeconds,
     lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
     atFillEnd: settled.atFillEnd,
+    lagDuringFill: settled.lagDuringFill,
     timeline: thin(settled.samples, 60),
     lookEveryMs: 250,
     layout,
@@ -641,7 +650,7 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
         log(`s6 large: filled in ${round(seconds, 1)} s (${round(q.messages / seconds, 0)} msg/s); waiting for the archive job`);
         return seconds;
       },
-      () => watchTiers(edge, id, layout, q.segmentMessages, state, 1000, q.settleTimeoutMs, "s6 large"),
+      () => watchTiers(edge, id, layout, q.warmMessages, q.segmentMessages, state, 1000, q.settleTimeoutMs, "s6 large"),
       state,
     );
     const fillCpu = fillMeter();
@@ -698,6 +707,7 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
       archivedAfterSeconds: settled.archivedAfterSeconds,
       lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
       atFillEnd: settled.atFillEnd,
+      lagDuringFill: settled.lagDuringFill,
       layout,
       observed: settled.observed,
       serverVars: pick(vars),
