@@ -28,8 +28,13 @@ it("bench --tiny runs every scenario and counts every message", async () => {
   expect(s.s4?.latencyWhileOpen.delivered).toBe(s.s4?.latencyWhileOpen.sent);
   expect(s.s5?.complete).toBe(true);
   expect(s.s5?.received).toBe(r.params.s5.clients * r.params.s5.missed);
+  // Scenario 6: pages from every tier, each checked (seqs and content); the tiers were verified in D1 and R2.
   expect(s.s6?.badPages).toBe(0);
-  expect(s.s6?.hot.count).toBe(r.params.s6.requests);
+  for (const page of Object.values(s.s6?.pages ?? {})) expect(page.count).toBe(r.params.s6.requests);
+  expect(s.s6?.observed.segments).toBe(s.s6!.layout.cold[1] / r.params.s6.segmentMessages);
+  expect(s.s6?.largeError).toBeUndefined();
+  expect(s.s6?.large?.badPages).toBe(0);
+  for (const pos of Object.values(s.s6?.large?.positions ?? {})) expect(pos.uncached.count).toBe(r.params.s6.large.pagesPerPosition);
   // Scenario 7 either ran or says plainly that the inbox is not in this build; never a made-up number.
   if (s.s7 && !s.s7.available) expect(s.s7.note).toMatch(/not available in this build/);
   else expect(s.s7?.available && s.s7.badResponses).toBe(0);

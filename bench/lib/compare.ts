@@ -55,8 +55,8 @@ export function headlines(s: Scenarios): Headline[] {
   }
   if (s.s5) lat("5 reconnect", "all caught up", s.s5.allCaughtUpMs);
   if (s.s6) {
-    lat("6 history", "hot-tail p99", s.s6.hot.p99);
-    lat("6 history", "archived p99", s.s6.archived.p99);
+    for (const [k, v] of Object.entries(s.s6.pages)) lat("6 history", `${k} page p99`, v.p99);
+    for (const [pos, v] of Object.entries(s.s6.large?.positions ?? {})) lat("6 history", `large conversation, cold ${pos} p99`, v.uncached.p99);
   }
   if (s.s7?.available) lat("7 inbox", "first page p99", s.s7.firstPage.p99);
   if (s.s8)

@@ -11,6 +11,7 @@
 //   parent -> child  ProbeJob
 //   child  -> parent ProbeReply (one message, then the child exits)
 import { fork } from "node:child_process";
+import { createHash } from "node:crypto";
 import http from "node:http";
 import { PerformanceObserver } from "node:perf_hooks";
 
@@ -36,6 +37,12 @@ export interface ProbeReply {
   status: number[];
   /** `messages[].seq` of each page (empty if the body had none). */
   seqs: number[][];
+  /**
+   * Content of each page: sha256 (hex) of its messages, one line per message, `pageLine()` of each (empty
+   * string if the body had none). The parent computes the same from what it sent, so a page with the right
+   * seqs but another body, sender or idempotency key is caught.
+   */
+  digests: string[];
   /** GC in this client while requests ran: if a client pause overlapped a request, it is counted here. */
   gc: { count: number; forcedBetweenRequests: number; totalMs: number; maxMs: number; requestsOverlapping: number };
   node: string;
@@ -47,6 +54,18 @@ export interface ProbeReply {
 export const PROBE_CLIENT =
   "separate Node process (bench/lib/http-probe.ts): node:http, one keep-alive connection, requests one at a time, timed with process.hrtime.bigint() from write to last body byte; parsing and checks after the clock stops";
 
+/** One message of a page as the content digest sees it (both sides of the probe use this). */
+export function pageLine(m: { seq: number; senderId: string; clientMsgId: string; body: string }): string {
+  return `${m.seq}\t${m.senderId}\t${m.clientMsgId}\t${m.body}\n`;
+}
+
+/** The digest of a page whose messages are `lines` (pageLine of each, in order). */
+export function pageDigest(lines: string[]): string {
+  const h = createHash("sha256");
+  for (const l of lines) h.update(l);
+  return h.digest("hex");
+}
+
 /** Requests between two forced minor GCs (each request leaves roughly 80 KB of garbage). */
 const GC_EVERY = 50;
 
@@ -56,6 +75,7 @@ async function runJob(job: ProbeJob): Promise<ProbeReply> {
   const starts = new Float64Array(n);
   const status = new Array<number>(n).fill(0);
   const seqs: number[][] = new Array(n);
+  const digests = new Array<string>(n).fill("");
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, scheduling: "lifo" });
   const headers = { Authorization: `Bearer ${job.token}`, Accept: "application/json" };
 
@@ -103,8 +123,11 @@ async function runJob(job: ProbeJob): Promise<ProbeReply> {
       // Clock stopped: now parse and keep only the sequence numbers.
       let s: number[] = [];
       try {
-        const page = JSON.parse(r.body.toString("utf8")) as { messages?: { seq: number }[] };
-        if (Array.isArray(page.messages)) s = page.messages.map((m) => m.seq);
+        const page = JSON.parse(r.body.toString("utf8")) as { messages?: { seq: number; senderId: string; clientMsgId: string; body: string }[] };
+        if (Array.isArray(page.messages)) {
+          s = page.messages.map((m) => m.seq);
+          digests[i] = pageDigest(page.messages.map(pageLine));
+        }
       } catch {
         // not JSON: the parent sees an empty page and the status
       }
@@ -140,6 +163,7 @@ async function runJob(job: ProbeJob): Promise<ProbeReply> {
     latencyNs: Array.from(lat),
     status,
     seqs: Array.from(seqs, (s) => s ?? []),
+    digests,
     gc: {
       count: gcs.length,
       forcedBetweenRequests: forced,
@@ -188,7 +212,7 @@ if (process.send && process.argv[1] === import.meta.filename) {
   process.once("message", (job: ProbeJob) => {
     runJob(job).then(
       (reply) => process.send!(reply, () => process.disconnect()),
-      (err) => process.send!({ latencyNs: [], status: [], seqs: [], gc: { count: 0, forcedBetweenRequests: 0, totalMs: 0, maxMs: 0, requestsOverlapping: 0 }, node: process.version, pid: process.pid, error: String(err) }, () => process.disconnect()),
+      (err) => process.send!({ latencyNs: [], status: [], seqs: [], digests: [], gc: { count: 0, forcedBetweenRequests: 0, totalMs: 0, maxMs: 0, requestsOverlapping: 0 }, node: process.version, pid: process.pid, error: String(err) }, () => process.disconnect()),
     );
   });
 }

@@ -16,10 +16,29 @@ export interface Params {
   s3: { sizes: number[]; messages: number; warmup: number; gapMs: number };
   s4: { conversations: number; socketsPerConversation: number; users: number; probeMessages: number; probeRatePerSec: number; settleMs: number };
   s5: { clients: number; missed: number; before: number };
-  s6: { messages: number; hotTail: number; batchSize: number; requests: number; warmup: number };
+  s6: HistoryParams;
   s7: { conversations: number; requests: number; warmup: number };
   s8: NotifyParams;
   s9: AttachmentParams;
+}
+
+/**
+ * Scenario 6 (history pages from every tier). One conversation of `messages` on the main runtime, whose
+ * HOT_TAIL_MESSAGES / WARM_MESSAGES / SEGMENT_MESSAGES are set from `hotTail`, `warmMessages` and
+ * `segmentMessages` so that all three tiers hold rows; `requests` timed rounds (one page of each kind per
+ * round) after `warmup` rounds. `large`: the big conversation whose cold tier is paged at its start, middle and
+ * end (`pagesPerPosition` segments each), on a fresh runtime with its own tier vars (`ownRuntime`), or on the
+ * main runtime with the main vars (tiny).
+ */
+export interface HistoryParams {
+  messages: number;
+  hotTail: number;
+  warmMessages: number;
+  segmentMessages: number;
+  batchSize: number;
+  requests: number;
+  warmup: number;
+  large: { messages: number; hotTail: number; warmMessages: number; segmentMessages: number; pagesPerPosition: number; ownRuntime: boolean; settleTimeoutMs: number };
 }
 
 /**
@@ -77,7 +96,10 @@ const ATTACHMENT_LIMIT = { MAX_ATTACHMENT_BYTES: String(256 * 1024 * 1024) };
 
 export function paramsFor(mode: Mode): Params {
   const p = paramsBySize(mode);
-  return { ...p, serverVars: { ...LIFT_LIMITS, ...ATTACHMENT_LIMIT, HOT_TAIL_MESSAGES: String(p.s6.hotTail) } };
+  // Scenario 6's tier sizes apply to every conversation of the main runtime (vars are per runtime): scenario 2's
+  // large conversations go cold too, in the background (scenario 6 waits for that work to end before timing).
+  const tiers = { HOT_TAIL_MESSAGES: String(p.s6.hotTail), WARM_MESSAGES: String(p.s6.warmMessages), SEGMENT_MESSAGES: String(p.s6.segmentMessages) };
+  return { ...p, serverVars: { ...LIFT_LIMITS, ...ATTACHMENT_LIMIT, ...tiers } };
 }
 
 function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
@@ -91,7 +113,18 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s3: { sizes: [100, 1000, 5000], messages: 20, warmup: 2, gapMs: 50 },
       s4: { conversations: 1000, socketsPerConversation: 10, users: 1000, probeMessages: 1000, probeRatePerSec: 100, settleMs: 3000 },
       s5: { clients: 1000, missed: 100, before: 10 },
-      s6: { messages: 100_000, hotTail: 10_000, batchSize: 50, requests: 1000, warmup: 50 },
+      // cold 1-60,000 (60 segments), warm 60,001-90,000, hot 90,001-100,000. Then 1,000,000 messages on a runtime of
+      // their own: cold 1-980,000 (980 segments), warm 980,001-990,000, hot 990,001-1,000,000.
+      s6: {
+        messages: 100_000,
+        hotTail: 10_000,
+        warmMessages: 40_000,
+        segmentMessages: 1_000,
+        batchSize: 50,
+        requests: 1000,
+        warmup: 50,
+        large: { messages: 1_000_000, hotTail: 10_000, warmMessages: 20_000, segmentMessages: 1_000, pagesPerPosition: 100, ownRuntime: true, settleTimeoutMs: 3_600_000 },
+      },
       s7: { conversations: 1000, requests: 200, warmup: 20 },
       // ~3.5 min: 4 cases x 3 systems x (8 x 1.2 s + 40 x 150 ms + quiet + drain).
       s8: { cases: ["direct", "20", "100", "1000"], gaps: [{ gapMs: 1200, messages: 8 }, { gapMs: 150, messages: 40 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
@@ -107,7 +140,18 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
       s3: { sizes: [100, 1000], messages: 10, warmup: 1, gapMs: 50 },
       s4: { conversations: 200, socketsPerConversation: 10, users: 200, probeMessages: 200, probeRatePerSec: 100, settleMs: 1500 },
       s5: { clients: 1000, missed: 100, before: 10 },
-      s6: { messages: 10_000, hotTail: 2_000, batchSize: 50, requests: 300, warmup: 20 },
+      // cold 1-15,000, warm 15,001-18,000, hot 18,001-20,000; the large conversation is 100,000 messages here, not
+      // 1,000,000: cold 1-80,000, warm 80,001-90,000, hot 90,001-100,000.
+      s6: {
+        messages: 20_000,
+        hotTail: 2_000,
+        warmMessages: 5_000,
+        segmentMessages: 1_000,
+        batchSize: 50,
+        requests: 300,
+        warmup: 20,
+        large: { messages: 100_000, hotTail: 10_000, warmMessages: 20_000, segmentMessages: 1_000, pagesPerPosition: 20, ownRuntime: true, settleTimeoutMs: 600_000 },
+      },
       s7: { conversations: 100, requests: 100, warmup: 10 },
       s8: { cases: ["direct", "20", "100"], gaps: [{ gapMs: 1200, messages: 4 }, { gapMs: 150, messages: 20 }], warmup: 1, quietMs: 1200, deadlineMs: 10_000 },
       // 30 MB: still three multipart parts, a third of the full run's bytes.
@@ -122,7 +166,17 @@ function paramsBySize(mode: Mode): Omit<Params, "serverVars"> {
     s3: { sizes: [5], messages: 2, warmup: 0, gapMs: 10 },
     s4: { conversations: 3, socketsPerConversation: 3, users: 6, probeMessages: 10, probeRatePerSec: 100, settleMs: 200 },
     s5: { clients: 5, missed: 12, before: 3 },
-    s6: { messages: 300, hotTail: 100, batchSize: 50, requests: 10, warmup: 2 },
+    // cold 1-200 (4 segments of 50), warm 201-300, hot 301-400; the "large" one (600) on the main runtime.
+    s6: {
+      messages: 400,
+      hotTail: 100,
+      warmMessages: 200,
+      segmentMessages: 50,
+      batchSize: 50,
+      requests: 10,
+      warmup: 2,
+      large: { messages: 600, hotTail: 100, warmMessages: 200, segmentMessages: 50, pagesPerPosition: 2, ownRuntime: false, settleTimeoutMs: 60_000 },
+    },
     s7: { conversations: 3, requests: 5, warmup: 1 },
     // A few seconds: proves every notification is counted and checked, not how fast it is.
     s8: { cases: ["direct", "20"], gaps: [{ gapMs: 100, messages: 3 }], warmup: 0, quietMs: 0, deadlineMs: 5_000 },

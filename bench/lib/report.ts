@@ -8,6 +8,7 @@ import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
 import { SYSTEMS } from "./systems.ts";
 import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
+import { PAGE_KIND_LABELS, type PageKind } from "../scenarios/s6-history.ts";
 
 const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Number(x.toFixed(d)).toLocaleString("en-US"));
 const lat = (s: LatencySummary | undefined) => (s ? `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.p99)} / ${fmt(s.max)}` : "-");
@@ -137,11 +138,41 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
   }
   if (s.s6) {
     const x = s.s6;
-    lines.push("", `## 6. History: 50-message pages from a ${x.messages.toLocaleString("en-US")}-message conversation (hot tail ${x.hotTail})`, "");
+    const range = (r: [number, number]) => `${fmt(r[0], 0)}-${fmt(r[1], 0)}`;
+    const sec = (v: number | null | undefined) => (v === null || v === undefined ? "-" : `${fmt(v, 1)} s`);
+    lines.push("", `## 6. History: 50-message pages from each tier of a ${x.messages.toLocaleString("en-US")}-message conversation`, "");
+    lines.push(
+      `Tiers (server vars ${Object.entries(x.serverVars).map(([k, v]) => `${k}=${v}`).join(", ")}): cold (R2 segments) ${range(x.layout.cold)}, warm (D1 shard) ${range(x.layout.warm)}, hot (object SQLite) ${range(x.layout.hot)}. ` +
+        `Found in place ${sec(x.settleSeconds)} after the fill: D1 (${x.observed.d1Binding ?? "-"}) held ${fmt(x.observed.d1Rows, 0)} rows, seqs ${fmt(x.observed.d1MinSeq ?? NaN, 0)}-${fmt(x.observed.d1MaxSeq ?? NaN, 0)} (the warm tier and the hot tail's archived copies); ` +
+        `R2 ${x.observed.segments} segments, ${fmt(x.observed.segmentBytes / 1024, 0)} KiB; the object's hot tail ${x.observed.hotRows === null ? "not read" : `${fmt(x.observed.hotRows, 0)} rows from seq ${fmt(x.observed.hotMinSeq ?? NaN, 0)}`}.`,
+      "",
+    );
+    const load = (c: { seconds: number; benchCores: number; otherCores: number; loadavg1: number } | undefined) => (c ? `${fmt(c.seconds, 0)} s; bench ${fmt(c.benchCores)} cores, other processes ${fmt(c.otherCores)} cores, load average ${fmt(c.loadavg1)}` : "not recorded");
+    lines.push(`Machine while these pages were timed: ${load(x.pagesCpu)}.`, "");
     lines.push("| page | p50 / p95 / p99 / max (ms) | requests |", "|---|---|---|");
-    lines.push(`| hot tail (object SQLite) | ${lat(x.hot)} | ${x.hot.count} |`, `| archived (D1) | ${lat(x.archived)} | ${x.archived.count} |`);
-    lines.push("", `Fill: ${fmt(x.fillSeconds, 1)} s (${fmt(x.fillMessagesPerSecond, 0)} msg/s over one socket, send_batch); archive to D1 + prune: ${fmt(x.archiveSeconds, 1)} s. Malformed pages: ${x.badPages}.`);
+    for (const [k, v] of Object.entries(x.pages)) lines.push(`| ${PAGE_KIND_LABELS[k as PageKind]} | ${lat(v)} | ${v.count} |`);
+    lines.push(
+      "",
+      `Each round asks for one page of each kind in this order, each at a random place in its range; every page checked (50 contiguous seqs from the expected one, and seq, sender, idempotency key and body of each message): wrong pages ${x.badPages}${x.badSamples.length ? ` (${x.badSamples.join("; ")})` : ""}. ` +
+        `The object keeps the last 4 decoded segments in memory (segments.ts): by a replay of the request order, ${x.coldPagesInMemory ? `${x.coldPagesInMemory.pages} of the ${x.coldPagesInMemory.of} timed cold-range pages` : "some cold-range pages"} found their segment there, the others fetched it from R2 and decoded it; the page straddling warm/cold reads the newest segment, which stays in memory.`,
+    );
+    lines.push("", `Fill: ${fmt(x.fillSeconds, 1)} s (${fmt(x.fillMessagesPerSecond, 0)} msg/s over one socket, send_batch); the tiers were in place ${sec(x.settleSeconds)} after the last ack. Other archive work on the runtime (scenario 2's conversations) ${x.quietAfterSeconds === null ? "was still running after 120 s: pages timed anyway" : `quiet after ${fmt(x.quietAfterSeconds, 1)} s more`}.`);
     if (x.client) lines.push("", `Pages timed by: ${x.client}. GC in that client during the pages: ${x.clientGc?.count ?? "?"} (${fmt(x.clientGc?.totalMs ?? NaN, 1)} ms total), overlapping ${x.clientGc?.requestsOverlapping ?? "?"} timed requests.`);
+    const b = x.large;
+    if (b) {
+      lines.push("", `### 6b. Cold pages from a ${b.messages.toLocaleString("en-US")}-message conversation${r.params.mode === "full" ? "" : ` (${r.params.mode} mode: not the issue's 1,000,000)`}`, "");
+      lines.push(
+        `${b.ownRuntime ? "On a fresh runtime of its own" : "On the main runtime"} (${Object.entries(b.serverVars).map(([k, v]) => `${k}=${v}`).join(", ")}). Filled by real sends (one socket, send_batch of ${r.params.s6.batchSize}, 8 in flight) in ${sec(b.fillSeconds)} (${fmt(b.fillMessagesPerSecond, 0)} msg/s${b.fillLoopDelay ? `; the sender's event-loop delay meanwhile p99 ${fmt(b.fillLoopDelay.p99, 1)} ms, max ${fmt(b.fillLoopDelay.max, 0)} ms` : ""}). ` +
+          `D1 and R2 were looked at every ${fmt(b.lookEveryMs / 1000, 2)} s from the start of the fill${b.lagDuringFill?.looks ? ` (${b.lagDuringFill.looks} looks while it ran): the archive job trailed the sends by at most ${fmt(b.lagDuringFill.maxUnarchived, 0)} messages not yet in D1 and ${fmt(b.lagDuringFill.maxSegmentsBehind, 0)} segments not yet in R2` : ""}${b.atFillEnd ? `; at the last look before the last ack (${fmt(-b.atFillEnd.t, 1)} s before it) ${fmt(b.atFillEnd.acked, 0)} were acked, D1 held up to seq ${fmt(b.atFillEnd.d1MaxSeq, 0)} and R2 ${fmt(b.atFillEnd.segments, 0)} segments` : ""}; every row was in D1 ${sec(b.archivedAfterSeconds)} after the last ack, the last segment in R2 after ${sec(b.lastSegmentAfterSeconds)}, and the tiers in place after ${sec(b.settleSeconds)} (each look took up to ${fmt(Math.max(0, ...(b.timeline ?? []).map((x) => x.lookMs)), 0)} ms). ` +
+          `Cold ${range(b.layout.cold)}: **${fmt(b.observed.segments, 0)} segments, ${b.observed.segmentBytes >= 1024 ** 2 ? `${fmt(b.observed.segmentBytes / 1024 ** 2, 1)} MiB` : `${fmt(b.observed.segmentBytes / 1024, 1)} KiB`}** in R2 (${fmt(b.observed.segmentBytes / b.observed.segments / 1024, 1)} KiB each, ${fmt(b.observed.segmentBytes / b.layout.cold[1], 1)} B a message); warm ${range(b.layout.warm)} (D1 ${fmt(b.observed.d1Rows, 0)} rows); hot ${range(b.layout.hot)}.`,
+        "",
+      );
+      lines.push("| position in the cold tier | segments (seqs) | segment not in memory: p50 / p95 / p99 / max (ms) | same page again | pages |", "|---|---|---|---|---|");
+      for (const [pos, v] of Object.entries(b.positions))
+        lines.push(`| ${pos} | ${v.segments[0]}-${v.segments[1]} (${range(v.seqs)}) | ${lat(v.uncached)} | ${lat(v.cached)} | ${v.uncached.count} + ${v.cached.count} |`);
+      lines.push("", `Machine during the fill and settling: ${load(b.fillCpu)}; while the pages were timed: ${load(b.pagesCpu)}.`);
+      lines.push("", `Each page from a segment not read before (fetched from R2 and decoded), then the same page again; positions interleaved. Wrong pages: ${b.badPages}${b.badSamples.length ? ` (${b.badSamples.join("; ")})` : ""}.`);
+    } else if (x.largeError) lines.push("", `### 6b. Large conversation: **failed**: ${x.largeError}`);
   }
   if (s.s7) {
     const x = s.s7;
@@ -233,8 +264,9 @@ export async function chartSvg(r: BenchResults): Promise<string> {
   for (const [c, by] of Object.entries(sc.s8 ?? {}))
     for (const n of SYSTEMS) for (const [gap, b] of Object.entries(by[n]?.error ? {} : (by[n]?.blocks ?? {}))) push(`8: ${c} @${gap}`, n, b.latency);
   if (sc.s6) {
-    push("6: history hot", "edgechat", sc.s6.hot);
-    push("6: history archived", "edgechat", sc.s6.archived);
+    push("6: history hot", "edgechat", sc.s6.pages.hot);
+    push("6: history warm", "edgechat", sc.s6.pages.warm);
+    push("6: history cold", "edgechat", sc.s6.pages.cold);
   }
   const tput: { variant: string; system: string; mps: number }[] = [];
   for (const v of ["single", "batched"] as const) for (const n of SYSTEMS) {

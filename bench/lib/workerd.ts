@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { BENCH_DIR, HOST, ROOT } from "./env.ts";
+import { BENCH_DIR, HOST, ROOT, log, sleep } from "./env.ts";
 import { migrateLocalD1 } from "../../scripts/local-d1.mjs";
 
 // At least 32 characters, or the admin API refuses to serve (src/routes/admin.ts).
@@ -20,6 +20,8 @@ export interface RuntimeServer {
   mf: Miniflare;
   /** The workerd process serving this instance (for RSS). */
   pid: number;
+  /** Where its storage is persisted (Durable Objects under v3/do, D1 under v3/d1, R2 under v3/r2). */
+  persist: string;
   stop(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
     wsUrl: url.replace(/^http/, "ws"),
     mf,
     pid,
+    persist,
     async stop() {
       await mf.dispose();
       rmSync(persist, { recursive: true, force: true });
@@ -145,8 +148,22 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
  */
 export async function startEdgechat(opts: { bundle: Bundle; vars?: Record<string, string> }): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-"));
-  // Every D1 database the snapshot's wrangler.toml binds (older commits bind only DB).
-  await migrateLocalD1(dirname(opts.bundle.config), persist);
+  // Every D1 database the snapshot's wrangler.toml binds (older commits bind only DB). The databases are
+  // migrated side by side by separate wrangler processes on one persist directory; on a busy machine one of
+  // them sometimes dies with "SQLITE_BUSY: database is locked" while starting its runtime. A migration can be
+  // left half applied then (an ALTER done, not recorded), so the retry starts again from an empty directory.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrateLocalD1(dirname(opts.bundle.config), persist);
+      break;
+    } catch (err) {
+      if (attempt >= 3 || !/SQLITE_BUSY|database is locked/.test(String(err))) throw err;
+      log(`migrating local D1 failed with SQLITE_BUSY (attempt ${attempt}); starting again from an empty directory`);
+      rmSync(persist, { recursive: true, force: true });
+      mkdirSync(persist, { recursive: true });
+      await sleep(1000 * attempt);
+    }
+  }
   const { workerOptions } = unstable_getMiniflareWorkerOptions(opts.bundle.config);
   const bindings = { ...(workerOptions.bindings ?? {}), AUTH_SECRET, ADMIN_SECRET, ...opts.vars };
   return startMiniflare(
