@@ -2,8 +2,8 @@
 // storage on disk) and two Node `ws` relays in child processes, drives them all from this process,
 // and writes bench/results/<date>.{json,md,svg} (+ latest.md for full runs).
 //
-//   npm run bench            the issue's scenarios at full size, normal then hogged (~20 min on 2 cores)
-//   npm run bench:quick      reduced sizes, ~3 minutes
+//   npm run bench            the issue's scenarios at full size, normal then hogged (~25 min on 2 cores)
+//   npm run bench:quick      reduced sizes, ~4 minutes
 //   tsx bench/run.ts --tiny  proves the harness counts every message (CI; e2e/bench-harness.test.ts)
 // Options: --only s1,s3   --out <dir>   --ref <git ref> (bench a committed snapshot, not the working tree)
 //          --json (print the results JSON on stdout)

@@ -396,9 +396,9 @@ async function watchTiers(edge: RuntimeServer, id: string, layout: TierLayout, w
     const d = await d1Range();
     segs.push(...(await segmentFirstSeqs(bucket, id, segs[segs.length - 1] ?? 0)));
     const now = performance.now();
-    // Seconds since the last ack (negative while the fill runs), at the end of the look.
+    // Seconds since the last ack, at the end of the look (looks made while the fill ran get theirs below,
+    // negative, once its end is known).
     const t = round((now - (fill.end ?? now)) / 1000, 2);
-    // t is set below for looks made while the fill ran (its end was not known yet).
     const sample: SettleSample = { t, acked: fill.acked, d1MaxSeq: d.max, d1MinSeq: d.min, segments: segs.length, lookMs: round(now - before, 1) };
     samples.push(sample);
     lookEnds.push(now);
