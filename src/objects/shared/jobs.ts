@@ -87,9 +87,10 @@ export class JobRunner<Kind extends string> {
       const due = [...this.#wanted].filter(([, at]) => at <= now).map(([kind]) => kind);
       await Promise.all(due.map((kind) => this.runNow(kind)));
     } finally {
-      // The alarm that fired is gone (#alarmAt is null): this arms the earliest wish, once. A job that set its
-      // next run meanwhile already armed it, and then this writes nothing (every setAlarm is a billed write).
-      this.#sync();
+      // Forced, even when a job already armed this time during the run: without it, a 3,000-member group's push
+      // fan-out stalled locally (e2e/large-group-3000.test.ts timed out), so an alarm set while the handler runs
+      // is not to be relied on after it returns. This costs one more billed setAlarm per run (docs/scaling.md 10).
+      this.#sync(true);
     }
   }
 
@@ -135,9 +136,9 @@ export class JobRunner<Kind extends string> {
     return min;
   }
 
-  #sync(): void {
+  #sync(force = false): void {
     const next = this.#earliest();
-    if (next === this.#alarmAt) return;
+    if (!force && next === this.#alarmAt) return;
     this.#alarmAt = next;
     // setAlarm/deleteAlarm are storage writes covered by the output gate: no await needed.
     if (next === null) void this.#storage.deleteAlarm();
