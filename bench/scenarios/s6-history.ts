@@ -576,23 +576,10 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
   const pages = Object.fromEntries(PAGE_KINDS.map((k) => [k, lat[k].summary()])) as Record<PageKind, LatencySummary>;
   log(`s6: p99 ${PAGE_KINDS.map((k) => `${k} ${pages[k].p99}`).join(", ")} ms; bad pages ${checked.bad}; client GCs ${reply.gc.count} (${reply.gc.totalMs} ms), overlapping ${reply.gc.requestsOverlapping} requests`);
   const result: HistoryResult = {
-    messages: p.messages,
+    ...conversationFill({ messages: p.messages, fillSeconds, digits: 2, loopDelay: state.loopDelay, settled, timelineMax: 60, lookEveryMs: 250, layout, serverVars: ctx.params.serverVars }),
     hotTail: p.hotTail,
     warmMessages: p.warmMessages,
     segmentMessages: p.segmentMessages,
-    fillSeconds: round(fillSeconds, 2),
-    fillMessagesPerSecond: round(p.messages / fillSeconds, 0),
-    fillLoopDelay: state.loopDelay ?? null,
-    settleSeconds: settled.settleSeconds,
-    archivedAfterSeconds: settled.archivedAfterSeconds,
-    lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
-    atFillEnd: settled.atFillEnd,
-    lagDuringFill: settled.lagDuringFill,
-    timeline: thin(settled.samples, 60),
-    lookEveryMs: 250,
-    layout,
-    observed: settled.observed,
-    serverVars: pick(ctx.params.serverVars),
     quietAfterSeconds,
     pagesCpu,
     pages,
@@ -611,6 +598,38 @@ export async function runHistory(ctx: BenchContext): Promise<HistoryResult> {
     log(`s6 large: failed: ${result.largeError}`);
   }
   return result;
+}
+
+/** The ConversationFill part of a result: the fill, and how the archive job followed it until the tiers were in place. */
+function conversationFill(o: {
+  messages: number;
+  fillSeconds: number;
+  /** Decimals of fillSeconds in the report. */
+  digits: number;
+  loopDelay: ConversationFill["fillLoopDelay"] | undefined;
+  settled: Awaited<ReturnType<typeof watchTiers>>;
+  timelineMax: number;
+  lookEveryMs: number;
+  layout: TierLayout;
+  serverVars: Record<string, string>;
+}): ConversationFill {
+  const { settled } = o;
+  return {
+    messages: o.messages,
+    fillSeconds: round(o.fillSeconds, o.digits),
+    fillMessagesPerSecond: round(o.messages / o.fillSeconds, 0),
+    fillLoopDelay: o.loopDelay ?? null,
+    settleSeconds: settled.settleSeconds,
+    archivedAfterSeconds: settled.archivedAfterSeconds,
+    lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
+    atFillEnd: settled.atFillEnd,
+    lagDuringFill: settled.lagDuringFill,
+    timeline: thin(settled.samples, o.timelineMax),
+    lookEveryMs: o.lookEveryMs,
+    layout: o.layout,
+    observed: settled.observed,
+    serverVars: pick(o.serverVars),
+  };
 }
 
 /** At most `max` samples, evenly spaced, always with the last. */
@@ -698,26 +717,13 @@ async function runLarge(ctx: BenchContext): Promise<LargeHistoryResult> {
     if (checked.bad) log(`s6 large: bad pages: ${checked.samples.join("; ")}`);
     return {
       ownRuntime: q.ownRuntime,
-      messages: q.messages,
+      ...conversationFill({ messages: q.messages, fillSeconds, digits: 1, loopDelay: state.loopDelay, settled, timelineMax: 80, lookEveryMs: 1000, layout, serverVars: vars }),
       segmentMessages: q.segmentMessages,
-      fillSeconds: round(fillSeconds, 1),
-      fillMessagesPerSecond: round(q.messages / fillSeconds, 0),
-      fillLoopDelay: state.loopDelay ?? null,
-      settleSeconds: settled.settleSeconds,
-      archivedAfterSeconds: settled.archivedAfterSeconds,
-      lastSegmentAfterSeconds: settled.lastSegmentAfterSeconds,
-      atFillEnd: settled.atFillEnd,
-      lagDuringFill: settled.lagDuringFill,
-      layout,
-      observed: settled.observed,
-      serverVars: pick(vars),
       fillCpu,
       pagesCpu,
       positions,
       badPages: checked.bad,
       badSamples: checked.samples,
-      timeline: thin(settled.samples, 80),
-      lookEveryMs: 1000,
       clientGc: reply.gc,
     };
   } finally {
