@@ -7,7 +7,7 @@
 import type { HistoryArchive } from "../../db/archive";
 import { AppError } from "../../lib/errors";
 import type { Meta } from "./meta";
-import type { D1Rewrites } from "./rewrites";
+import type { D1Rewrites, PendingRewrites } from "./rewrites";
 import type { ColdSegments } from "./segments";
 import type { StoredMessage } from "./stream";
 
@@ -60,7 +60,7 @@ export class ArchivedTiers {
   async #replies(parent: number, after: number, below: number, limit: number): Promise<StoredMessage[]> {
     after = Math.max(after, this.#meta.retainedFrom - 1);
     if (after + 1 >= below) return [];
-    let before = this.#rewrites.snapshot(after + 1, below - 1);
+    let before!: PendingRewrites;
     let rows: StoredMessage[] = [];
     for (let attempt = 0; attempt < BOUNDARY_RETRIES; attempt++) {
       before = this.#rewrites.snapshot(after + 1, below - 1);
