@@ -183,6 +183,9 @@ function evaluate(r: BenchResults): void {
   }
   if (s.s4) {
     t.push(checkMax("4 sockets", "overhead above bare object", s.s4.overheadKibPerSocket, 10, "KiB/socket", "<= 10 KB/socket"));
+    if (s.s4.bareFirstFrame) {
+      t.push({ scenario: "4 sockets", metric: "overhead above a bare object that sends one frame", target: "reported", value: s.s4.overheadAboveFirstFrameKibPerSocket, unit: "KiB/socket", pass: null, note: `the first frame costs the bare object ${round(s.s4.bareFirstFrame.kibPerSocket - s.s4.bare.kibPerSocket, 1)} KiB/socket` });
+    }
     t.push({ scenario: "4 sockets", metric: "1:1 p99 while open", target: "reported", value: s.s4.latencyWhileOpen.delivery.p99, unit: "ms", pass: null, note: "report only" });
   }
   if (s.s5) {

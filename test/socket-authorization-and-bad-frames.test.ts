@@ -23,6 +23,8 @@ describe("who may connect", () => {
       [{ v: 3, token: a.token }, 4426],
       [{ v: 1, token: a.token, since: "-1" }, 4400],
       [{ v: 1, token: a.token, since: "abc" }, 4400],
+      [{ v: 1, token: a.token, presence: "2" }, 4400],
+      [{ v: 1, token: a.token, presence: "" }, 4400],
     ];
     for (const [params, code] of cases) {
       const s = await TestSocket.open(path, params);

@@ -58,6 +58,31 @@ it("presence: online while any device is connected, pushed to subscribers who sh
   watcher.close();
 });
 
+it("presence=0: a conversation socket that leaves presence to the user socket takes no lease", async () => {
+  const [a, b] = [await mintUser(), await mintUser()];
+  const dm = (await createDirect(a, b)).body.conversation;
+  const presenceOfA = async () => (await api("GET", `/v1/users/${a.id}/presence`, { token: b.token })).body.presence;
+  // Only a presence=0 conversation socket: a is not online (no lease was taken in a's user object).
+  const quiet = await TestSocket.conversation(dm.id, a, { presence: 0 });
+  await quiet.next("caught_up");
+  await new Promise((r) => setTimeout(r, 300));
+  expect(await presenceOfA()).toMatchObject({ online: false, lastSeenAt: null });
+  // presence=1 (the default) counts as before.
+  const counting = await TestSocket.conversation(dm.id, a, { presence: 1 });
+  await counting.next("caught_up");
+  await expect.poll(async () => (await presenceOfA()).online, { timeout: 5000 }).toBe(true);
+  // Closing the counting socket releases the lease although the presence=0 socket stays open.
+  counting.close();
+  await expect.poll(async () => (await presenceOfA()).online, { timeout: 5000 }).toBe(false);
+  // With a user socket, a is online; the presence=0 socket does not keep a online after it goes.
+  const phone = await TestSocket.user(a);
+  await phone.nextAny((f) => f.type === "hello");
+  await expect.poll(async () => (await presenceOfA()).online, { timeout: 5000 }).toBe(true);
+  phone.close();
+  await expect.poll(async () => (await presenceOfA()).online, { timeout: 5000 }).toBe(false);
+  quiet.close();
+});
+
 it("a large group's message reaches every member's inbox through the fan-out queue", async () => {
   const owner = await mintUser();
   const members = await Promise.all(Array.from({ length: 120 }, () => mintUser()));

@@ -106,8 +106,9 @@ export function bearerProtocols(token: string): string[] {
   return ["edgechat.v1", `bearer.${token}`];
 }
 
-export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number): string {
-  return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&token=${token}${since === undefined ? "" : `&since=${since}`}`;
+/** `presence: 0`: the socket leaves presence to a user socket, as the SDK's does while its user socket runs (protocol 5.1). */
+export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number, presence?: 0): string {
+  return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&token=${token}${since === undefined ? "" : `&since=${since}`}${presence === 0 ? "&presence=0" : ""}`;
 }
 
 /** Frame type from the first bytes: every server frame (ours and the relays') starts with {"type":"... */

@@ -128,8 +128,10 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
     lines.push("", `## 4. ${x.edgechat.sockets} open sockets across ${x.edgechat.conversations} conversations`, "");
     lines.push("| runtime | RSS before (MiB) | RSS after (MiB) | KiB per socket | connect time (s) |", "|---|---|---|---|---|");
     lines.push(`| bare object (hibernatable accept only) | ${x.bare.rssBeforeMiB} | ${x.bare.rssAfterMiB} | ${fmt(x.bare.kibPerSocket)} | ${x.bare.connectSeconds} |`);
-    lines.push(`| edgechat | ${x.edgechat.rssBeforeMiB} | ${x.edgechat.rssAfterMiB} | ${fmt(x.edgechat.kibPerSocket)} | ${x.edgechat.connectSeconds} |`);
-    lines.push("", `Overhead above bare: ${fmt(x.overheadKibPerSocket)} KiB per socket. 1:1 latency while open: ${lat(x.latencyWhileOpen.delivery)} ms (${x.latencyWhileOpen.delivered}/${x.latencyWhileOpen.sent}).`);
+    if (x.bareFirstFrame) lines.push(`| bare object + one welcome-sized frame sent on accept | ${x.bareFirstFrame.rssBeforeMiB} | ${x.bareFirstFrame.rssAfterMiB} | ${fmt(x.bareFirstFrame.kibPerSocket)} | ${x.bareFirstFrame.connectSeconds} |`);
+    lines.push(`| edgechat (sockets as the SDK opens them: \`presence=0\`) | ${x.edgechat.rssBeforeMiB} | ${x.edgechat.rssAfterMiB} | ${fmt(x.edgechat.kibPerSocket)} | ${x.edgechat.connectSeconds} |`);
+    lines.push("", "All three behind the same static-assets router (the project's `[assets]` routing).");
+    lines.push("", `Overhead above bare: ${fmt(x.overheadKibPerSocket)} KiB per socket${x.bareFirstFrame ? `; above the bare object that sends one frame: ${fmt(x.overheadAboveFirstFrameKibPerSocket)} KiB per socket` : ""}. 1:1 latency while open: ${lat(x.latencyWhileOpen.delivery)} ms (${x.latencyWhileOpen.delivered}/${x.latencyWhileOpen.sent}).`);
   }
   if (s.s5) {
     const x = s.s5;

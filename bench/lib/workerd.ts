@@ -194,10 +194,19 @@ function projectCompatibilityDate(): string {
   return /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-04-01";
 }
 
-/** The bare comparison: a Worker + SQLite-backed object that only accepts hibernatable sockets. */
+/**
+ * The bare comparison: a Worker + SQLite-backed object that only accepts hibernatable sockets, deployed the
+ * way edgechat is: behind the same static-assets router (the project's `[assets]` routing, with an empty
+ * assets directory), reached under /v1/ so the router hands it to the Worker. Every socket through that
+ * router costs ~65 KiB of the runtime's memory locally (measured, bench/README.md), for both systems alike.
+ */
 export async function startBare(): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-"));
   const compatibilityDate = projectCompatibilityDate();
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const assets = (workerOptions as { assets?: { directory: string } }).assets;
+  const assetsDir = join(persist, "assets");
+  mkdirSync(assetsDir, { recursive: true });
   return startMiniflare(
     {
       name: "bare",
@@ -209,10 +218,14 @@ export async function startBare(): Promise<RuntimeServer> {
       compatibilityDate,
       durableObjects: { BARE: { className: "BareObject", useSQLite: true } },
       durableObjectsPersist: join(persist, "do"),
-    },
+      ...(assets ? { assets: { ...assets, directory: assetsDir } } : {}),
+    } as ConstructorParameters<typeof Miniflare>[0],
     persist,
   );
 }
+
+/** Where the bare Worker takes sockets and requests (under the Worker's own routes, as edgechat's API). */
+export const BARE_PATH = "/v1/bare";
 
 /** Scenario 9's bare comparison: a Worker that only moves bodies into the local R2 bucket and back. */
 export async function startBareR2(): Promise<RuntimeServer> {

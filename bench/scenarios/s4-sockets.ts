@@ -1,12 +1,14 @@
 // Scenario 4: 10,000 open sockets across 1,000 conversations. Memory per socket of the runtime
 // process (workerd RSS delta / sockets), against a bare object that only accepts hibernatable
-// sockets, each on a fresh runtime so neither inherits the other's heap. Then the 1:1 latency
-// while all sockets stay open.
+// sockets, each on a fresh runtime so neither inherits the other's heap, both behind the same
+// static-assets router. The sockets are opened as the SDK opens them next to its user socket
+// (`presence=0`: no presence lease, no user object woken). Then the 1:1 latency while all sockets
+// stay open.
 import { closeAll, conversationWsUrl, createDirect, createGroup, createUsers, mustApi, openSockets, pMap, type BenchSocket } from "../lib/client.ts";
 import { log, sleep } from "../lib/env.ts";
 import { round } from "../lib/stats.ts";
 import type { BenchContext } from "../lib/systems.ts";
-import { rssBytes, startBare, startEdgechat } from "../lib/workerd.ts";
+import { BARE_PATH, rssBytes, startBare, startEdgechat } from "../lib/workerd.ts";
 import { pacedPair, type PacedResult } from "./s1-latency.ts";
 
 export interface MemoryResult {
@@ -23,8 +25,12 @@ export interface SocketsResult {
   /** Seconds between the last socket opening and the start of the latency probe. */
   probeStartedAfterConnectSeconds: number;
   edgechat: MemoryResult;
+  /** Accepts and nothing else: the scenario's target is against this one. */
   bare: MemoryResult;
+  /** Accepts and sends one welcome-sized frame: what the runtime keeps for a socket that has carried a frame. */
+  bareFirstFrame: MemoryResult;
   overheadKibPerSocket: number;
+  overheadAboveFirstFrameKibPerSocket: number;
   latencyWhileOpen: PacedResult;
 }
 
@@ -56,28 +62,32 @@ async function measure(pid: number, urls: string[], conversations: number, settl
   };
 }
 
-export async function runSockets(ctx: BenchContext): Promise<SocketsResult> {
-  const p = ctx.params.s4;
-  const total = p.conversations * p.socketsPerConversation;
-
-  // --- bare runtime
+async function measureBare(p: BenchContext["params"]["s4"], welcome: boolean): Promise<MemoryResult> {
   const bare = await startBare();
-  let bareResult: MemoryResult;
   try {
     const names = Array.from({ length: p.conversations }, (_, c) => `c${c}`);
     // Wake every object first, so the delta below is sockets, not objects.
     await pMap(names, 16, async (o) => {
-      const r = await fetch(`${bare.url}/?o=${o}`);
+      const r = await fetch(`${bare.url}${BARE_PATH}?o=${o}`);
       await r.text();
     });
-    const urls = names.flatMap((o) => Array.from({ length: p.socketsPerConversation }, () => `${bare.wsUrl}/?o=${o}`));
+    const urls = names.flatMap((o) => Array.from({ length: p.socketsPerConversation }, () => `${bare.wsUrl}${BARE_PATH}?o=${o}${welcome ? "&welcome=1" : ""}`));
     const { m, sockets } = await measure(bare.pid, urls, p.conversations, p.settleMs, "open");
-    bareResult = m;
-    log(`s4 bare: ${m.kibPerSocket} KiB/socket over ${m.sockets} sockets`);
+    log(`s4 bare${welcome ? " + one frame" : ""}: ${m.kibPerSocket} KiB/socket over ${m.sockets} sockets`);
     await closeAll(sockets);
+    return m;
   } finally {
     await bare.stop();
   }
+}
+
+export async function runSockets(ctx: BenchContext): Promise<SocketsResult> {
+  const p = ctx.params.s4;
+  const total = p.conversations * p.socketsPerConversation;
+
+  // --- bare runtimes: accept only, then accept + one frame (each fresh)
+  const bareResult = await measureBare(p, false);
+  const bareFirstFrame = await measureBare(p, true);
 
   // --- edgechat on its own fresh runtime
   const edge = await startEdgechat({ bundle: ctx.bundle, vars: ctx.params.serverVars });
@@ -92,7 +102,7 @@ export async function runSockets(ctx: BenchContext): Promise<SocketsResult> {
     const dm = await createDirect(edge.url, probeA, probeB);
     // Wake every object (describe) right before the "before" snapshot, as for the bare runtime.
     await pMap(convs, 16, (c) => mustApi(edge.url, "GET", `/v1/conversations/${c.id}`, { token: c.members[0]!.token }));
-    const urls = convs.flatMap((c) => c.members.map((u) => conversationWsUrl(edge.wsUrl, c.id, u.token)));
+    const urls = convs.flatMap((c) => c.members.map((u) => conversationWsUrl(edge.wsUrl, c.id, u.token, undefined, 0)));
     const { m, sockets } = await measure(edge.pid, urls, p.conversations, p.settleMs, "caught_up");
     log(`s4 edgechat: ${m.kibPerSocket} KiB/socket over ${m.sockets} sockets`);
     const warm = Math.min(100, Math.floor(p.probeMessages / 10));
@@ -112,7 +122,9 @@ export async function runSockets(ctx: BenchContext): Promise<SocketsResult> {
       probeStartedAfterConnectSeconds: round((probeStart - connectedAt) / 1000, 1),
       edgechat: m,
       bare: bareResult,
+      bareFirstFrame,
       overheadKibPerSocket: round(m.kibPerSocket - bareResult.kibPerSocket, 2),
+      overheadAboveFirstFrameKibPerSocket: round(m.kibPerSocket - bareFirstFrame.kibPerSocket, 2),
       latencyWhileOpen: latency,
     };
   } finally {

@@ -203,6 +203,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         wsBaseUrl: this.wsBase,
         pageSize: this.options.pageSize ?? 50,
         uploads: this.uploads,
+        userSocketStarted: () => this.userSocket !== null,
         socket: { getToken: this.getToken, WebSocket: this.options.WebSocket, backoff: this.options.backoff, heartbeat: this.options.heartbeat },
       });
       c.on("read", ({ seq }) => this.onLocalRead(id, seq));

@@ -34,6 +34,8 @@ interface ConversationOptions {
   uploads: Uploads;
   /** Resend an unacknowledged frame after this long on an open socket. Default 10 000. */
   ackTimeoutMs?: number;
+  /** True while the client's user socket is started: it carries presence, so this socket asks for `presence=0`. */
+  userSocketStarted?: () => boolean;
 }
 
 export class Conversation extends Emitter<ConversationEvents> {
@@ -82,6 +84,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       wsBaseUrl: options.wsBaseUrl,
       socket: options.socket,
       position: this,
+      presenceElsewhere: options.userSocketStarted ?? (() => false),
       downgraded: (version) => this.setProtocol(version),
       handle: (raw) => this.handle(raw),
       failed: (err) => this.emit("error", err),

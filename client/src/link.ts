@@ -14,6 +14,8 @@ interface LinkOptions {
   socket: Omit<SocketOptions, "url">;
   /** Where the stream stands (the Conversation's fields), read at connect time. */
   position: { readonly lastSeq: number; readonly epoch: string | null };
+  /** Read at connect time: true when this device's user socket carries its presence (`presence=0`, protocol 5.1). */
+  presenceElsewhere: () => boolean;
   /** A server refused the version asked for: the next socket, at once, asks for (and speaks) `version`. */
   downgraded: (version: number) => void;
   /** Handle one frame; the next one waits until it settles. */
@@ -61,6 +63,7 @@ export class ConversationLink {
     // duplicates in the backlog are dropped by the seq check, and nothing after lastSeq is missed.
     url.searchParams.set("since", String(position.lastSeq));
     if (position.epoch) url.searchParams.set("epoch", position.epoch);
+    if (this.#options.presenceElsewhere()) url.searchParams.set("presence", "0");
     return url.toString();
   }
 

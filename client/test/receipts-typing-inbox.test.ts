@@ -12,8 +12,7 @@ beforeAll(() => {
   server = local.current;
 });
 
-async function user(name: string) {
-  const net = new Network();
+async function user(name: string, net = new Network()) {
   const client = new ChatClient({ baseUrl: server.url, WebSocket: net.WebSocket, storage: new MemoryOutboxStorage(), backoff: { baseMs: 20, capMs: 200 } });
   await client.auth.signup(name, "correct horse battery");
   return client;
@@ -22,7 +21,8 @@ async function user(name: string) {
 it("inbox unread counts, pending -> sent -> delivered -> read, typing and presence", async () => {
   const sfx = Date.now().toString(36);
   const alice = await user(`ra_${sfx}`);
-  const bob = await user(`rb_${sfx}`);
+  const bobNet = new Network();
+  const bob = await user(`rb_${sfx}`, bobNet);
   const bobId = (await bob.me()).id;
   alice.connect();
   bob.connect();
@@ -63,9 +63,16 @@ it("inbox unread counts, pending -> sent -> delivered -> read, typing and presen
   await until(() => bob.inboxState.entries.find((e) => e.conversationId === dm.id)?.unread === 0, 10_000, "unread cleared");
 
   // A fresh device of alice's learns the current receipts on open (frames only carry changes).
-  const alice2 = new ChatClient({ baseUrl: server.url, WebSocket: new Network().WebSocket, storage: new MemoryOutboxStorage(), session: alice.auth.session });
+  const alice2Net = new Network();
+  const alice2 = new ChatClient({ baseUrl: server.url, WebSocket: alice2Net.WebSocket, storage: new MemoryOutboxStorage(), session: alice.auth.session });
   const a2 = await alice2.open(dm.id);
   await until(() => a2.messages.length === 2 && a2.statusOf(a2.messages[1]!) === "read", 10_000, "read on a second device");
+
+  // Presence rides on the user socket (protocol 5.1, 12.4): bob's conversation socket says presence=0, so it
+  // wakes nothing in his user object; alice2 has no user socket, so her conversation socket counts.
+  const conversationUrl = (urls: string[]) => new URL(urls.find((u) => u.includes(`/conversations/${dm.id}/ws`))!);
+  expect(conversationUrl(bobNet.urls).searchParams.get("presence")).toBe("0");
+  expect(conversationUrl(alice2Net.urls).searchParams.get("presence")).toBeNull();
 
   // Typing: shown to bob, expires by itself.
   const seen: TypingUser[][] = [];

@@ -59,6 +59,9 @@ export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", a
   if (!CONVERSATION_ID_RE.test(id)) return refuseSocket(req, CloseCode.NotAMember, "not a member of this conversation");
   const epoch = new URL(req.url).searchParams.get("epoch");
   if (epoch !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(epoch)) return refuseSocket(req, CloseCode.BadRequest, "invalid epoch");
+  // presence=0: this device's user socket carries its presence, so this socket holds no lease (12.4).
+  const presence = new URL(req.url).searchParams.get("presence");
+  if (presence !== null && presence !== "0" && presence !== "1") return refuseSocket(req, CloseCode.BadRequest, "presence must be 0 or 1");
   const verdict = await checkUpgrade(req, c.env.AUTH_SECRET, ["since"]);
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
 
@@ -68,6 +71,7 @@ export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", a
   if (since !== null) inner.searchParams.set("since", since);
   inner.searchParams.set("v", String(verdict.version));
   if (epoch !== null) inner.searchParams.set("epoch", epoch);
+  if (presence === "0") inner.searchParams.set("presence", "0");
   const headers = new Headers({ Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(verdict.identity) });
   const proto = selectedProtocol(req)["Sec-WebSocket-Protocol"];
   if (proto) headers.set("Sec-WebSocket-Protocol", proto);

@@ -22,7 +22,15 @@ export interface ConversationSocket extends SocketIdentity {
    * pager that sends the backlog lives in memory: a socket found not live after a wake has lost it.
    */
   live: boolean;
+  /**
+   * False when the client said its user socket carries its presence (`presence=0`): this socket then takes no
+   * lease in the user's object. Absent (sockets from older builds, clients that did not say) counts.
+   */
+  presence?: false;
 }
+
+/** Whether a socket makes its user online through this object's lease. */
+export const countsForPresence = (s: ConversationSocket): boolean => s.presence !== false;
 
 export type Sockets = SocketRegistry<ConversationSocket, ServerFrame>;
 
@@ -81,6 +89,7 @@ export class Connections {
       exp: identity.exp,
       live: false,
       connectedAt: Date.now(),
+      ...(url.searchParams.get("presence") === "0" ? { presence: false as const } : {}),
     };
     // Tagged by user id so a removed member's sockets can be found and closed.
     this.#sockets.accept(server, state, [identity.userId]);

@@ -1,7 +1,8 @@
-// Presence from this conversation's side. A user with at least one socket here counts as online: this
-// object holds ONE lease for them in their user object (not one per socket), taken when their first socket
-// opens, released when their last socket goes, and renewed every LEASE_RENEW_MS. The user object decides
-// online/offline. Owns the `presence_held` table and two jobs:
+// Presence from this conversation's side. A user with at least one socket here that counts for presence is
+// online: this object holds ONE lease for them in their user object (not one per socket), taken when their
+// first such socket opens, released when their last one goes, and renewed every LEASE_RENEW_MS. The user
+// object decides online/offline. A socket opened with `presence=0` (clients whose user socket carries their
+// presence, as the SDK's does) takes no lease and wakes no user object; it is still swept for heartbeats. Owns the `presence_held` table and two jobs:
 // - "leases": brings the held leases in line with the sockets open now (take, renew, release), a bounded
 //   number of requests per run, so a burst of thousands of connects becomes a steady trickle of one
 //   request per user, never one per socket and never thousands at once;
@@ -10,7 +11,7 @@ import { mapLimit } from "../../lib/concurrency";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import { sweepIsLate } from "../shared/sockets";
-import type { ConversationSocket, Sockets } from "./connections";
+import { countsForPresence, type ConversationSocket, type Sockets } from "./connections";
 import type { Job } from "./index";
 import type { Meta } from "./meta";
 
@@ -44,16 +45,18 @@ export class Presence {
     jobs.define("leases", () => this.#reconcile());
   }
 
-  /** A socket opened: the sweep runs while any socket is open; a user new here gets a lease at once. */
+  /** A socket opened: the sweep runs while any socket is open; a user new here gets a lease at once, if the socket counts. */
   opened(state: ConversationSocket): void {
     const now = Date.now();
     this.#jobs.ensure("presence", now + this.#ttl / 2);
-    if (!this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", now);
+    if (countsForPresence(state) && !this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", now);
   }
 
-  /** A socket went (the registry's `forgotten` hook): if it was the user's last one here, release the lease. */
+  /** A socket went (the registry's `forgotten` hook): if it was the user's last counting one here, release the lease. */
   released(state: ConversationSocket): void {
-    if (this.#sockets.countOf(state.userId) === 0 && this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", Date.now());
+    if (!this.#heldMap().has(state.userId)) return;
+    for (const [, s] of this.#sockets.entries()) if (s.userId === state.userId && countsForPresence(s)) return;
+    this.#jobs.ensure("leases", Date.now());
   }
 
   /** Close sockets without a heartbeat (their leases are released by `released`). Runs only while sockets are open. */
@@ -70,7 +73,7 @@ export class Presence {
     const now = Date.now();
     const held = this.#heldMap();
     const present = new Set<string>();
-    for (const [, state] of this.#sockets.entries()) present.add(state.userId);
+    for (const [, state] of this.#sockets.entries()) if (countsForPresence(state)) present.add(state.userId);
     const work: { userId: string; take: boolean }[] = [];
     for (const userId of present) {
       const at = held.get(userId);
