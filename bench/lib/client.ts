@@ -106,9 +106,12 @@ export function bearerProtocols(token: string): string[] {
   return ["edgechat.v1", `bearer.${token}`];
 }
 
-/** `presence: 0`: the socket leaves presence to a user socket, as the SDK's does while its user socket runs (protocol 5.1). */
-export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number, presence?: 0): string {
-  return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&token=${token}${since === undefined ? "" : `&since=${since}`}${presence === 0 ? "&presence=0" : ""}`;
+/**
+ * A conversation socket as the SDK opens it while its user socket runs: `presence=0`, so connecting asks nothing
+ * of the user's object (protocol 5.1; builds older than the parameter ignore it, and their sockets take a lease).
+ */
+export function conversationWsUrl(wsBase: string, conversationId: string, token: string, since?: number): string {
+  return `${wsBase}/v1/conversations/${conversationId}/ws?v=1&presence=0&token=${token}${since === undefined ? "" : `&since=${since}`}`;
 }
 
 /** Frame type from the first bytes: every server frame (ours and the relays') starts with {"type":"... */

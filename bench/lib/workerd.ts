@@ -23,6 +23,11 @@ export interface RuntimeServer {
   /** Where its storage is persisted (Durable Objects under v3/do, D1 under v3/d1, R2 under v3/r2). */
   persist: string;
   stop(): Promise<void>;
+  /**
+   * Stop this runtime and start a fresh process on the same persisted storage (new pid and port): a
+   * measurement that must not inherit the heap of its setup (scenario 4) starts from here.
+   */
+  restart(): Promise<RuntimeServer>;
 }
 
 export interface Bundle {
@@ -138,6 +143,10 @@ async function startMiniflare(options: ConstructorParameters<typeof Miniflare>[0
     async stop() {
       await mf.dispose();
       rmSync(persist, { recursive: true, force: true });
+    },
+    async restart() {
+      await mf.dispose();
+      return startMiniflare(options, persist);
     },
   };
 }
