@@ -78,6 +78,7 @@ export class Connections {
     if (!this.#meta.exists || this.#members.get(identity.userId) === null) {
       return refuse(upgrade, CloseCode.NotAMember, "not a member of this conversation");
     }
+    if (this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser) this.#presence.sweepUser(identity.userId);
     if (this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser) {
       return refuse(upgrade, CloseCode.TooManyConnections, "too many open sockets for this user");
     }

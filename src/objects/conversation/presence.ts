@@ -6,7 +6,10 @@
 // - "leases": brings the held leases in line with the sockets open now (take, renew, release), a bounded
 //   number of requests per run, so a burst of thousands of connects becomes a steady trickle of one
 //   request per user, never one per socket and never thousands at once;
-// - "presence": the heartbeat sweep, which closes sockets that stopped heartbeating (local, no requests).
+// - "presence": the heartbeat sweep, which closes sockets that stopped heartbeating (local, no requests). It
+//   runs every half TTL while a socket here counts for presence (a silent device must go offline within
+//   1.5 TTL), and only every QUIET_SWEEP_MS while all sockets here are `presence=0`: then a dead socket only
+//   holds memory, and each sweep is an alarm and a stored row in every object with a socket open.
 import { mapLimit } from "../../lib/concurrency";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
@@ -19,6 +22,8 @@ import type { Meta } from "./meta";
 const LEASE_MS = 30 * 60_000;
 /** Held leases are renewed this often while the user has sockets here. */
 const LEASE_RENEW_MS = 10 * 60_000;
+/** The sweep's period while every socket here is `presence=0` (and never shorter than half a TTL). */
+export const QUIET_SWEEP_MS = 5 * 60_000;
 /** Lease requests in flight at once, and per job run. */
 const CONCURRENCY = 32;
 const PER_RUN = 256;
@@ -48,7 +53,7 @@ export class Presence {
   /** A socket opened: the sweep runs while any socket is open; a user new here gets a lease at once, if the socket counts. */
   opened(state: ConversationSocket): void {
     const now = Date.now();
-    this.#jobs.ensure("presence", now + this.#ttl / 2);
+    this.#jobs.ensure("presence", now + this.#period(countsForPresence(state)));
     if (countsForPresence(state) && !this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", now);
   }
 
@@ -59,13 +64,26 @@ export class Presence {
     this.#jobs.ensure("leases", Date.now());
   }
 
+  /**
+   * A user at the socket cap may hold sockets that died without a close event (a quiet sweep may be minutes
+   * away): close those of theirs that stopped heartbeating, so a reconnecting device is not refused for them.
+   */
+  sweepUser(userId: string): void {
+    this.#sockets.sweep(this.#ttl, Date.now(), (s) => s.userId === userId);
+  }
+
   /** Close sockets without a heartbeat (their leases are released by `released`). Runs only while sockets are open. */
   async #sweep(): Promise<JobOutcome> {
     const now = Date.now();
     // Held up by a busy runtime: pings may be waiting to be recorded. Judge silence on the next, punctual run.
     if (sweepIsLate(this.#jobs.dueAt("presence"), now)) return { at: now + 1_000 };
-    this.#sockets.sweep(this.#ttl, now);
-    return this.#sockets.size > 0 ? { at: now + this.#ttl / 2 } : "done";
+    const alive = this.#sockets.sweep(this.#ttl, now);
+    return alive.length > 0 ? { at: now + this.#period(alive.some(countsForPresence)) } : "done";
+  }
+
+  /** How soon the next sweep is due: half a TTL while a socket here counts for presence, else QUIET_SWEEP_MS. */
+  #period(counting: boolean): number {
+    return counting ? this.#ttl / 2 : Math.max(this.#ttl / 2, QUIET_SWEEP_MS);
   }
 
   /** Take leases for users with sockets here and none held, renew old ones, release those of users with none. */

@@ -116,11 +116,13 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
   /**
    * Close sockets that stopped heartbeating (a closed tab can leave a hibernated socket open with no
    * close event, workerd#1187; the runtime records the last auto-answered ping) or whose token expired:
-   * idle sockets that only ping never reach the object otherwise. Returns the sockets that remain.
+   * idle sockets that only ping never reach the object otherwise. `only` limits the sweep to some sockets.
+   * Returns the swept sockets that remain.
    */
-  sweep(ttlMs: number, now = Date.now()): S[] {
+  sweep(ttlMs: number, now = Date.now(), only?: (state: S) => boolean): S[] {
     const alive: S[] = [];
     for (const [ws, state] of this.#sockets()) {
+      if (only && !only(state)) continue;
       const lastPing = this.#ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       if (now - Math.max(lastPing, state.connectedAt) > ttlMs) this.close(ws, CloseCode.HeartbeatTimeout, "no heartbeat");
       else if (state.exp * 1000 <= now) this.close(ws, CloseCode.TokenExpired, "access token expired");
