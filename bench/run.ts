@@ -348,7 +348,7 @@ async function runStep(k: string, fn: () => Promise<unknown>, pass: Pass, hogged
       (pass.scenarios as Record<string, unknown>)[k] = await fn();
     } catch (err) {
       pass.errors[k] = err instanceof Error ? err.message : String(err);
-      log(`${k}${hogged ? " (hog)" : ""} failed: ${pass.errors[k]}`);
+      log(`${k}${hogged ? " (hog)" : ""} failed: ${pass.errors[k]}${err instanceof Error && err.stack ? `\n${err.stack}` : ""}`);
     }
     pass.cpu[k] = meter();
     pass.health[k] = health();
