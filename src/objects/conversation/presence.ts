@@ -2,7 +2,8 @@
 // online: this object holds ONE lease for them in their user object (not one per socket), taken when their
 // first such socket opens, released when their last one goes, and renewed every LEASE_RENEW_MS. The user
 // object decides online/offline. A socket opened with `presence=0` (clients whose user socket carries their
-// presence, as the SDK's does) takes no lease and wakes no user object; it is still swept for heartbeats. Owns the `presence_held` table and two jobs:
+// presence, as the SDK's does) takes no lease and wakes no user object; it is still swept for heartbeats.
+// Owns the `presence_held` table and two jobs:
 // - "leases": brings the held leases in line with the sockets open now (take, renew, release), a bounded
 //   number of requests per run, so a burst of thousands of connects becomes a steady trickle of one
 //   request per user, never one per socket and never thousands at once;
