@@ -207,7 +207,7 @@ function projectCompatibilityDate(): string {
  * The bare comparison: a Worker + SQLite-backed object that only accepts hibernatable sockets, deployed the
  * way edgechat is: behind the same static-assets router (the project's `[assets]` routing, with an empty
  * assets directory), reached under /v1/ so the router hands it to the Worker. Every socket through that
- * router costs ~65 KiB of the runtime's memory locally (measured, bench/README.md), for both systems alike.
+ * router costs ~60 KiB of the runtime's memory locally (measured, bench/README.md), for both systems alike.
  */
 export async function startBare(): Promise<RuntimeServer> {
   const persist = mkdtempSync(join(tmpdir(), "edgechat-bench-bare-"));
