@@ -57,17 +57,18 @@ export const websocketRoutes = new Hono<AppEnv>().get("/conversations/:id/ws", a
   }
   const id = c.req.param("id");
   if (!CONVERSATION_ID_RE.test(id)) return refuseSocket(req, CloseCode.NotAMember, "not a member of this conversation");
-  const epoch = new URL(req.url).searchParams.get("epoch");
+  const params = new URL(req.url).searchParams;
+  const epoch = params.get("epoch");
   if (epoch !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(epoch)) return refuseSocket(req, CloseCode.BadRequest, "invalid epoch");
   // presence=0: this device's user socket carries its presence, so this socket holds no lease (12.4).
-  const presence = new URL(req.url).searchParams.get("presence");
+  const presence = params.get("presence");
   if (presence !== null && presence !== "0" && presence !== "1") return refuseSocket(req, CloseCode.BadRequest, "presence must be 0 or 1");
   const verdict = await checkUpgrade(req, c.env.AUTH_SECRET, ["since"]);
   if (!verdict.ok) return refuseSocket(req, verdict.code, verdict.reason);
 
   // A fresh request: only the parameters the object needs; never the token, never client headers.
   const inner = new URL(`https://conversation/ws`);
-  const since = new URL(req.url).searchParams.get("since");
+  const since = params.get("since");
   if (since !== null) inner.searchParams.set("since", since);
   inner.searchParams.set("v", String(verdict.version));
   if (epoch !== null) inner.searchParams.set("epoch", epoch);

@@ -78,10 +78,10 @@ export class Connections {
     if (!this.#meta.exists || this.#members.get(identity.userId) === null) {
       return refuse(upgrade, CloseCode.NotAMember, "not a member of this conversation");
     }
-    if (this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser) this.#presence.sweepUser(identity.userId);
-    if (this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser) {
-      return refuse(upgrade, CloseCode.TooManyConnections, "too many open sockets for this user");
-    }
+    const atCap = () => this.#sockets.countOf(identity.userId) >= this.#config.maxSocketsPerUser;
+    // At the cap, sockets of theirs that died without a close event must not keep a reconnecting device out.
+    if (atCap()) this.#presence.sweepUser(identity.userId);
+    if (atCap()) return refuse(upgrade, CloseCode.TooManyConnections, "too many open sockets for this user");
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const state: ConversationSocket = {

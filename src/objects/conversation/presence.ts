@@ -24,7 +24,7 @@ const LEASE_MS = 30 * 60_000;
 /** Held leases are renewed this often while the user has sockets here. */
 const LEASE_RENEW_MS = 10 * 60_000;
 /** The sweep's period while every socket here is `presence=0` (and never shorter than half a TTL). */
-export const QUIET_SWEEP_MS = 5 * 60_000;
+const QUIET_SWEEP_MS = 5 * 60_000;
 /** Lease requests in flight at once, and per job run. */
 const CONCURRENCY = 32;
 const PER_RUN = 256;
@@ -60,9 +60,7 @@ export class Presence {
 
   /** A socket went (the registry's `forgotten` hook): if it was the user's last counting one here, release the lease. */
   released(state: ConversationSocket): void {
-    if (!this.#heldMap().has(state.userId)) return;
-    for (const [, s] of this.#sockets.entries()) if (s.userId === state.userId && countsForPresence(s)) return;
-    this.#jobs.ensure("leases", Date.now());
+    if (this.#sockets.countOf(state.userId, countsForPresence) === 0 && this.#heldMap().has(state.userId)) this.#jobs.ensure("leases", Date.now());
   }
 
   /**

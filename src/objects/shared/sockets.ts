@@ -58,10 +58,10 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
     return this.#sockets().size;
   }
 
-  /** Open sockets of one user. */
-  countOf(userId: string): number {
+  /** Open sockets of one user (those `include` accepts, all by default). */
+  countOf(userId: string, include?: (state: S) => boolean): number {
     let n = 0;
-    for (const s of this.#sockets().values()) if (s.userId === userId) n++;
+    for (const s of this.#sockets().values()) if (s.userId === userId && (!include || include(s))) n++;
     return n;
   }
 
