@@ -162,6 +162,23 @@ export function unexpectedCloseTally(): Record<string, number> {
   return Object.fromEntries(unexpectedCloses);
 }
 
+/**
+ * Connects the server reset before answering the upgrade (ECONNRESET, EPIPE, hang-up), each then retried by
+ * `openSockets` as a client retries a failed connect. Under a saturated local runtime this happens to requests
+ * the runtime accepted but did not read for 15 s (bench/README.md, "Scenario 4: connects reset under load").
+ */
+let connectResets = 0;
+
+export function connectResetTally(): number {
+  return connectResets;
+}
+
+/** A transport failure before the upgrade answered: the request may never have been read, so a retry is safe. */
+function isResetBeforeOpen(err: Error | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ECONNRESET" || code === "EPIPE" || /socket hang up/.test(String(err));
+}
+
 export type ReadyOn = "caught_up" | "open" | "hello";
 
 /**
@@ -178,6 +195,10 @@ export class BenchSocket {
   lastPingAt = Date.now();
   /** Set when the harness closes the socket itself. */
   closing = false;
+  /** Set when the upgrade was answered (101). */
+  opened = false;
+  /** The transport error, if the socket failed. */
+  error: Error | undefined;
 
   constructor(url: string, onFrame: FrameHandler | null = null, readyOn: ReadyOn = "caught_up", protocols?: string[]) {
     this.onFrame = onFrame;
@@ -200,13 +221,17 @@ export class BenchSocket {
       }
       this.onFrame?.(data, at);
     });
-    if (readyOn === "open") {
-      this.ws.on("open", () => {
+    this.ws.on("open", () => {
+      this.opened = true;
+      if (readyOn === "open") {
         isReady = true;
         readyResolve();
-      });
-    }
-    this.ws.on("error", (e) => readyReject(e));
+      }
+    });
+    this.ws.on("error", (e) => {
+      this.error = e;
+      readyReject(e);
+    });
     live.add(this);
     if (!pinger) {
       pinger = setInterval(heartbeat, 1_000);
@@ -215,11 +240,17 @@ export class BenchSocket {
     this.closed = new Promise((res) =>
       this.ws.on("close", (code) => {
         live.delete(this);
-        if (!this.closing) unexpectedCloses.set(code, (unexpectedCloses.get(code) ?? 0) + 1);
+        // A connect reset before the upgrade answered is not a socket the server closed: openSockets counts and retries it.
+        if (!this.closing && !this.resetBeforeOpen) unexpectedCloses.set(code, (unexpectedCloses.get(code) ?? 0) + 1);
         if (!isReady) readyReject(new Error(`socket closed before ready: ${code}`));
         res(code);
       }),
     );
+  }
+
+  /** The server reset the connection before answering the upgrade. */
+  get resetBeforeOpen(): boolean {
+    return !this.opened && isResetBeforeOpen(this.error);
   }
 
   send(text: string): void {
@@ -237,7 +268,11 @@ export class BenchSocket {
   }
 }
 
-/** Open many sockets with bounded concurrency; each resolves when live. */
+/**
+ * Open many sockets with bounded concurrency; each resolves when live. A connect the server reset before
+ * answering the upgrade is retried (counted in `connectResetTally`), up to CONNECT_ATTEMPTS times, as the SDK
+ * retries a failed connect; any other failure fails the call.
+ */
 export async function openSockets(
   urls: string[],
   concurrency: number,
@@ -245,30 +280,41 @@ export async function openSockets(
   readyOn: ReadyOn = "caught_up",
   protocols?: (i: number) => string[] | undefined,
 ): Promise<BenchSocket[]> {
-  const opened: BenchSocket[] = [];
+  const opened = new Set<BenchSocket>();
   try {
     return await pMap(urls, concurrency, async (url, i) => {
-      const s = new BenchSocket(url, onFrame(i), readyOn, protocols?.(i));
-      opened.push(s);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`socket ${i} of ${urls.length} not live after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
-      });
-      try {
-        await Promise.race([s.ready, timeout]);
-      } finally {
-        clearTimeout(timer);
+      for (let attempt = 1; ; attempt++) {
+        const s = new BenchSocket(url, onFrame(i), readyOn, protocols?.(i));
+        opened.add(s);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`socket ${i} of ${urls.length} not live after ${READY_TIMEOUT_MS / 1000} s (upgrade answered: ${s.opened ? "yes" : "no"}, frames: ${s.framesIn})`)),
+            READY_TIMEOUT_MS,
+          );
+        });
+        try {
+          await Promise.race([s.ready, timeout]);
+          return s;
+        } catch (err) {
+          if (!s.resetBeforeOpen || attempt >= CONNECT_ATTEMPTS) throw err;
+          opened.delete(s);
+          connectResets++;
+          await new Promise((r) => setTimeout(r, 250 * attempt));
+        } finally {
+          clearTimeout(timer);
+        }
       }
-      return s;
     });
   } catch (err) {
     // Do not leave half a room connected behind a failed scenario.
-    await closeAll(opened);
+    await closeAll([...opened]);
     throw err;
   }
 }
 
 const READY_TIMEOUT_MS = 30_000;
+const CONNECT_ATTEMPTS = 3;
 
 export async function closeAll(sockets: BenchSocket[]): Promise<void> {
   await pMap(sockets, 500, (s) => s.close());

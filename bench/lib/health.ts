@@ -2,7 +2,7 @@
 // load generator timestamps frames and sends heartbeats from it, so a stalled loop shows up in both
 // the latencies and, past 15 s, in the heartbeats).
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { takeHeartbeatGap, unexpectedCloseTally } from "./client.ts";
+import { connectResetTally, takeHeartbeatGap, unexpectedCloseTally } from "./client.ts";
 import { round } from "./stats.ts";
 
 export interface HealthWindow {
@@ -10,6 +10,8 @@ export interface HealthWindow {
   unexpectedCloses: number;
   /** Those closes by code (e.g. "4408": no heartbeat, "1006": lost, "1011"). */
   closesByCode: Record<string, number>;
+  /** Connects the server reset before answering the upgrade, each retried (see connectResetTally). */
+  connectResets: number;
   /** Healthy sockets closed for a missed heartbeat (4408): the target is 0. */
   heartbeatCloses: number;
   /** This process's event-loop delay while the scenario ran (ms). */
@@ -22,6 +24,7 @@ const RESOLUTION_MS = 10;
 
 export function healthMeter(): () => HealthWindow {
   const before = unexpectedCloseTally();
+  const resetsBefore = connectResetTally();
   takeHeartbeatGap();
   const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   h.enable();
@@ -42,6 +45,7 @@ export function healthMeter(): () => HealthWindow {
     return {
       unexpectedCloses: total,
       closesByCode,
+      connectResets: connectResetTally() - resetsBefore,
       heartbeatCloses: closesByCode["4408"] ?? 0,
       loopDelay: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) },
       heartbeatTickMaxGapMs: takeHeartbeatGap(),
