@@ -173,9 +173,9 @@ export function connectResetTally(): number {
   return connectResets;
 }
 
-/** A transport failure before the upgrade answered: the request may never have been read, so a retry is safe. */
-function isResetBeforeOpen(err: Error | undefined): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+/** A connection the server dropped (reset, closed mid-request), as opposed to an answer (an HTTP error, a close code). */
+export function isDroppedConnection(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
   return code === "ECONNRESET" || code === "EPIPE" || /socket hang up/.test(String(err));
 }
 
@@ -248,9 +248,9 @@ export class BenchSocket {
     );
   }
 
-  /** The server reset the connection before answering the upgrade. */
+  /** The server dropped the connection before answering the upgrade: the request may never have been read, so a retry is safe. */
   get resetBeforeOpen(): boolean {
-    return !this.opened && isResetBeforeOpen(this.error);
+    return !this.opened && this.error !== undefined && isDroppedConnection(this.error);
   }
 
   send(text: string): void {

@@ -16,7 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
-import { createGroup, createUsers, pMap, uniqueTag, type BenchUser } from "../lib/client.ts";
+import { createGroup, createUsers, isDroppedConnection, pMap, uniqueTag, type BenchUser } from "../lib/client.ts";
 import { log, sleep } from "../lib/env.ts";
 import { startFileServer } from "../lib/relays.ts";
 import { Latency, round, type LatencySummary } from "../lib/stats.ts";
@@ -398,13 +398,6 @@ function makeFile(bytes: number): TestFile {
   return { label: `${round(bytes / MB, 1)} MB`, data, sha256: createHash("sha256").update(data).digest("hex") };
 }
 
-/** Upload `file` (one request, or multipart with `concurrency` parts in flight); returns the id and seconds. */
-/** A connection the server dropped (reset, closed mid-request), as opposed to an HTTP error answer. */
-function isDropped(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === "ECONNRESET" || code === "EPIPE" || /socket hang up/.test(String(err));
-}
-
 const MAX_RETRIES = 3;
 
 /**
@@ -418,7 +411,7 @@ async function retried<T>(what: string, drops: string[], fn: () => Promise<T>): 
     try {
       return await fn();
     } catch (err) {
-      if (!isDropped(err) || attempt >= MAX_RETRIES) throw err;
+      if (!isDroppedConnection(err) || attempt >= MAX_RETRIES) throw err;
       const e = err as { code?: string; reusedSocket?: boolean };
       drops.push(`${what}: ${e.code ?? String(err)}${e.reusedSocket ? " (reused connection)" : " (new connection)"}`);
     }
