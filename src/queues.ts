@@ -1,8 +1,8 @@
 // Queue consumers of this Worker: the inbox fan-out for large conversations, and push notifications.
-import type { FanoutJob, PushJob } from "./objects/shared/updates";
+import { STORED_FANOUT_PACE, type FanoutJob, type PushJob } from "./objects/shared/updates";
 import { userStub } from "./objects/shared/stubs";
 import { backoffDelay } from "./lib/backoff";
-import { mapLimit } from "./lib/concurrency";
+import { pacedSettled } from "./lib/concurrency";
 import { readConfig } from "./lib/config";
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -23,20 +23,15 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
 /** Fan-out retries after the 1st, 2nd, 3rd ... delivery (Queues counts attempts from 1): 2, 4, 8 ... 60 s. */
 const FANOUT_RETRY = { base: 2, cap: 60 };
 
-/** User objects one consumer invocation updates at once (a batch holds max_batch_size x 100 targets). */
-const FANOUT_CONCURRENCY = 50;
-
 /** Apply a conversation update to up to 100 user objects per message. Updates only move forward, so retries are safe. */
 async function consumeFanout(batch: MessageBatch<FanoutJob>, env: Env): Promise<void> {
   const work = batch.messages.flatMap((message) => message.body.targets.map((target) => ({ message, target })));
+  const results = await pacedSettled(work, STORED_FANOUT_PACE, ({ message, target }) => userStub(env, target.userId).conversationUpdate(message.body.summary, target));
   const failed = new Set<Message<FanoutJob>>();
-  await mapLimit(work, FANOUT_CONCURRENCY, async ({ message, target }) => {
-    try {
-      await userStub(env, target.userId).conversationUpdate(message.body.summary, target);
-    } catch (err) {
-      if (failed.size === 0) console.warn(JSON.stringify({ at: "fanout", error: String(err) }));
-      failed.add(message);
-    }
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") return;
+    if (failed.size === 0) console.warn(JSON.stringify({ at: "fanout", error: String(r.reason) }));
+    failed.add(work[i]!.message);
   });
   for (const message of batch.messages) {
     if (failed.has(message)) message.retry({ delaySeconds: backoffDelay(message.attempts, FANOUT_RETRY) });

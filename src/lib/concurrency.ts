@@ -8,3 +8,23 @@ export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item:
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/**
+ * Background work that must not crowd out live traffic: run `fn` over `items` `chunk` at a time (side by side),
+ * chunk after chunk, waiting `pauseMs` between chunks. The wait returns the object to its event loop, so messages
+ * and live events that arrived meanwhile are handled before the next chunk starts, instead of after all of them
+ * (a runtime only polls for new I/O when it has nothing left to run). Every item is run; like
+ * Promise.allSettled, it never rejects.
+ */
+export async function pacedSettled<T, R>(
+  items: readonly T[],
+  options: { chunk: number; pauseMs: number },
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = [];
+  for (let i = 0; i < items.length; i += options.chunk) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+    results.push(...(await Promise.allSettled(items.slice(i, i + options.chunk).map(fn))));
+  }
+  return results;
+}

@@ -17,10 +17,11 @@
 import { previewText } from "../../protocol/preview";
 import type { ReceiptCursor } from "../../protocol/user";
 import type { ChatMessage } from "../../protocol/frames";
+import { pacedSettled } from "../../lib/concurrency";
 import { chunkBySize, sendAll } from "../../lib/queue-batches";
 import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
-import type { ConversationSummary, FanoutJob, FanoutTarget } from "../shared/updates";
+import { STORED_FANOUT_PACE, type ConversationSummary, type FanoutJob, type FanoutTarget } from "../shared/updates";
 import { isLive, type Sockets } from "./connections";
 import { RECEIPT_PUSH_LIMIT, type Cursors } from "./cursors";
 import type { Job } from "./index";
@@ -232,7 +233,7 @@ export class Fanout {
   async #deliver(summary: ConversationSummary, targets: FanoutTarget[]): Promise<void> {
     if (targets.length === 0) return;
     if (targets.length <= DIRECT_FANOUT_LIMIT) {
-      const results = await Promise.allSettled(targets.map((t) => userStub(this.#env, t.userId).conversationUpdate(summary, t)));
+      const results = await pacedSettled(targets, STORED_FANOUT_PACE, (t) => userStub(this.#env, t.userId).conversationUpdate(summary, t));
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
       return;
