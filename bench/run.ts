@@ -21,7 +21,7 @@ import { startRelay, type RelayServer } from "./lib/relays.ts";
 import { writeResults } from "./lib/report.ts";
 import { cpuMeter, type CpuWindow } from "./lib/cpu.ts";
 import { checkMax, checkMin, round, type TargetCheck } from "./lib/stats.ts";
-import { SYSTEMS, type BenchContext } from "./lib/systems.ts";
+import { FLOOR, SYSTEMS, type BenchContext } from "./lib/systems.ts";
 import { bundleWorker, startEdgechat, workerdVersion, type RuntimeServer } from "./lib/workerd.ts";
 import { runLatency } from "./scenarios/s1-latency.ts";
 import { runThroughput, type ThroughputResults } from "./scenarios/s2-throughput.ts";
@@ -36,12 +36,12 @@ import { compareHog, type HogComparison } from "./lib/compare.ts";
 import { healthMeter, type HealthWindow } from "./lib/health.ts";
 import { startHog } from "./lib/hog.ts";
 import type { PacedResult } from "./scenarios/s1-latency.ts";
-import type { SystemName } from "./lib/systems.ts";
+import type { SystemName, WithFloor } from "./lib/systems.ts";
 
 export interface Scenarios {
-  s1?: Record<SystemName, PacedResult>;
+  s1?: WithFloor<PacedResult>;
   s2?: ThroughputResults;
-  s3?: Record<string, Record<SystemName, FanoutResult>>;
+  s3?: Record<string, WithFloor<FanoutResult>>;
   s4?: SocketsResult;
   s5?: ReconnectResult;
   s6?: HistoryResult;
@@ -51,9 +51,10 @@ export interface Scenarios {
 }
 
 export interface Ratios {
-  s1?: { p50VsDurable: number; p50VsPlain: number; p99VsDurable: number; p99VsPlain: number };
+  /** VsBare: against the runtime's floor (lib/systems.ts FLOOR), when it ran. */
+  s1?: { p50VsDurable: number; p50VsPlain: number; p99VsDurable: number; p99VsPlain: number; p50VsBare?: number; p99VsBare?: number };
   s2?: { singleVsDurable: number; singleVsPlain: number; batchedVsDurable: number; batchedVsPlain: number };
-  s3?: Record<string, { medianVsDurable: number; medianVsPlain: number }>;
+  s3?: Record<string, { medianVsDurable: number; medianVsPlain: number; p99VsDurable?: number; medianVsBare?: number; p99VsBare?: number }>;
   /** By case, then by gap (ms). */
   s8?: Record<string, Record<string, { p50VsDurable: number; p99VsDurable: number; p50VsPlain: number; p99VsPlain: number }>>;
   /** By case: edgechat / baseline file server, and edgechat / bare R2 Worker, median MB/s. */
@@ -153,6 +154,7 @@ function evaluate(r: BenchResults): void {
       p50VsPlain: ratio(e.p50, s.s1["plain-relay"].delivery.p50),
       p99VsDurable: ratio(e.p99, d.p99),
       p99VsPlain: ratio(e.p99, s.s1["plain-relay"].delivery.p99),
+      ...(s.s1["bare-object"] ? { p50VsBare: ratio(e.p50, s.s1["bare-object"].delivery.p50), p99VsBare: ratio(e.p99, s.s1["bare-object"].delivery.p99) } : {}),
     };
     t.push(checkMax("1 latency", "p50 / durable relay p50", r.ratios.s1.p50VsDurable, 1.5, "x", "<= 1.5x"));
     t.push(checkMax("1 latency", "p99", e.p99, 10, "ms", "<= 10 ms"));
@@ -174,6 +176,10 @@ function evaluate(r: BenchResults): void {
       r.ratios.s3[size] = {
         medianVsDurable: ratio(by.edgechat?.delivery.p50, by["durable-relay"]?.delivery.p50),
         medianVsPlain: ratio(by.edgechat?.delivery.p50, by["plain-relay"]?.delivery.p50),
+        p99VsDurable: ratio(by.edgechat?.delivery.p99, by["durable-relay"]?.delivery.p99),
+        ...(by["bare-object"] && !by["bare-object"].error
+          ? { medianVsBare: ratio(by.edgechat?.delivery.p50, by["bare-object"].delivery.p50), p99VsBare: ratio(by.edgechat?.delivery.p99, by["bare-object"].delivery.p99) }
+          : {}),
       };
       const e = by.edgechat?.error ? undefined : by.edgechat?.delivery;
       if (size === "1000") t.push(checkMax("3 fan-out", "median, 1,000 members", e?.p50 ?? null, 25, "ms", "<= 25 ms"));
@@ -297,8 +303,9 @@ function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } 
   for (const [k, v] of Object.entries(r.errors)) p.push(`${k} failed: ${v}`);
   for (const k of ran) if (!(k in s) && !(k in r.errors)) p.push(`${k} produced no result`);
   if (s.s1)
-    for (const n of SYSTEMS) {
+    for (const n of [...SYSTEMS, FLOOR] as const) {
       const x = s.s1[n];
+      if (!x) continue;
       if (x.delivered !== x.sent || x.acked !== x.sent || x.duplicates) p.push(`s1 ${n}: delivered ${x.delivered}, acked ${x.acked} of ${x.sent}, dups ${x.duplicates}`);
     }
   if (s.s2)
@@ -309,8 +316,9 @@ function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } 
       }
   if (s.s3)
     for (const [size, by] of Object.entries(s.s3))
-      for (const n of SYSTEMS) {
+      for (const n of [...SYSTEMS, FLOOR] as const) {
         const x = by[n];
+        if (!x) continue;
         if (x.error) p.push(`s3 ${size} ${n} failed: ${x.error}`);
         else if (x.delivered !== x.expected || x.missing || x.duplicates) p.push(`s3 ${size} ${n}: ${x.delivered}/${x.expected}, missing ${x.missing}, dups ${x.duplicates}`);
       }

@@ -24,6 +24,11 @@ it("bench --tiny runs every scenario and counts every message", async () => {
     expect(s.s2?.batched[sys].complete).toBe(true);
     for (const bySize of Object.values(s.s3 ?? {})) expect(bySize[sys].delivered).toBe(bySize[sys].expected);
   }
+  // The runtime's floor (a bare relay object) runs beside them in scenarios 1 and 3, every message counted.
+  expect(s.s1?.["bare-object"]?.delivered).toBe(s.s1?.["bare-object"]?.sent);
+  expect(s.s1?.["bare-object"]?.sent).toBeGreaterThan(0);
+  for (const bySize of Object.values(s.s3 ?? {})) expect(bySize["bare-object"]?.delivered).toBe(bySize["bare-object"]?.expected);
+  expect(Object.values(s.s3 ?? {}).every((bySize) => (bySize["bare-object"]?.expected ?? 0) > 0)).toBe(true);
   expect(s.s4?.edgechat.sockets).toBe(r.params.s4.conversations * r.params.s4.socketsPerConversation);
   expect(s.s4?.latencyWhileOpen.delivered).toBe(s.s4?.latencyWhileOpen.sent);
   expect(s.s5?.complete).toBe(true);

@@ -6,7 +6,11 @@ import * as vl from "vega-lite";
 import type { BenchResults, Pass, Ratios } from "../run.ts";
 import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
-import { SYSTEMS } from "./systems.ts";
+import { FLOOR, SYSTEMS } from "./systems.ts";
+
+/** What the floor row is (lib/systems.ts FLOOR). */
+const FLOOR_NOTE =
+  "bare-object: the runtime's floor, not a target: the durable relay's room as a bare SQLite-backed object with hibernatable sockets (bench/bare/worker.js `BareRelay`), on its own runtime, behind the same assets router; no auth, validation, idempotency, history or inbox.";
 import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
 import { PAGE_KIND_LABELS, type PageKind } from "../scenarios/s6-history.ts";
 
@@ -94,11 +98,12 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
   if (s.s1) {
     lines.push("", "## 1. 1:1 send -> deliver latency (ms, p50 / p95 / p99 / max)", "", `${r.params.s1.messages} measured messages at ${r.params.s1.ratePerSec}/s after ${r.params.s1.warmup} warm-up; latency at the receiving client.`, "");
     lines.push("| system | delivery | ack (sender) | delivered/sent |", "|---|---|---|---|");
-    for (const n of SYSTEMS) {
+    for (const n of [...SYSTEMS, FLOOR] as const) {
       const x = s.s1[n];
       if (x) lines.push(`| ${n} | ${lat(x.delivery)} | ${lat(x.ack)} | ${x.delivered}/${x.sent} |`);
     }
     if (ratios.s1) lines.push("", `Ratios (edgechat / durable relay, edgechat / plain relay): p50 ${fmt(ratios.s1.p50VsDurable)}x, ${fmt(ratios.s1.p50VsPlain)}x; p99 ${fmt(ratios.s1.p99VsDurable)}x, ${fmt(ratios.s1.p99VsPlain)}x.`);
+    if (ratios.s1?.p50VsBare !== undefined) lines.push("", `${FLOOR_NOTE} Edgechat / bare object: p50 ${fmt(ratios.s1.p50VsBare)}x, p99 ${fmt(ratios.s1.p99VsBare)}x.`);
   }
   if (s.s2) {
     lines.push("", `## 2. One conversation, ${r.params.s2.senders} concurrent senders: persisted + acked messages/s`, "");
@@ -118,11 +123,19 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
     lines.push("", "## 3. Fan-out: one message to every member (ms, p50 / p95 / p99 / max over all deliveries)", "");
     lines.push("| members | system | delivery | last member (per message) | delivered/expected |", "|---|---|---|---|---|");
     for (const [size, bySys] of Object.entries(s.s3))
-      for (const n of SYSTEMS) {
+      for (const n of [...SYSTEMS, FLOOR] as const) {
         const x = bySys[n];
         if (x?.error) lines.push(`| ${size} | ${n} | **failed**: ${x.error} | - | ${x.delivered}/${x.expected} |`);
         else if (x) lines.push(`| ${size} | ${n} | ${lat(x.delivery)} | ${lat(x.lastDelivery)} | ${x.delivered}/${x.expected} |`);
       }
+    if (ratios.s3) {
+      const parts = Object.entries(ratios.s3).map(
+        ([size, x]) =>
+          `${size}: median ${fmt(x.medianVsDurable)}x, p99 ${fmt(x.p99VsDurable)}x the durable relay${x.medianVsBare !== undefined ? `; ${fmt(x.medianVsBare)}x, ${fmt(x.p99VsBare)}x the bare object` : ""}`,
+      );
+      lines.push("", `Ratios edgechat / durable relay and edgechat / bare object (median, p99): ${parts.join("; ")}.`);
+      if (Object.values(ratios.s3).some((x) => x.medianVsBare !== undefined)) lines.push("", FLOOR_NOTE);
+    }
   }
   if (s.s4) {
     const x = s.s4;

@@ -3,11 +3,32 @@
 import type { Params } from "./params.ts";
 import type { RelayServer } from "./relays.ts";
 import { relayUrl } from "./relays.ts";
-import type { Bundle, RuntimeServer } from "./workerd.ts";
+import { bareRelayUrl, startBare, type Bundle, type RuntimeServer } from "./workerd.ts";
 import { conversationWsUrl, createDirect, createGroup, type BenchUser } from "./client.ts";
 
 export type SystemName = "edgechat" | "durable-relay" | "plain-relay";
 export const SYSTEMS: SystemName[] = ["plain-relay", "durable-relay", "edgechat"];
+
+/**
+ * The runtime's floor, reported beside the three systems in scenarios 1 and 3 (never a target): the durable
+ * relay's room as a bare SQLite-backed object on its own runtime (bench/bare/worker.js `BareRelay`), behind the
+ * same static-assets router as edgechat. What edgechat costs above it is edgechat's; the rest is the runtime's.
+ */
+export const FLOOR = "bare-object";
+export type WithFloor<T> = Record<SystemName, T> & { [FLOOR]?: T };
+
+/** Run `fn` with a fresh bare runtime; `room(n)` gives the socket URLs of a new room of n members. */
+export async function onBareRelay<T>(fn: (room: (n: number) => string[]) => Promise<T>): Promise<T> {
+  const bare = await startBare();
+  try {
+    return await fn((n) => {
+      const id = `b${++roomCounter}`;
+      return Array.from({ length: n }, (_, i) => bareRelayUrl(bare.wsUrl, id, `u${i}`));
+    });
+  } finally {
+    await bare.stop();
+  }
+}
 
 export interface System {
   name: SystemName;

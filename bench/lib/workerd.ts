@@ -225,7 +225,7 @@ export async function startBare(): Promise<RuntimeServer> {
       scriptPath: join(BENCH_DIR, "bare", "worker.js"),
       modulesRoot: join(BENCH_DIR, "bare"),
       compatibilityDate,
-      durableObjects: { BARE: { className: "BareObject", useSQLite: true } },
+      durableObjects: { BARE: { className: "BareObject", useSQLite: true }, RELAY: { className: "BareRelay", useSQLite: true } },
       durableObjectsPersist: join(persist, "do"),
       ...(assets ? { assets: { ...assets, directory: assetsDir } } : {}),
     } as ConstructorParameters<typeof Miniflare>[0],
@@ -235,6 +235,11 @@ export async function startBare(): Promise<RuntimeServer> {
 
 /** Where the bare Worker takes sockets and requests (under the Worker's own routes, as edgechat's API). */
 export const BARE_PATH = "/v1/bare";
+
+/** A member's socket URL in one of the bare runtime's relay rooms (scenarios 1 and 3). */
+export function bareRelayUrl(wsBase: string, room: string, user: string): string {
+  return `${wsBase}${BARE_PATH}/relay?room=${encodeURIComponent(room)}&user=${encodeURIComponent(user)}`;
+}
 
 /** Scenario 9's bare comparison: a Worker that only moves bodies into the local R2 bucket and back. */
 export async function startBareR2(): Promise<RuntimeServer> {

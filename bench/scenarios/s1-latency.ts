@@ -2,7 +2,7 @@
 import { performance } from "node:perf_hooks";
 import { closeAll, frameType, makeBody, openSockets, parseMessageFrame, uniqueTag } from "../lib/client.ts";
 import { Latency, type LatencySummary } from "../lib/stats.ts";
-import { systemsOf, SYSTEMS, type BenchContext, type SystemName } from "../lib/systems.ts";
+import { FLOOR, onBareRelay, systemsOf, SYSTEMS, type BenchContext, type WithFloor } from "../lib/systems.ts";
 import { sleepUntil, waitFor } from "../lib/wait.ts";
 import { log } from "../lib/env.ts";
 
@@ -74,14 +74,20 @@ export async function pacedPair(urls: [string, string], rate: number, messages: 
   };
 }
 
-export async function runLatency(ctx: BenchContext): Promise<Record<SystemName, PacedResult>> {
+export async function runLatency(ctx: BenchContext): Promise<WithFloor<PacedResult>> {
   const p = ctx.params.s1;
   const systems = systemsOf(ctx);
-  const out = {} as Record<SystemName, PacedResult>;
+  const out = {} as WithFloor<PacedResult>;
+  const report = (name: string, r: PacedResult) => log(`s1 ${name}: p50 ${r.delivery.p50} ms p99 ${r.delivery.p99} ms (${r.delivered}/${r.sent})`);
   for (const name of SYSTEMS) {
     const room = await systems[name].room(2, true);
     out[name] = await pacedPair([room.urls[0]!, room.urls[1]!], p.ratePerSec, p.messages, p.warmup, ctx.params.bodyBytes);
-    log(`s1 ${name}: p50 ${out[name].delivery.p50} ms p99 ${out[name].delivery.p99} ms (${out[name].delivered}/${out[name].sent})`);
+    report(name, out[name]);
   }
+  out[FLOOR] = await onBareRelay(async (room) => {
+    const [a, b] = room(2) as [string, string];
+    return pacedPair([a, b], p.ratePerSec, p.messages, p.warmup, ctx.params.bodyBytes);
+  });
+  report(FLOOR, out[FLOOR]);
   return out;
 }

@@ -4,7 +4,7 @@
 import { performance } from "node:perf_hooks";
 import { closeAll, frameType, makeBody, openSockets, parseMessageFrame } from "../lib/client.ts";
 import { Latency, type LatencySummary } from "../lib/stats.ts";
-import { systemsOf, SYSTEMS, type BenchContext, type SystemName } from "../lib/systems.ts";
+import { FLOOR, onBareRelay, systemsOf, SYSTEMS, type BenchContext, type WithFloor } from "../lib/systems.ts";
 import { waitFor } from "../lib/wait.ts";
 import { log } from "../lib/env.ts";
 
@@ -86,26 +86,30 @@ export async function fanout(urls: string[], messages: number, warmup: number, g
   };
 }
 
-export async function runFanout(ctx: BenchContext): Promise<Record<string, Record<SystemName, FanoutResult>>> {
+export async function runFanout(ctx: BenchContext): Promise<Record<string, WithFloor<FanoutResult>>> {
   const p = ctx.params.s3;
   const systems = systemsOf(ctx);
-  const out: Record<string, Record<SystemName, FanoutResult>> = {};
-  for (const size of p.sizes) {
-    out[String(size)] = {} as Record<SystemName, FanoutResult>;
-    for (const name of SYSTEMS) {
-      let r: FanoutResult;
-      try {
-        const room = await systems[name].room(size);
-        r = await fanout(room.urls, p.messages, p.warmup, p.gapMs, ctx.params.bodyBytes);
-        log(`s3 ${size} ${name}: median ${r.delivery.p50} ms p99 ${r.delivery.p99} ms, ${r.delivered}/${r.expected}`);
-      } catch (err) {
-        const empty = new Latency().summary();
-        const expected = (size - 1) * (p.messages + p.warmup);
-        r = { members: size, delivery: empty, lastDelivery: empty, messages: 0, delivered: 0, expected, duplicates: 0, missing: expected, connectMs: 0, error: err instanceof Error ? err.message : String(err) };
-        log(`s3 ${size} ${name} failed: ${r.error}`);
-      }
-      out[String(size)]![name] = r;
+  const out: Record<string, WithFloor<FanoutResult>> = {};
+  const cell = async (size: number, name: string, urls: () => Promise<string[]>): Promise<FanoutResult> => {
+    try {
+      const r = await fanout(await urls(), p.messages, p.warmup, p.gapMs, ctx.params.bodyBytes);
+      log(`s3 ${size} ${name}: median ${r.delivery.p50} ms p99 ${r.delivery.p99} ms, ${r.delivered}/${r.expected}`);
+      return r;
+    } catch (err) {
+      const empty = new Latency().summary();
+      const expected = (size - 1) * (p.messages + p.warmup);
+      const r = { members: size, delivery: empty, lastDelivery: empty, messages: 0, delivered: 0, expected, duplicates: 0, missing: expected, connectMs: 0, error: err instanceof Error ? err.message : String(err) };
+      log(`s3 ${size} ${name} failed: ${r.error}`);
+      return r;
     }
+  };
+  for (const size of p.sizes) {
+    out[String(size)] = {} as WithFloor<FanoutResult>;
+    for (const name of SYSTEMS) out[String(size)]![name] = await cell(size, name, async () => (await systems[name].room(size)).urls);
   }
+  // The runtime's floor, on a runtime of its own, after the three systems.
+  await onBareRelay(async (room) => {
+    for (const size of p.sizes) out[String(size)]![FLOOR] = await cell(size, FLOOR, async () => room(size));
+  });
   return out;
 }
