@@ -19,6 +19,12 @@ it("runs every item, a chunk at a time, and lets waiting work run between chunks
     if (i === 13) throw new Error("user object unavailable");
     return i * 2;
   });
+  // A call that throws before returning a promise is one failed result too.
+  const sync = await pacedSettled([1, 2], { chunk: 10, pauseMs: 1 }, (i: number): Promise<number> => {
+    if (i === 1) throw new Error("bad target");
+    return Promise.resolve(i);
+  });
+  expect(sync.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
   expect(most).toBe(10);
   expect(order.indexOf("other work")).toBe(10); // after the first chunk, before the second
   expect(order.filter((o) => o.startsWith("item"))).toHaveLength(25);

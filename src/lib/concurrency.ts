@@ -24,7 +24,8 @@ export async function pacedSettled<T, R>(
   const results: PromiseSettledResult<R>[] = [];
   for (let i = 0; i < items.length; i += options.chunk) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
-    results.push(...(await Promise.allSettled(items.slice(i, i + options.chunk).map(fn))));
+    // `async`: a call that throws at once is a rejected result like any other, not a rejection of the whole run.
+    results.push(...(await Promise.allSettled(items.slice(i, i + options.chunk).map(async (item) => fn(item)))));
   }
   return results;
 }
