@@ -7,12 +7,12 @@ import type { BenchResults, Pass, Ratios } from "../run.ts";
 import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
 import { FLOOR, SYSTEMS } from "./systems.ts";
+import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
+import { PAGE_KIND_LABELS, type PageKind } from "../scenarios/s6-history.ts";
 
 /** What the floor row is (lib/systems.ts FLOOR). */
 const FLOOR_NOTE =
   "bare-object: the runtime's floor, not a target: the durable relay's room as a bare SQLite-backed object with hibernatable sockets (bench/bare/worker.js `BareRelay`), on its own runtime, behind the same assets router; no auth, validation, idempotency, history or inbox.";
-import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
-import { PAGE_KIND_LABELS, type PageKind } from "../scenarios/s6-history.ts";
 
 const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "-" : Number(x.toFixed(d)).toLocaleString("en-US"));
 const lat = (s: LatencySummary | undefined) => (s ? `${fmt(s.p50)} / ${fmt(s.p95)} / ${fmt(s.p99)} / ${fmt(s.max)}` : "-");
