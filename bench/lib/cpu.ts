@@ -76,3 +76,27 @@ export function cpuMeter(): () => CpuWindow {
     return w;
   };
 }
+
+/** CPU seconds one process (not its children) has used so far. */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+/**
+ * Wait until process `pid` has been (nearly) idle for `quietMs`: used below `busyBelow` cores over each window
+ * of `quietMs`. Resolves with how long it waited and whether it got there before `timeoutMs` (then it gives up:
+ * the caller measures anyway and reports it).
+ */
+export async function waitForIdle(pid: number, opts: { quietMs: number; busyBelow: number; timeoutMs: number }): Promise<{ waitedMs: number; idle: boolean }> {
+  const start = Date.now();
+  for (;;) {
+    const before = processCpuSeconds(pid);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, opts.quietMs));
+    const cores = (processCpuSeconds(pid) - before) / ((Date.now() - t0) / 1000);
+    if (cores < opts.busyBelow) return { waitedMs: Date.now() - start, idle: true };
+    if (Date.now() - start > opts.timeoutMs) return { waitedMs: Date.now() - start, idle: false };
+  }
+}

@@ -5,6 +5,8 @@ import type { RelayServer } from "./relays.ts";
 import { relayUrl } from "./relays.ts";
 import { bareRelayUrl, startBare, type Bundle, type RuntimeServer } from "./workerd.ts";
 import { conversationWsUrl, createDirect, createGroup, type BenchUser } from "./client.ts";
+import { waitForIdle } from "./cpu.ts";
+import { log } from "./env.ts";
 
 export type SystemName = "edgechat" | "durable-relay" | "plain-relay";
 export const SYSTEMS: SystemName[] = ["plain-relay", "durable-relay", "edgechat"];
@@ -66,6 +68,11 @@ export function systemsOf(ctx: BenchContext): Record<SystemName, System> {
         // Rotate through the pool so a 1:1 room does not reuse the previous room's pair.
         const members = ctx.users.slice(0, n);
         const id = direct && n === 2 ? await createDirect(ctx.edge.url, members[0]!, members[1]!) : await createGroup(ctx.edge.url, members[0]!, members);
+        // Creating a group writes every member's inbox once, in the background (the paced stored fan-out: over a
+        // minute for 5,000 members on this machine). Time the messages once that is done, as the relays have no
+        // such work; otherwise a cell measures beside an earlier cell's creation (bench/README.md, session 9).
+        const quiet = await waitForIdle(ctx.edge.pid, { quietMs: 1_000, busyBelow: 0.05, timeoutMs: 300_000 });
+        if (quiet.waitedMs > 2_000 || !quiet.idle) log(`room of ${n}: runtime ${quiet.idle ? "idle" : "still busy"} after ${Math.round(quiet.waitedMs / 1000)} s`);
         return { id, urls: members.map((u) => conversationWsUrl(ctx.edge.wsUrl, id, u.token, 0)) };
       },
     },
