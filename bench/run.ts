@@ -21,7 +21,7 @@ import { startRelay, type RelayServer } from "./lib/relays.ts";
 import { writeResults } from "./lib/report.ts";
 import { cpuMeter, type CpuWindow } from "./lib/cpu.ts";
 import { checkMax, checkMin, round, type TargetCheck } from "./lib/stats.ts";
-import { FLOOR, SYSTEMS, type BenchContext } from "./lib/systems.ts";
+import { SYSTEMS, SYSTEMS_AND_FLOOR, type BenchContext } from "./lib/systems.ts";
 import { bundleWorker, startEdgechat, workerdVersion, type RuntimeServer } from "./lib/workerd.ts";
 import { runLatency } from "./scenarios/s1-latency.ts";
 import { runThroughput, type ThroughputResults } from "./scenarios/s2-throughput.ts";
@@ -303,7 +303,7 @@ function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } 
   for (const [k, v] of Object.entries(r.errors)) p.push(`${k} failed: ${v}`);
   for (const k of ran) if (!(k in s) && !(k in r.errors)) p.push(`${k} produced no result`);
   if (s.s1)
-    for (const n of [...SYSTEMS, FLOOR] as const) {
+    for (const n of SYSTEMS_AND_FLOOR) {
       const x = s.s1[n];
       if (!x) continue;
       if (x.delivered !== x.sent || x.acked !== x.sent || x.duplicates) p.push(`s1 ${n}: delivered ${x.delivered}, acked ${x.acked} of ${x.sent}, dups ${x.duplicates}`);
@@ -316,7 +316,7 @@ function verify(r: Pass, ran: Set<string>): { ok: boolean; problems: string[] } 
       }
   if (s.s3)
     for (const [size, by] of Object.entries(s.s3))
-      for (const n of [...SYSTEMS, FLOOR] as const) {
+      for (const n of SYSTEMS_AND_FLOOR) {
         const x = by[n];
         if (!x) continue;
         if (x.error) p.push(`s3 ${size} ${n} failed: ${x.error}`);

@@ -5,6 +5,13 @@
 // socket carries makes the runtime keep buffers for it (scenario 4 reports both).
 import { DurableObject } from "cloudflare:workers";
 
+/** Answer a client's close with the same code, or the client sees 1006 (1005/1006/1015 may not be sent). */
+function reciprocateClose(ws, code) {
+  try {
+    ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code);
+  } catch {}
+}
+
 export class BareObject extends DurableObject {
   async fetch(request) {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return new Response("awake");
@@ -21,10 +28,7 @@ export class BareObject extends DurableObject {
   }
 
   async webSocketClose(ws, code) {
-    // Reciprocate, or the client sees 1006.
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code);
-    } catch {}
+    reciprocateClose(ws, code);
   }
 }
 
@@ -75,9 +79,7 @@ export class BareRelay extends DurableObject {
   }
 
   async webSocketClose(ws, code) {
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code);
-    } catch {}
+    reciprocateClose(ws, code);
   }
 }
 

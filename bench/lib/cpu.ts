@@ -15,6 +15,12 @@ function totalBusyTicks(): number {
 /** Processes whose CPU is reported apart (the `--hog` busy loop): pid -> true while it runs. */
 export const hogPids = new Set<number>();
 
+/** The fields of /proc/<pid>/stat after the command name: f[0] is field 3 (state), f[1] the parent pid. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** CPU ticks of this process and its descendants, and of the hog subtree among them. */
 function ourTicks(): { ours: number; hog: number } {
   const parent = new Map<number, number>();
@@ -22,8 +28,7 @@ function ourTicks(): { ours: number; hog: number } {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const f = statFields(Number(d));
       parent.set(Number(d), Number(f[1]));
       // utime stime cutime cstime (fields 14-17; f[0] is field 3)
       ticks.set(Number(d), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
@@ -77,10 +82,9 @@ export function cpuMeter(): () => CpuWindow {
   };
 }
 
-/** CPU seconds one process (not its children) has used so far. */
+/** CPU seconds one process (not its children) has used so far: utime + stime. */
 function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const f = statFields(pid);
   return (Number(f[11]) + Number(f[12])) / TICK;
 }
 

@@ -6,7 +6,7 @@ import * as vl from "vega-lite";
 import type { BenchResults, Pass, Ratios } from "../run.ts";
 import { DEGRADATION_FLAG } from "./compare.ts";
 import type { LatencySummary, TargetCheck } from "./stats.ts";
-import { FLOOR, SYSTEMS } from "./systems.ts";
+import { SYSTEMS, SYSTEMS_AND_FLOOR } from "./systems.ts";
 import { FILE_SYSTEMS } from "../scenarios/s9-attachments.ts";
 import { PAGE_KIND_LABELS, type PageKind } from "../scenarios/s6-history.ts";
 
@@ -98,7 +98,7 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
   if (s.s1) {
     lines.push("", "## 1. 1:1 send -> deliver latency (ms, p50 / p95 / p99 / max)", "", `${r.params.s1.messages} measured messages at ${r.params.s1.ratePerSec}/s after ${r.params.s1.warmup} warm-up; latency at the receiving client.`, "");
     lines.push("| system | delivery | ack (sender) | delivered/sent |", "|---|---|---|---|");
-    for (const n of [...SYSTEMS, FLOOR] as const) {
+    for (const n of SYSTEMS_AND_FLOOR) {
       const x = s.s1[n];
       if (x) lines.push(`| ${n} | ${lat(x.delivery)} | ${lat(x.ack)} | ${x.delivered}/${x.sent} |`);
     }
@@ -123,7 +123,7 @@ function scenarioSections(lines: string[], r: BenchResults, pass: Pass, ratios: 
     lines.push("", "## 3. Fan-out: one message to every member (ms, p50 / p95 / p99 / max over all deliveries)", "");
     lines.push("| members | system | delivery | last member (per message) | delivered/expected |", "|---|---|---|---|---|");
     for (const [size, bySys] of Object.entries(s.s3))
-      for (const n of [...SYSTEMS, FLOOR] as const) {
+      for (const n of SYSTEMS_AND_FLOOR) {
         const x = bySys[n];
         if (x?.error) lines.push(`| ${size} | ${n} | **failed**: ${x.error} | - | ${x.delivered}/${x.expected} |`);
         else if (x) lines.push(`| ${size} | ${n} | ${lat(x.delivery)} | ${lat(x.lastDelivery)} | ${x.delivered}/${x.expected} |`);

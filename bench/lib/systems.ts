@@ -18,6 +18,8 @@ export const SYSTEMS: SystemName[] = ["plain-relay", "durable-relay", "edgechat"
  */
 export const FLOOR = "bare-object";
 export type WithFloor<T> = Record<SystemName, T> & { [FLOOR]?: T };
+/** The rows of scenarios 1 and 3: the three systems, then the floor. */
+export const SYSTEMS_AND_FLOOR = [...SYSTEMS, FLOOR] as const;
 
 /** Run `fn` with a fresh bare runtime; `room(n)` gives the socket URLs of a new room of n members. */
 export async function onBareRelay<T>(fn: (room: (n: number) => string[]) => Promise<T>): Promise<T> {
