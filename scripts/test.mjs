@@ -52,11 +52,17 @@ const steps = [
  */
 function run(script, args, deadline, quiet = false) {
   return new Promise((resolve) => {
-    const child = spawn("npm", ["run", script, ...(args.length ? ["--", ...args] : [])], { cwd: root, stdio: quiet ? ["ignore", "pipe", "pipe"] : "inherit", env, detached: true });
+    const child = spawn("npm", ["run", script, ...(args.length ? ["--", ...args] : [])], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env, detached: true });
     const output = [];
-    if (quiet) for (const stream of [child.stdout, child.stderr]) stream.on("data", (chunk) => output.push(chunk));
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on("data", (chunk) => {
+        output.push(chunk);
+        if (!quiet) (stream === child.stdout ? process.stdout : process.stderr).write(chunk);
+      });
+    }
+    const text = () => Buffer.concat(output).toString();
     const print = () => {
-      if (quiet) process.stdout.write(`\n=== ${[script, ...args].join(" ")} (output)\n${Buffer.concat(output).toString()}`);
+      if (quiet) process.stdout.write(`\n=== ${[script, ...args].join(" ")} (output)\n${text()}`);
     };
     const timer = setTimeout(() => {
       console.log(`\n!! ${[script, ...args].join(" ")} passed its deadline of ${deadline / MIN} min: stopping it.`);
@@ -66,17 +72,18 @@ function run(script, args, deadline, quiet = false) {
         // already gone
       }
       print();
-      resolve("stalled");
+      resolve({ status: "stalled", output: text() });
     }, deadline);
     child.on("close", (code) => {
       clearTimeout(timer);
       print();
-      resolve(code === 0 ? "ok" : "FAILED");
+      resolve({ status: code === 0 ? "ok" : "FAILED", output: text() });
     });
   });
 }
 
 const results = [];
+const failures = [];
 for (const entry of steps) {
   const group = (Array.isArray(entry) ? entry : [entry]).filter((step) => {
     if (!step.enabled || step.enabled()) return true;
@@ -88,8 +95,9 @@ for (const entry of steps) {
   const statuses = await Promise.all(
     group.map(async (step) => {
       const started = Date.now();
-      const status = await run(step.script, step.args ?? [], step.deadline, group.length > 1);
+      const { status, output } = await run(step.script, step.args ?? [], step.deadline, group.length > 1);
       results.push([step.name, status, (Date.now() - started) / 1000]);
+      if (status !== "ok") failures.push([step.name, status, output]);
       return status;
     }),
   );
@@ -97,4 +105,18 @@ for (const entry of steps) {
 }
 console.log("\n=== summary");
 for (const [name, status, secs] of results) console.log(`${status.padEnd(8)} ${name.padEnd(16)} ${secs.toFixed(1)}s`);
+// Steps that run side by side print their output when each ends, so a failure can sit far above the end of the log,
+// and CI may keep only the end. Repeat, last, what failed and why.
+for (const [name, status, output] of failures) {
+  console.log(`\n=== why ${name} ${status === "stalled" ? "stalled" : "failed"}`);
+  console.log(failureLines(output).join("\n"));
+}
+
+/** The lines that name a failure in a step's output: vitest's failed tests and their first error lines, else its end. */
+function failureLines(output, max = 24) {
+  const lines = output.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+  const picked = lines.filter((line) => /^\s*(FAIL|×|✗)\s|^\s*(\w*Error|AssertionError)\b|\bError: /.test(line));
+  const unique = [...new Set(picked.map((line) => line.trimEnd()))];
+  return (unique.length > 0 ? unique : lines.filter((line) => line.trim() !== "").slice(-max)).slice(0, max);
+}
 process.exit(results.some(([, s]) => s !== "ok" && s !== "skipped") ? 1 : 0);
