@@ -409,7 +409,27 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
     await view.dispatchEvent("drop", { dataTransfer: dt });
     await a.locator("[data-testid=uploads] .upload", { hasText: "big.bin" }).waitFor();
     await eventually("part 1 answered", async () => part1Answered);
-    await a.waitForTimeout(300); // its etag is written to the outbox (IndexedDB) as it is answered
+    // Its etag is written to the outbox (IndexedDB) as it is answered, with the item and its 12 MiB file: wait for
+    // that write to commit (a fixed wait was not enough on a busy machine), not for a guess of how long it takes.
+    await eventually("part 1's etag is in the outbox (IndexedDB)", () =>
+      a.evaluate(
+        () =>
+          new Promise<boolean>((resolve) => {
+            const open = indexedDB.open("edgechat-outbox");
+            open.onerror = () => resolve(false);
+            open.onsuccess = () => {
+              const db = open.result;
+              const all = db.transaction("outbox", "readonly").objectStore("outbox").getAll();
+              all.onerror = () => (db.close(), resolve(false));
+              all.onsuccess = () => {
+                db.close();
+                const slots = (all.result as { attachments?: { multipart?: { etags: [number, string][] } }[] }[]).flatMap((item) => item.attachments ?? []);
+                resolve(slots.some((slot) => slot.multipart?.etags.some(([n]) => n === 1) ?? false));
+              };
+            };
+          }),
+      ),
+    );
     a.off("requestfinished", onFinished);
 
     const partsAfter: string[] = [];
