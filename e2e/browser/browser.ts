@@ -19,8 +19,11 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Poll until `check` passes or the time is up; the error names what was awaited. */
-export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
+/**
+ * Poll until `check` passes or the time is up; the error names what was awaited. The default allows for a
+ * reload of the web app on a machine busy with other suites (8 s was not always enough beside them).
+ */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;

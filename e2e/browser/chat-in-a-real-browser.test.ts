@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ROOT } from "../server.ts";
 import { HAS_CHROMIUM, SHOTS, SKIP_REASON, eventually, launchChromium } from "./browser.ts";
 
@@ -55,6 +55,12 @@ describe.skipIf(!HAS_CHROMIUM)("web client in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
+  });
+
+  // The tests share the three users' pages: a test that fails while a user is offline must not leave them offline
+  // for every test after it (one failure, not a cascade).
+  afterEach(async () => {
+    await Promise.all(Object.values(ctx).map((c) => c.setOffline(false)));
   });
 
   it("alice starts a DM by username and sends the first message", async () => {
