@@ -114,6 +114,17 @@ describe("groups", () => {
     expect((await api("GET", `/v1/conversations/${g.id}/messages`, { token: m.token })).status).toBe(403);
     const again = await TestSocket.conversation(g.id, m, { since: 0 });
     expect(await again.closed).toMatchObject({ code: 4403 });
+
+    // Added back, in the same live object (its frames check membership against cached ids): sends go through again.
+    expect((await api("POST", `/v1/conversations/${g.id}/members`, { token: owner.token, body: { userIds: [m.id] } })).status).toBe(200);
+    const back = await TestSocket.conversation(g.id, m);
+    await back.next("caught_up");
+    back.send({ type: "send", clientMsgId: "back-again", body: "I am back" });
+    expect(await back.next("ack")).toMatchObject({ clientMsgId: "back-again" });
+    expect((await ownerSocket.next("message", (f) => f.message.clientMsgId === "back-again")).message).toMatchObject({ senderId: m.id, body: "I am back" });
+    // Removed again while its socket is open: that socket is closed and the object refuses its frames.
+    expect((await api("DELETE", `/v1/conversations/${g.id}/members/${m.id}`, { token: owner.token })).status).toBe(204);
+    expect(await back.closed).toMatchObject({ code: 4403 });
     ownerSocket.close();
   });
 });

@@ -116,7 +116,7 @@ export class CommitPath {
     const senderSeqs = new Map<string, number>();
     for (const entry of batch) {
       const named = "items" in entry ? entry.items : [entry.change];
-      if (this.#members.get(entry.userId) === null) {
+      if (!this.#members.has(entry.userId)) {
         // Removed between sending and this flush: nothing is stored, the socket is already being closed.
         for (const item of named) {
           this.#sockets.send(entry.ws, { type: "error", code: "not_a_member", message: "you are not a member of this conversation", clientMsgId: item.clientMsgId });

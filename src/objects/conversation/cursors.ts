@@ -34,7 +34,8 @@ export class Cursors {
     this.#sql.exec("UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?", d, r, userId);
     this.markDirty(userId);
     this.#changed();
-    return this.#members.get(userId)!;
+    // The row as the UPDATE left it (the same max), without reading it again.
+    return { ...before, deliveredSeq: Math.max(before.deliveredSeq, d), readSeq: Math.max(before.readSeq, r) };
   }
 
   /** Record that a member's inbox must hear about this conversation at the next fan-out. */

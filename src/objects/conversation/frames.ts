@@ -41,7 +41,7 @@ export class FrameDispatcher {
     const state = sockets.get(ws);
     if (!state) return sockets.close(ws, CloseCode.InternalError, "socket has no identity");
     if (state.exp * 1000 <= Date.now()) return sockets.close(ws, CloseCode.TokenExpired, "access token expired");
-    if (members.get(state.userId) === null) return sockets.close(ws, CloseCode.NotAMember, "not a member of this conversation");
+    if (!members.has(state.userId)) return sockets.close(ws, CloseCode.NotAMember, "not a member of this conversation");
 
     const parsed = parseClientFrame(raw);
     if (!parsed.ok) return sockets.send(ws, { type: "error", code: parsed.code, message: parsed.message, clientMsgId: parsed.clientMsgId });

@@ -36,6 +36,7 @@ export class Members {
   readonly #effects: MembershipEffects;
   readonly #maxGroupMembers: number;
   #ids: string[] | null = null;
+  #idSet: Set<string> | null = null;
 
   constructor(storage: DurableObjectStorage, meta: Meta, effects: MembershipEffects, maxGroupMembers: number) {
     this.#sql = storage.sql;
@@ -67,17 +68,30 @@ export class Members {
     return this.#ids;
   }
 
+  /** Is `userId` a member (cached like ids: every frame and every flushed send asks, so no SQL per message). */
+  has(userId: string): boolean {
+    this.#idSet ??= new Set(this.ids());
+    return this.#idSet.has(userId);
+  }
+
+  /** Membership changes (called before and after the writes): the cached ids are read again on next use. */
+  #forgetIds(): void {
+    this.#ids = null;
+    this.#idSet = null;
+  }
+
   list(): MemberRow[] {
     return this.#sql.exec<MemberRow>(`SELECT ${MEMBER_COLUMNS} FROM members ORDER BY joined_at, user_id`).toArray();
   }
 
   /** The founding members (inside the creating transaction). Returns their D1 directory rows, for the caller's outbox entry. */
   create(conversationId: string, members: { userId: string; username: string; role: Role }[], now: number): D1Statement[] {
-    this.#ids = null;
+    this.#forgetIds();
     for (const m of members) {
       this.#sql.exec("INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
       this.#effects.markDirty(m.userId);
     }
+    this.#forgetIds();
     return this.#directoryUpserts(conversationId, this.list());
   }
 
@@ -120,7 +134,7 @@ export class Members {
       throw new AppError("group_too_large", `a group holds at most ${this.#maxGroupMembers} members`);
     }
     if (unique.length === 0) return [];
-    this.#ids = null;
+    this.#forgetIds();
     const now = Date.now();
     const added: MemberRow[] = unique.map((u) => ({
       userId: u.userId,
@@ -145,6 +159,7 @@ export class Members {
       }
       this.#effects.enqueueD1(this.#directoryUpserts(this.#meta.id, added));
     });
+    this.#forgetIds();
     return added;
   }
 
@@ -180,7 +195,7 @@ export class Members {
     const userId = target.userId;
     const id = this.#meta.id;
     let heirId: string | null = null;
-    this.#ids = null;
+    this.#forgetIds();
     this.#storage.transactionSync(() => {
       this.#sql.exec("DELETE FROM members WHERE user_id = ?", userId);
       const statements: D1Statement[] = [
@@ -203,6 +218,7 @@ export class Members {
       }
       this.#effects.enqueueD1(statements);
     });
+    this.#forgetIds();
     return { heir: heirId === null ? null : this.get(heirId) };
   }
 
