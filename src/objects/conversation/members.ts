@@ -35,8 +35,8 @@ export class Members {
   readonly #meta: Meta;
   readonly #effects: MembershipEffects;
   readonly #maxGroupMembers: number;
-  #ids: string[] | null = null;
-  #idSet: Set<string> | null = null;
+  /** Every member's user id, as a list and a set (read once per wake and again after each membership change). */
+  #ids: { list: string[]; set: Set<string> } | null = null;
 
   constructor(storage: DurableObjectStorage, meta: Meta, effects: MembershipEffects, maxGroupMembers: number) {
     this.#sql = storage.sql;
@@ -64,20 +64,18 @@ export class Members {
 
   /** Every member's user id (cached like count: the live feed reads it per message). */
   ids(): readonly string[] {
-    this.#ids ??= this.#sql.exec<{ id: string }>("SELECT user_id AS id FROM members").toArray().map((r) => r.id);
-    return this.#ids;
+    return this.#cachedIds().list;
   }
 
   /** Is `userId` a member (cached like ids: every frame and every flushed send asks, so no SQL per message). */
   has(userId: string): boolean {
-    this.#idSet ??= new Set(this.ids());
-    return this.#idSet.has(userId);
+    return this.#cachedIds().set.has(userId);
   }
 
-  /** Membership changes (called before and after the writes): the cached ids are read again on next use. */
-  #forgetIds(): void {
-    this.#ids = null;
-    this.#idSet = null;
+  #cachedIds(): { list: string[]; set: Set<string> } {
+    if (this.#ids) return this.#ids;
+    const list = this.#sql.exec<{ id: string }>("SELECT user_id AS id FROM members").toArray().map((r) => r.id);
+    return (this.#ids = { list, set: new Set(list) });
   }
 
   list(): MemberRow[] {
@@ -86,12 +84,11 @@ export class Members {
 
   /** The founding members (inside the creating transaction). Returns their D1 directory rows, for the caller's outbox entry. */
   create(conversationId: string, members: { userId: string; username: string; role: Role }[], now: number): D1Statement[] {
-    this.#forgetIds();
     for (const m of members) {
       this.#sql.exec("INSERT OR IGNORE INTO members (user_id, username, role, joined_at) VALUES (?, ?, ?, ?)", m.userId, m.username, m.role, now);
       this.#effects.markDirty(m.userId);
     }
-    this.#forgetIds();
+    this.#ids = null; // read again on next use (a write that threw was rolled back: the cache was still right)
     return this.#directoryUpserts(conversationId, this.list());
   }
 
@@ -134,7 +131,6 @@ export class Members {
       throw new AppError("group_too_large", `a group holds at most ${this.#maxGroupMembers} members`);
     }
     if (unique.length === 0) return [];
-    this.#forgetIds();
     const now = Date.now();
     const added: MemberRow[] = unique.map((u) => ({
       userId: u.userId,
@@ -159,7 +155,7 @@ export class Members {
       }
       this.#effects.enqueueD1(this.#directoryUpserts(this.#meta.id, added));
     });
-    this.#forgetIds();
+    this.#ids = null;
     return added;
   }
 
@@ -195,7 +191,6 @@ export class Members {
     const userId = target.userId;
     const id = this.#meta.id;
     let heirId: string | null = null;
-    this.#forgetIds();
     this.#storage.transactionSync(() => {
       this.#sql.exec("DELETE FROM members WHERE user_id = ?", userId);
       const statements: D1Statement[] = [
@@ -218,7 +213,7 @@ export class Members {
       }
       this.#effects.enqueueD1(statements);
     });
-    this.#forgetIds();
+    this.#ids = null;
     return { heir: heirId === null ? null : this.get(heirId) };
   }
 
