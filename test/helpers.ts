@@ -220,13 +220,17 @@ export class TestSocket {
 }
 
 /**
- * Restart one conversation's Durable Object, as a crash or a redeploy would: its in-memory state is lost and
- * its sockets drop; storage stays. (ctx.abort() on that object only: abortAllDurableObjects() would also
- * reset every other test's objects, and with the pinned pool it can stall the run at teardown.)
+ * Restart one Durable Object, as a crash or a redeploy would: its in-memory state is lost and its sockets
+ * drop; storage stays. (ctx.abort() on that object only: abortAllDurableObjects() would also reset every
+ * other test's objects, and with the pinned pool it can stall the run at teardown.)
  */
-export async function restartConversation(conversationId: string): Promise<void> {
-  const stub = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
+export async function restartObject<T extends Rpc.DurableObjectBranded | undefined>(stub: DurableObjectStub<T>): Promise<void> {
   await runInDurableObject(stub, (_o, state) => state.abort("test: restart")).catch(() => undefined);
+}
+
+/** Restart one conversation's Durable Object (restartObject). */
+export async function restartConversation(conversationId: string): Promise<void> {
+  await restartObject(env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId)));
 }
 
 /** Record every statement a Durable Object runs on its SQLite until the returned `stop()` is called. */

@@ -4,16 +4,19 @@
 // persisted fan-out (fanout.ts). The user object only forwards the event to its
 // sockets (no storage write); the fan-out still brings its stored inbox up to date.
 //
-// Who hears: in small conversations every member (a member with no user socket answers "not listening" at
-// the cost of one request). In large ones (fan-out on read) only the listeners: user objects that
-// registered while they had a user socket open (`inboxPosition(userId, listen)`), dropped when they answer
-// "not listening". Owns the `inbox_listeners` table.
+// Who hears: in small conversations every member, except those whose user object answered "not listening"
+// (no user socket open) within the last LIVE_QUIET_MS: they are skipped, kept in memory only, until their user
+// object opens a user socket and asks again (`inboxPosition(userId, listen)`, which also answers where the
+// conversation is now, so nothing falls between). A member offline costs one request per LIVE_QUIET_MS, not one
+// per message. In large ones (fan-out on read) only the listeners: user objects that registered while they
+// had a user socket open (the same call), dropped when they answer "not listening". Owns the
+// `inbox_listeners` table.
 //
 // Per user object there is at most one request in flight: events that arrive meanwhile wait and go in the
 // next request, in order (small conversations: every message is told, none coalesced away) or as the newest
 // only (large conversations).
 import { isUnknownMethod, userStub } from "../shared/stubs";
-import type { ConversationSummary } from "../shared/updates";
+import { LIVE_QUIET_MS, type ConversationSummary } from "../shared/updates";
 
 /** A listener registration lasts this long; the user object renews it while a user socket is open. */
 export const LISTEN_MS = 30 * 60_000;
@@ -32,22 +35,37 @@ export class LiveFeed {
   readonly #isLarge: () => boolean;
   /** userId → registration expiry: a cache of `inbox_listeners`, loaded on first use after a wake. */
   #listeners: Map<string, number> | null = null;
-  /** userId → events waiting for the request in flight to that user object (the key exists while one is in flight). */
-  readonly #waiting = new Map<string, { events: ConversationSummary[] }>();
+  /**
+   * userId → events waiting for the request in flight to that user object (the key exists while one is in
+   * flight), and whether that user object asked to listen while the request was in flight (its "not listening"
+   * answer may then be older than its new user socket).
+   */
+  readonly #waiting = new Map<string, { events: ConversationSummary[]; asked: boolean }>();
+  /** Small conversations: userId → until when that member is not told (its user object is not listening). */
+  readonly #quiet = new Map<string, number>();
+  readonly #quietMs: number;
   #active = 0;
   readonly #slots: (() => void)[] = [];
   /** userId → until when its user object is not asked (it runs code without live events). */
   readonly #oldCode = new Map<string, number>();
 
-  constructor(env: Env, sql: SqlStorage, memberIds: () => readonly string[], isLarge: () => boolean) {
+  constructor(env: Env, sql: SqlStorage, memberIds: () => readonly string[], isLarge: () => boolean, quietMs = LIVE_QUIET_MS) {
     this.#env = env;
     this.#sql = sql;
     this.#memberIds = memberIds;
     this.#isLarge = isLarge;
+    this.#quietMs = quietMs;
   }
 
-  /** A member's user object has a user socket open and wants live events of this (large) conversation. */
+  /**
+   * A member's user object has a user socket open and wants live events: a quiet member is told again, and in
+   * a large conversation the user object is registered as a listener.
+   */
   listen(userId: string, now = Date.now()): void {
+    this.#quiet.delete(userId);
+    const inFlight = this.#waiting.get(userId);
+    if (inFlight) inFlight.asked = true;
+    if (!this.#isLarge()) return;
     const until = now + LISTEN_MS;
     this.#sql.exec("INSERT OR REPLACE INTO inbox_listeners (user_id, expires_at) VALUES (?, ?)", userId, until);
     this.#map().set(userId, until);
@@ -55,6 +73,7 @@ export class LiveFeed {
 
   /** A member left: no more events for them. */
   forget(userId: string): void {
+    this.#quiet.delete(userId);
     if (!this.#map().delete(userId)) return;
     this.#sql.exec("DELETE FROM inbox_listeners WHERE user_id = ?", userId);
   }
@@ -71,11 +90,7 @@ export class LiveFeed {
     const userIds = large ? [...this.#map()].filter(([, until]) => until > now).map(([id]) => id) : this.#memberIds();
     const newest = events.slice(-1);
     for (const userId of userIds) {
-      const skipUntil = this.#oldCode.get(userId);
-      if (skipUntil !== undefined) {
-        if (skipUntil > now) continue;
-        this.#oldCode.delete(userId);
-      }
+      if (this.#skipped(this.#oldCode, userId, now) || (!large && this.#skipped(this.#quiet, userId, now))) continue;
       // Large conversations tell the newest entry only, but never coalesce away a message that mentions you.
       const told = large ? [...events.slice(0, -1).filter((e) => mentions(e, userId)), ...newest] : events;
       this.#push(userId, told, large);
@@ -88,17 +103,35 @@ export class LiveFeed {
       waiting.events = coalesce ? [...waiting.events.filter((e) => mentions(e, userId)), ...events] : [...waiting.events, ...events];
       return;
     }
-    this.#waiting.set(userId, { events: [] });
+    this.#waiting.set(userId, { events: [], asked: false });
     void this.#send(userId, events, coalesce);
+  }
+
+  /** Whether `userId` is in `skips` (userId → until when) now; an expired entry is dropped. */
+  #skipped(skips: Map<string, number>, userId: string, now: number): boolean {
+    const until = skips.get(userId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    skips.delete(userId);
+    return false;
   }
 
   async #send(userId: string, first: ConversationSummary[], coalesce: boolean): Promise<void> {
     let events = first;
+    const waiting = this.#waiting.get(userId)!;
     while (events.length > 0) {
       await this.#slot();
+      waiting.asked = false;
       try {
         const listening = await userStub(this.#env, userId).conversationLive(events);
-        if (!listening && coalesce) this.forget(userId);
+        // Not listening, and it did not ask since the request went out (a user socket opening meanwhile): a
+        // listener is dropped, a member of a small conversation is quiet until it asks. The events waiting are
+        // dropped too: its ask answers with where the conversation is then.
+        if (!listening && !waiting.asked) {
+          if (coalesce) this.forget(userId);
+          else this.#quiet.set(userId, Date.now() + this.#quietMs);
+          waiting.events = [];
+        }
       } catch (err) {
         if (isUnknownMethod(err)) {
           this.#oldCode.set(userId, Date.now() + OLD_CODE_RETRY_MS);
@@ -109,9 +142,8 @@ export class LiveFeed {
       } finally {
         this.#release();
       }
-      const next = this.#waiting.get(userId)!;
-      events = this.#oldCode.has(userId) ? [] : next.events;
-      next.events = [];
+      events = this.#oldCode.has(userId) ? [] : waiting.events;
+      waiting.events = [];
     }
     this.#waiting.delete(userId);
   }

@@ -11,6 +11,15 @@ import type { ReceiptCursor } from "../../protocol/user";
  */
 export const STORED_FANOUT_PACE = { chunk: 10, pauseMs: 5 };
 
+/**
+ * A member of a small conversation whose user object answered "not listening" to a live event (no user socket
+ * open) is not sent live events for this long, unless its user object asks first (`inboxPosition` with
+ * `listen`, when a user socket opens). The bound covers a user object that lost track of having answered
+ * (evicted and woken, or on code from before quiet members): its inbox then follows the stored fan-out alone
+ * (at most one update a second) for up to this long.
+ */
+export const LIVE_QUIET_MS = 2 * 60_000;
+
 export interface ConversationSummary {
   conversationId: string;
   type: "direct" | "group";

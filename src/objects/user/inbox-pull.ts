@@ -1,9 +1,12 @@
-// The pull of large conversations: their inbox rows (`pull = 1`) are not kept current by the fan-out
-// (fanned out on read instead), so they are refreshed from the conversation when the inbox is read, and
-// while a user socket is open this object registers for their live events (the `inbox_listen` job) and
-// renews the registrations. Owns that job and when the rows were last pulled and the registrations renewed.
+// Asking conversations for their live events and where they are. Large conversations' inbox rows
+// (`pull = 1`) are not kept current by the fan-out (fanned out on read instead), so they are refreshed from
+// the conversation when the inbox is read, and while a user socket is open this object registers for their
+// live events (the `inbox_listen` job) and renews the registrations. Small conversations send live events to
+// every member, but stop for a while (LIVE_QUIET_MS) once this object answers "not listening": when a user
+// socket opens, the conversations told so are asked again. Owns that job, the conversations told "not
+// listening", and when the rows were last pulled and the registrations renewed.
 import { conversationStub } from "../shared/stubs";
-import type { ConversationSummary, FanoutTarget } from "../shared/updates";
+import { LIVE_QUIET_MS, type ConversationSummary, type FanoutTarget } from "../shared/updates";
 import type { JobOutcome } from "../shared/jobs";
 import type { InboxDeps } from "./inbox";
 
@@ -22,6 +25,11 @@ export class InboxPull {
   readonly #update: Update;
   #pulledAt = 0;
   #listenedAt = 0;
+  /** conversationId → when this object last answered it "not listening" (it skips this user until asked). */
+  readonly #toldQuiet = new Map<string, number>();
+  /** When this object woke: conversations may hold this user quiet from before, for up to LIVE_QUIET_MS. */
+  readonly #wokeAt = Date.now();
+  #askedSinceWake = false;
 
   constructor(deps: InboxDeps, update: Update) {
     this.#deps = deps;
@@ -29,23 +37,64 @@ export class InboxPull {
     deps.jobs.define("inbox_listen", () => this.#listen());
   }
 
-  /** A user socket opened: register for live events of large conversations (and refresh their rows). */
+  /**
+   * A user socket opened: register for live events of large conversations (and refresh their rows), and ask
+   * the conversations that were told "not listening" for their live events again.
+   */
   socketOpened(): void {
     this.#deps.jobs.ensure("inbox_listen", Date.now());
+    this.#deps.ctx.waitUntil(this.#askQuiet());
+  }
+
+  /** Live events of these conversations were answered "not listening" (no user socket was open). */
+  toldQuiet(conversationIds: string[], now = Date.now()): void {
+    for (const id of conversationIds) {
+      this.#toldQuiet.delete(id); // re-inserted: the map stays in order of the last answer
+      this.#toldQuiet.set(id, now);
+    }
   }
 
   /** Ask large conversations where they are (fan-out on read); with `listen`, also for their live events. */
   async refresh(listen: boolean): Promise<void> {
-    const { env, meta, sql } = this.#deps;
     const now = Date.now();
     if (!listen && now - this.#pulledAt < PULL_FRESH_MS) return;
     this.#pulledAt = now;
-    const me = meta.get("user_id");
-    if (!me) return;
-    const ids = sql
+    const ids = this.#deps.sql
       .exec<{ id: string }>("SELECT conversation_id AS id FROM inbox WHERE pull = 1 ORDER BY updated_at DESC LIMIT ?", PULL_LIMIT)
       .toArray()
       .map((r) => r.id);
+    await this.#ask(ids, listen);
+  }
+
+  /**
+   * The conversations that hold this user quiet (told "not listening" within LIVE_QUIET_MS, newest first),
+   * asked for their live events; their answer is where they are now, so a message that came while they held
+   * the user quiet reaches the new socket too. This object cannot know what it answered before it woke: a
+   * socket within LIVE_QUIET_MS of the wake also asks the small conversations with activity in that window.
+   */
+  async #askQuiet(): Promise<void> {
+    const since = Date.now() - LIVE_QUIET_MS;
+    const ids = new Set([...this.#toldQuiet].filter(([, at]) => at > since).map(([id]) => id).reverse());
+    this.#toldQuiet.clear();
+    if (!this.#askedSinceWake && this.#wokeAt > since) {
+      this.#askedSinceWake = true;
+      const recent = this.#deps.sql.exec<{ id: string }>(
+        "SELECT conversation_id AS id FROM inbox WHERE pull = 0 AND updated_at > ? ORDER BY updated_at DESC LIMIT ?",
+        since,
+        PULL_LIMIT,
+      );
+      for (const r of recent) ids.add(r.id);
+    }
+    // Past the limit (a user written to by hundreds of conversations in two minutes), the rest follow the
+    // stored fan-out until the conversations' quiet marks expire.
+    await this.#ask([...ids].slice(0, PULL_LIMIT), true);
+  }
+
+  /** `inboxPosition` of each conversation, applied to its row like a stored update (never a push). */
+  async #ask(ids: string[], listen: boolean): Promise<void> {
+    const { env, meta } = this.#deps;
+    const me = meta.get("user_id");
+    if (!me || ids.length === 0) return;
     await Promise.all(
       ids.map(async (id) => {
         try {

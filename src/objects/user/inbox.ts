@@ -49,7 +49,7 @@ export class Inbox {
     this.#pull = new InboxPull(deps, (summary, target, options) => this.update(summary, target, options));
   }
 
-  /** A user socket opened: register for live events of large conversations (and refresh their rows). */
+  /** A user socket opened: ask for live events again (inbox-pull.ts), and refresh large conversations' rows. */
   socketOpened(): void {
     this.#pull.socketOpened();
   }
@@ -60,7 +60,10 @@ export class Inbox {
    */
   live(events: ConversationSummary[]): boolean {
     const { meta, sockets } = this.#deps;
-    if (sockets.size === 0) return false;
+    if (sockets.size === 0) {
+      this.#pull.toldQuiet(events.map((e) => e.conversationId));
+      return false;
+    }
     const me = meta.get("user_id");
     for (const e of events) {
       const row = this.#row(e.conversationId);
