@@ -52,6 +52,11 @@ export class InboxPull {
       this.#toldQuiet.delete(id); // re-inserted: the map stays in order of the last answer
       this.#toldQuiet.set(id, now);
     }
+    // Oldest first: answers past LIVE_QUIET_MS no longer hold anything, and only the newest PULL_LIMIT are asked.
+    for (const [id, at] of this.#toldQuiet) {
+      if (this.#toldQuiet.size <= PULL_LIMIT && at > now - LIVE_QUIET_MS) break;
+      this.#toldQuiet.delete(id);
+    }
   }
 
   /** Ask large conversations where they are (fan-out on read); with `listen`, also for their live events. */
