@@ -1,4 +1,5 @@
 // Test helpers: REST calls through the real Worker, and WebSocket clients with a frame inbox.
+import type { ConversationSummary } from "../src/objects/shared/updates";
 import { exports } from "cloudflare:workers";
 import { env, runInDurableObject } from "cloudflare:test";
 import type { ChatMessage, ServerFrame } from "../src/protocol/frames";
@@ -260,4 +261,9 @@ export async function archiveDb(conversationId: string): Promise<D1Database> {
     state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'd1_shard'").toArray()[0]?.value ?? "DB",
   );
   return (env as unknown as Record<string, D1Database>)[shard]!;
+}
+
+/** A live event of a group conversation: message `seq` from `senderId` (for LiveFeed tests). */
+export function liveSummary(conversationId: string, senderId: string, seq: number): ConversationSummary {
+  return { conversationId, type: "group", title: "t", directMembers: null, receipts: [], lastSeq: seq, lastMessage: { seq, senderId, preview: `m${seq}`, createdAt: Date.now() } };
 }

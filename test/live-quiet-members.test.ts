@@ -6,7 +6,7 @@ import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import { LiveFeed } from "../src/objects/conversation/live";
 import type { ConversationSummary } from "../src/objects/shared/updates";
-import { TestSocket, createDirect, mintUser, restartObject, uniq, type TestUser } from "./helpers";
+import { TestSocket, createDirect, liveSummary, mintUser, restartObject, uniq, type TestUser } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const userStub = (u: TestUser) => env.USERS.get(env.USERS.idFromName(u.id));
@@ -120,15 +120,7 @@ it("an answer that crossed a new user socket's ask does not make the member quie
       });
     },
   };
-  const summary = (seq: number): ConversationSummary => ({
-    conversationId,
-    type: "group",
-    title: "t",
-    directMembers: null,
-    receipts: [],
-    lastSeq: seq,
-    lastMessage: { seq, senderId: members[0]!, preview: `m${seq}`, createdAt: Date.now() },
-  });
+  const summary = (seq: number) => liveSummary(conversationId, members[0]!, seq);
   const host = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
   await runInDurableObject(host, async (_o, state) => {
     const feed = new LiveFeed({ ...env, USERS: users } as unknown as Env, state.storage.sql, () => members, () => false, 400);

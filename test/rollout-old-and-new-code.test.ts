@@ -8,8 +8,7 @@ import { expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
 import { LiveFeed } from "../src/objects/conversation/live";
 import { isUnknownMethod } from "../src/objects/shared/stubs";
-import type { ConversationSummary } from "../src/objects/shared/updates";
-import { uniq } from "./helpers";
+import { liveSummary, uniq } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,15 +38,7 @@ it("a user object on code without live events is asked once, then left to the st
       });
     },
   };
-  const summary = (seq: number): ConversationSummary => ({
-    conversationId,
-    type: "group",
-    title: "t",
-    directMembers: null,
-    receipts: [],
-    lastSeq: seq,
-    lastMessage: { seq, senderId: members[0]!, preview: `m${seq}`, createdAt: Date.now() },
-  });
+  const summary = (seq: number) => liveSummary(conversationId, members[0]!, seq);
   const host = env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(conversationId));
   await runInDurableObject(host, async (_o, state) => {
     const feed = new LiveFeed({ ...env, USERS: oldUsers } as unknown as Env, state.storage.sql, () => members, () => false);
