@@ -92,6 +92,27 @@ export async function createGroup(base: string, owner: BenchUser, members: Bench
   return id;
 }
 
+/**
+ * Wait until a new group is in its members' stored inboxes (creation fans out through the queue): checks 20 members
+ * spread over the list and the last one, each until it holds the group, newest first, so at most ~21 requests a round.
+ */
+export async function waitForInboxes(base: string, members: BenchUser[], conversationId: string, timeoutMs: number): Promise<{ waitedMs: number; done: boolean }> {
+  const t0 = performance.now();
+  const step = Math.max(1, Math.floor(members.length / 20));
+  let pending = members.filter((_, i) => i % step === 0 || i === members.length - 1);
+  while (pending.length > 0 && performance.now() - t0 < timeoutMs) {
+    const held = await Promise.all(
+      pending.map(async (u) => {
+        const page = await mustApi<{ conversations: { conversationId: string }[] }>(base, "GET", "/v1/me/conversations?limit=5", { token: u.token });
+        return page.conversations.some((c) => c.conversationId === conversationId);
+      }),
+    );
+    pending = pending.filter((_, i) => !held[i]);
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 500));
+  }
+  return { waitedMs: performance.now() - t0, done: pending.length === 0 };
+}
+
 export async function createDirect(base: string, a: BenchUser, b: BenchUser): Promise<string> {
   const r = await mustApi<{ conversation: { id: string } }>(base, "POST", "/v1/conversations", { token: a.token, body: { type: "direct", userId: b.id } });
   return r.conversation.id;

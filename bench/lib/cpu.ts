@@ -1,7 +1,7 @@
 // How busy the machine was with other work while we measured: total CPU time (all processes, from
 // /proc/stat) minus the CPU time of this process and its descendants (runtime, relays). On a shared
 // 2-core machine, this is the first thing to look at when two runs disagree.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import os from "node:os";
 
 const TICK = 100; // USER_HZ on Linux
@@ -102,5 +102,37 @@ export async function waitForIdle(pid: number, opts: { quietMs: number; busyBelo
     const cores = (processCpuSeconds(pid) - before) / ((Date.now() - t0) / 1000);
     if (cores < opts.busyBelow) return { waitedMs: Date.now() - start, idle: true };
     if (Date.now() - start > opts.timeoutMs) return { waitedMs: Date.now() - start, idle: false };
+  }
+}
+
+/** How many of process `pid`'s open files have `part` in their path (Linux /proc; -1 where unreadable). */
+export function openFilesMatching(pid: number, part: string): number {
+  try {
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).includes(part)) n++;
+      } catch {
+        // closed while we looked
+      }
+    }
+    return n;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Wait until process `pid` holds at most `atMost` open files with `part` in their path. The local runtime closes
+ * an idle object's SQLite database some seconds after its last event, and each close checkpoints and fsyncs on
+ * the runtime's one thread: objects woken in bulk close in a wave, well after the CPU looked idle.
+ */
+export async function waitForFilesClosed(pid: number, part: string, atMost: number, timeoutMs: number): Promise<{ waitedMs: number; done: boolean }> {
+  const start = Date.now();
+  for (;;) {
+    const open = openFilesMatching(pid, part);
+    if (open <= atMost) return { waitedMs: Date.now() - start, done: true };
+    if (Date.now() - start > timeoutMs) return { waitedMs: Date.now() - start, done: false };
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
