@@ -5,7 +5,7 @@
 // (./history), receipts (./receipts) and typing (./typing).
 import type { Conversation as ConversationInfo } from "../../src/protocol/api";
 import { PROTOCOL_VERSION, type ChatMessage, type ServerFrame } from "../../src/protocol/frames";
-import type { ReceiptCursor } from "../../src/protocol/user";
+import { RECEIPTS_LIVE_MAX_MEMBERS, type ReceiptCursor } from "../../src/protocol/user";
 import { Emitter } from "./emitter";
 import type { ConversationEvents, Emit } from "./events";
 import { parseConversationFrame } from "./frames";
@@ -17,11 +17,14 @@ import { Outgoing, type SendOptions } from "./outgoing";
 import type { Outbox, OutboxItem } from "./outbox";
 import { negotiatedVersion, supportsChanges } from "./version";
 import type { Uploads } from "./attachments";
-import { fetchCursorsAt, newestOwn, ReceiptCursors, ReceiptReporter, receiptStatus, type ReceiptCounts } from "./receipts";
+import { cursorsAt, fetchReceipts, newestOwn, ReceiptCountFloors, ReceiptCursors, ReceiptReporter, receiptStatus, type ReceiptCounts } from "./receipts";
 import type { MessageSender, MessageStatus } from "./sending";
 import { Stream } from "./stream";
 import type { ConnectionState, ReconnectingSocket, SocketOptions } from "./transport";
 import { TypingIndicators, TypingSender, type TypingUser } from "./typing";
+
+/** Large conversations: how long after our message was acknowledged its counts are asked for. */
+const LARGE_COUNTS_REFRESH_MS = 3_000;
 
 interface ConversationOptions {
   id: string;
@@ -72,6 +75,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   private readonly outgoing: Outgoing;
   private readonly receipts: ReceiptReporter;
   private readonly receiptCursors = new ReceiptCursors();
+  private readonly countFloors = new ReceiptCountFloors();
+  private countsTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly typingOut: TypingSender;
   private readonly typingIn: TypingIndicators;
   private resendTimer: ReturnType<typeof setInterval> | null = null;
@@ -178,6 +183,8 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.resendTimer = null;
     this.sender.stop();
     this.receipts.stop();
+    if (this.countsTimer !== null) clearTimeout(this.countsTimer);
+    this.countsTimer = null;
     this.typingIn.stop();
     this.typingOut.stop();
     this.opening = null;
@@ -276,9 +283,14 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.typingOut.set(active);
   }
 
-  /** How many of the other members received / read `seq`. */
+  /**
+   * How many of the other members received / read `seq`. Above RECEIPTS_LIVE_MAX_MEMBERS members these are the
+   * counts last fetched (after caught_up, a few seconds after each message you send, and on `refreshReceipts()`).
+   */
   receiptCounts(seq: number): ReceiptCounts {
-    return this.receiptCursors.counts(this.info?.members ?? [], this.me, seq);
+    const members = this.info?.members ?? [];
+    if (this.isLarge()) return this.countFloors.counts(seq, Math.max(0, members.length - 1));
+    return this.receiptCursors.counts(members, this.me, seq);
   }
 
   /** pending -> sent -> delivered -> read for this user's messages (and "failed"). */
@@ -320,6 +332,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       case "message":
         return this.stream.deliver(frame.message);
       case "ack":
+        this.scheduleCountsRefresh();
         return this.sender.settle(frame.clientMsgId, frame.seq);
       case "error":
         return this.onErrorFrame(frame);
@@ -377,23 +390,49 @@ export class Conversation extends Emitter<ConversationEvents> {
   /** Merge cursors monotonically (updates may arrive out of order), then report status changes. */
   mergeCursors(cursors: ReceiptCursor[]): void {
     this.receiptCursors.merge(cursors);
+    this.receiptsChanged();
+  }
+
+  /** Report the status changes of our newest messages, then tell the app. */
+  private receiptsChanged(): void {
     for (const m of newestOwn(this.messages, this.me, 200)) this.sender.report(m.clientMsgId, this.statusOf(m), m.seq);
     this.emit("receipts", [...this.cursors.values()]);
     this.emit("change", undefined);
   }
 
   /**
-   * Receipt frames only carry changes, so after (re)connecting ask where the other members are for our
-   * newest message; cursors are monotonic, so that answers for every earlier message too.
+   * Ask where the other members are for our newest message; cursors are monotonic, so that answers for every
+   * earlier message too. Done after (re)connecting, as receipt frames only carry changes; in conversations above
+   * RECEIPTS_LIVE_MAX_MEMBERS members, where frames carry only our own cursors, also a few seconds after each message
+   * we send. Call it to bring the counts up to date (a "message info" view).
    */
-  private async refreshReceipts(): Promise<void> {
+  async refreshReceipts(): Promise<void> {
     const [own] = newestOwn(this.messages, this.me, 1);
     if (!own) return;
     try {
-      const cursors = await fetchCursorsAt(this.options.http, this.id, own.seq);
-      if (cursors.length) this.mergeCursors(cursors);
+      const receipts = await fetchReceipts(this.options.http, this.id, own.seq);
+      if (!this.isLarge()) {
+        const cursors = cursorsAt(receipts);
+        if (cursors.length) this.mergeCursors(cursors);
+        return;
+      }
+      this.countFloors.add(receipts);
+      this.receiptsChanged();
     } catch {
-      // A transient error: live receipt frames still arrive.
+      // A transient error: the next refresh asks again (and small conversations' frames keep coming).
     }
+  }
+
+  private isLarge(): boolean {
+    return (this.info?.members.length ?? 0) > RECEIPTS_LIVE_MAX_MEMBERS;
+  }
+
+  /** Large conversations: counts for the message just sent, once members had a moment to get it. */
+  private scheduleCountsRefresh(): void {
+    if (!this.isLarge() || this.countsTimer !== null) return;
+    this.countsTimer = setTimeout(() => {
+      this.countsTimer = null;
+      void this.refreshReceipts();
+    }, LARGE_COUNTS_REFRESH_MS);
   }
 }

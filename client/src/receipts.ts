@@ -126,13 +126,46 @@ export function* newestOwn(messages: readonly ChatMessage[], me: string, max: nu
 }
 
 /**
- * Where the members are for `seq` (GET …/receipts?seq=), as cursors: each member at `seq` if they got / read
- * it, else 0 (merging keeps what is already known).
+ * Counts for conversations above RECEIPTS_LIVE_MAX_MEMBERS members, where `receipts` frames carry only this user's
+ * own cursors: they come from GET …/receipts?seq=. Cursors only move forward, so what was answered for a message
+ * is a floor for every earlier one. The answers for the newest KEPT messages are kept.
  */
-export async function fetchCursorsAt(http: Http, conversationId: string, seq: number): Promise<ReceiptCursor[]> {
-  const { receipts } = await http.request<{ receipts: ReceiptState }>("GET", `/v1/conversations/${encodeURIComponent(conversationId)}/receipts`, {
-    query: { seq },
-  });
+export class ReceiptCountFloors {
+  static readonly KEPT = 20;
+  readonly #bySeq = new Map<number, ReceiptCounts>();
+
+  add(r: ReceiptState): void {
+    const old = this.#bySeq.get(r.seq);
+    this.#bySeq.set(r.seq, { of: r.of, delivered: Math.max(old?.delivered ?? 0, r.delivered), read: Math.max(old?.read ?? 0, r.read) });
+    if (this.#bySeq.size > ReceiptCountFloors.KEPT) this.#bySeq.delete(Math.min(...this.#bySeq.keys()));
+  }
+
+  /** How many of the other members received / read `seq`, as far as is known; `of` when nothing was answered for it. */
+  counts(seq: number, of: number): ReceiptCounts {
+    const exact = this.#bySeq.get(seq);
+    const total = exact?.of ?? of;
+    let delivered = 0;
+    let read = 0;
+    for (const [s, c] of this.#bySeq) {
+      if (s < seq) continue;
+      delivered = Math.max(delivered, c.delivered);
+      read = Math.max(read, c.read);
+    }
+    return { of: total, delivered: Math.min(delivered, total), read: Math.min(read, total) };
+  }
+}
+
+export function fetchReceipts(http: Http, conversationId: string, seq: number): Promise<ReceiptState> {
+  return http
+    .request<{ receipts: ReceiptState }>("GET", `/v1/conversations/${encodeURIComponent(conversationId)}/receipts`, { query: { seq } })
+    .then((r) => r.receipts);
+}
+
+/**
+ * Where the members are for a message (GET …/receipts?seq=, with its id lists), as cursors: each member at `seq` if
+ * they got / read it, else 0 (merging keeps what is already known).
+ */
+export function cursorsAt(receipts: ReceiptState): ReceiptCursor[] {
   const delivered = new Set(receipts.deliveredTo ?? []);
   const read = new Set(receipts.readBy ?? []);
   return [...new Set([...delivered, ...read])].map((userId) => ({

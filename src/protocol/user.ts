@@ -59,6 +59,12 @@ export interface ReceiptState {
   readBy?: string[];
 }
 
+/**
+ * Conversations of up to this many members push every member's cursor changes to every live socket (`receipts`
+ * frames, and the snapshot after caught_up); above it each member hears only their own, and counts are asked for.
+ */
+export const RECEIPTS_LIVE_MAX_MEMBERS = 100;
+
 export const MAX_PRESENCE_SUBSCRIPTIONS = 500;
 export const TYPING_THROTTLE_MS = 3_000;
 export const TYPING_TTL_MS = 6_000;

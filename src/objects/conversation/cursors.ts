@@ -3,11 +3,11 @@
 // since the last fan-out. Answers "who has read message N" and the snapshot a new socket gets.
 import { AppError } from "../../lib/errors";
 import type { ChatMessage } from "../../protocol/frames";
-import type { ReceiptCursor, ReceiptState } from "../../protocol/user";
+import { RECEIPTS_LIVE_MAX_MEMBERS, type ReceiptCursor, type ReceiptState } from "../../protocol/user";
 import type { MemberRow, Members } from "./members";
 
 /** Conversations up to this size push every receipt change to every member (sockets and inboxes). */
-export const RECEIPT_PUSH_LIMIT = 100;
+export const RECEIPT_PUSH_LIMIT = RECEIPTS_LIVE_MAX_MEMBERS;
 
 export class Cursors {
   readonly #sql: SqlStorage;

@@ -145,10 +145,18 @@ export class Fanout {
     if (lastSeq <= notified && dirty.userIds.length === 0) return "done";
     const dirtyMembers = dirty.userIds.map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null);
     const dirtyCursors: ReceiptCursor[] = dirtyMembers.map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
-    // Receipts reach the open conversation sockets coalesced: one frame per interval, not per message per member.
-    if (dirtyCursors.length > 0) this.#sockets.broadcast({ type: "receipts", conversationId, cursors: dirtyCursors }, isLive);
-
     const large = this.isLarge();
+    // Receipts reach the open conversation sockets coalesced: one frame per interval, not per message per member.
+    // In large conversations each member hears only their own cursors (their other devices): every cursor to every
+    // socket would grow with members squared (every client reports delivery of every message).
+    if (dirtyCursors.length > 0) {
+      if (!large) this.#sockets.broadcast({ type: "receipts", conversationId, cursors: dirtyCursors }, isLive);
+      else {
+        const own = new Map(dirtyCursors.map((c) => [c.userId, { type: "receipts" as const, conversationId, cursors: [c] }]));
+        this.#sockets.broadcastEach((s) => (isLive(s) ? (own.get(s.userId) ?? null) : null));
+      }
+    }
+
     const summary = this.#summary(large ? [] : dirtyCursors);
     let targets: MemberRow[];
     let pushed: string[] = [];

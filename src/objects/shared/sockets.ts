@@ -75,14 +75,29 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
    */
   broadcast(frame: Frame, include?: (state: S) => boolean): void {
     const text = JSON.stringify(frame);
+    this.#eachUnexpired((ws, state) => {
+      if (!include || include(state)) trySend(ws, text);
+    });
+  }
+
+  /** As `broadcast`, with each socket's own frame (null: nothing for it); each distinct frame is serialised once. */
+  broadcastEach(frameFor: (state: S) => Frame | null): void {
+    const texts = new Map<Frame, string>();
+    this.#eachUnexpired((ws, state) => {
+      const frame = frameFor(state);
+      if (!frame) return;
+      let text = texts.get(frame);
+      if (text === undefined) texts.set(frame, (text = JSON.stringify(frame)));
+      trySend(ws, text);
+    });
+  }
+
+  /** Every socket whose access token has not expired; the others are closed on the way (they resume with a fresh token). */
+  #eachUnexpired(visit: (ws: WebSocket, state: S) => void): void {
     const now = Date.now();
     for (const [ws, state] of this.#sockets()) {
-      if (state.exp * 1000 <= now) {
-        this.close(ws, CloseCode.TokenExpired, "access token expired");
-        continue;
-      }
-      if (include && !include(state)) continue;
-      trySend(ws, text);
+      if (state.exp * 1000 <= now) this.close(ws, CloseCode.TokenExpired, "access token expired");
+      else visit(ws, state);
     }
   }
 

@@ -1,0 +1,55 @@
+// Receipts in large groups: every client reports delivery of every message, so pushing every cursor to every
+// socket would grow with members squared. Above 100 members a cursor change reaches only its owner's sockets
+// (their other devices); everyone else asks GET …/receipts?seq= for counts. Up to 100 members nothing changes.
+import { expect, it } from "vitest";
+import { TestSocket, api, createGroup, mintUser, sendRest, type TestUser } from "./helpers";
+
+const receiptsOf = (s: TestSocket) => s.frames.filter((f) => f.type === "receipts").flatMap((f: any) => f.cursors as { userId: string }[]);
+
+async function live(conversationId: string, u: TestUser): Promise<TestSocket> {
+  const s = await TestSocket.conversation(conversationId, u);
+  await s.next("caught_up");
+  return s;
+}
+
+/** Send a marker and wait for it everywhere: frames are ordered per socket, so any receipts frame of the run before it is in. */
+async function fence(sender: TestUser, conversationId: string, sockets: TestSocket[], id: string): Promise<void> {
+  await sendRest(sender, conversationId, id);
+  await Promise.all(sockets.map((s) => s.next("message", (f) => f.message.clientMsgId === id)));
+}
+
+it("above 100 members a member's cursor reaches only that member's own sockets; counts stay readable", async () => {
+  const owner = await mintUser();
+  const members = await Promise.all(Array.from({ length: 120 }, () => mintUser()));
+  const g = await createGroup(owner, members, "large receipts");
+  const [reader, other] = [members[3]!, members[60]!];
+  const ownerSocket = await live(g.id, owner);
+  const [readerPhone, readerLaptop, otherSocket] = [await live(g.id, reader), await live(g.id, reader), await live(g.id, other)];
+  await sendRest(owner, g.id, "m1");
+  readerPhone.send({ type: "receipt", read: 1 });
+  // The reader's other device hears it (at most a second later, coalesced)...
+  const own = await readerLaptop.next("receipts", (f) => f.cursors.some((c) => c.userId === reader.id && c.readSeq === 1), 3_000);
+  expect(own.cursors).toEqual([{ userId: reader.id, deliveredSeq: 1, readSeq: 1 }]);
+  await readerPhone.next("receipts", (f) => f.cursors.some((c) => c.userId === reader.id));
+  // ...and no one else does: not the sender, not another member. Sending moved the owner's cursors too: only the owner hears them.
+  await fence(owner, g.id, [ownerSocket, otherSocket, readerLaptop], "fence1");
+  expect(receiptsOf(otherSocket)).toEqual([]);
+  expect(receiptsOf(ownerSocket).every((c) => c.userId === owner.id)).toBe(true);
+  expect(receiptsOf(readerLaptop).every((c) => c.userId === reader.id)).toBe(true);
+  // The counts are there for whoever asks.
+  const r = await api("GET", `/v1/conversations/${g.id}/receipts?seq=1`, { token: owner.token });
+  expect(r.body.receipts).toMatchObject({ seq: 1, of: 120, read: 1, delivered: 1 });
+  for (const s of [ownerSocket, readerPhone, readerLaptop, otherSocket]) s.close();
+});
+
+it("up to 100 members every cursor change still reaches every live socket", async () => {
+  const owner = await mintUser();
+  const members = await Promise.all(Array.from({ length: 99 }, () => mintUser()));
+  const g = await createGroup(owner, members, "small receipts");
+  const [reader, other] = [members[3]!, members[60]!];
+  const [ownerSocket, readerSocket, otherSocket] = [await live(g.id, owner), await live(g.id, reader), await live(g.id, other)];
+  await sendRest(owner, g.id, "m1");
+  readerSocket.send({ type: "receipt", read: 1 });
+  for (const s of [ownerSocket, otherSocket]) await s.next("receipts", (f) => f.cursors.some((c) => c.userId === reader.id && c.readSeq === 1), 3_000);
+  for (const s of [ownerSocket, readerSocket, otherSocket]) s.close();
+});
