@@ -1,15 +1,28 @@
 // Receipts in large groups: every client reports delivery of every message, so pushing every cursor to every
 // socket would grow with members squared. Above 100 members a cursor change reaches only its owner's sockets
-// (their other devices); everyone else asks GET …/receipts?seq= for counts. Up to 100 members nothing changes.
+// (their other devices), and only when they read: delivery reports are announced to no one. Everyone asks
+// GET …/receipts?seq= for counts. Up to 100 members nothing changes.
 import { expect, it } from "vitest";
 import { TestSocket, api, createGroup, mintUser, sendRest, type TestUser } from "./helpers";
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const receiptsOf = (s: TestSocket) => s.frames.filter((f) => f.type === "receipts").flatMap((f: any) => f.cursors as { userId: string }[]);
 
 async function live(conversationId: string, u: TestUser): Promise<TestSocket> {
   const s = await TestSocket.conversation(conversationId, u);
   await s.next("caught_up");
   return s;
+}
+
+/** The group's creation reached the inboxes through the queue (so nothing of it is in flight when the test ends). */
+async function inInboxes(conversationId: string, members: TestUser[]): Promise<void> {
+  for (const u of [members[0]!, members[members.length - 1]!]) {
+    for (let t = 0; t < 100; t++) {
+      const page = await api("GET", "/v1/me/conversations", { token: u.token });
+      if (page.body.conversations.some((c: { conversationId: string }) => c.conversationId === conversationId)) break;
+      await sleep(100);
+    }
+  }
 }
 
 /** Send a marker and wait for it everywhere: frames are ordered per socket, so any receipts frame of the run before it is in. */
@@ -22,12 +35,20 @@ it("above 100 members a member's cursor reaches only that member's own sockets; 
   const owner = await mintUser();
   const members = await Promise.all(Array.from({ length: 120 }, () => mintUser()));
   const g = await createGroup(owner, members, "large receipts");
+  await inInboxes(g.id, members);
   const [reader, other] = [members[3]!, members[60]!];
   const ownerSocket = await live(g.id, owner);
   const [readerPhone, readerLaptop, otherSocket] = [await live(g.id, reader), await live(g.id, reader), await live(g.id, other)];
   await sendRest(owner, g.id, "m1");
+  // Delivery alone is announced to no one (every client reports it for every message); the counts have it.
+  readerPhone.send({ type: "receipt", delivered: 1 });
+  await sleep(1_500); // past the next fan-out run
+  await fence(owner, g.id, [ownerSocket, otherSocket, readerLaptop, readerPhone], "fence0");
+  for (const s of [ownerSocket, otherSocket, readerLaptop, readerPhone]) expect(receiptsOf(s).filter((c) => c.userId === reader.id)).toEqual([]);
+  const delivered = await api("GET", `/v1/conversations/${g.id}/receipts?seq=1`, { token: owner.token });
+  expect(delivered.body.receipts).toMatchObject({ seq: 1, of: 120, read: 0, delivered: 1 });
   readerPhone.send({ type: "receipt", read: 1 });
-  // The reader's other device hears it (at most a second later, coalesced)...
+  // A read: the reader's other device hears it (at most a second later, coalesced)...
   const own = await readerLaptop.next("receipts", (f) => f.cursors.some((c) => c.userId === reader.id && c.readSeq === 1), 3_000);
   expect(own.cursors).toEqual([{ userId: reader.id, deliveredSeq: 1, readSeq: 1 }]);
   await readerPhone.next("receipts", (f) => f.cursors.some((c) => c.userId === reader.id));
@@ -46,6 +67,7 @@ it("up to 100 members every cursor change still reaches every live socket", asyn
   const owner = await mintUser();
   const members = await Promise.all(Array.from({ length: 99 }, () => mintUser()));
   const g = await createGroup(owner, members, "small receipts");
+  await inInboxes(g.id, members);
   const [reader, other] = [members[3]!, members[60]!];
   const [ownerSocket, readerSocket, otherSocket] = [await live(g.id, owner), await live(g.id, reader), await live(g.id, other)];
   await sendRest(owner, g.id, "m1");

@@ -2,7 +2,7 @@
 // from send to arrival at every other member. Frames are timestamped on arrival and parsed afterwards,
 // so the load generator's own parsing does not sit in front of later arrivals.
 import { performance } from "node:perf_hooks";
-import { closeAll, frameType, makeBody, openSockets, parseMessageFrame } from "../lib/client.ts";
+import { closeAll, frameType, makeBody, openSockets, parseMessageFrame, type BenchSocket } from "../lib/client.ts";
 import { Latency, type LatencySummary } from "../lib/stats.ts";
 import { FLOOR, onBareRelay, systemsOf, SYSTEMS, type BenchContext, type WithFloor } from "../lib/systems.ts";
 import { waitFor } from "../lib/wait.ts";
@@ -20,23 +20,46 @@ export interface FanoutResult {
   duplicates: number;
   missing: number;
   connectMs: number;
+  /** With `report`: the `receipts` frames the members' sockets received. */
+  receiptFrames?: number;
   /** Set when this cell could not run (e.g. sockets never went live); the numbers are then empty. */
   error?: string;
 }
 
-export async function fanout(urls: string[], messages: number, warmup: number, gapMs: number, bodyBytes: number): Promise<FanoutResult> {
+/**
+ * `reportMs`: every member reports delivery as the SDK does (client/src/receipts.ts: one `receipt` frame per socket
+ * per burst, this long after its first message; edgechat only, the relays know no such frame), so the server moves
+ * a cursor per member per burst (bench/receipts-load.ts).
+ */
+export async function fanout(urls: string[], messages: number, warmup: number, gapMs: number, bodyBytes: number, reportMs?: number): Promise<FanoutResult> {
+  const report = reportMs !== undefined;
   const n = urls.length;
   const total = warmup + messages;
   const arrivals: { i: number; at: number; data: Buffer }[] = [];
   let count = 0;
+  let receiptFrames = 0;
+  const reported: { seq: number; timer: ReturnType<typeof setTimeout> | null }[] = urls.map(() => ({ seq: 0, timer: null }));
+  let sockets: BenchSocket[] = [];
+  const reportDelivered = (i: number, data: Buffer) => {
+    const r = reported[i]!;
+    r.seq = Math.max(r.seq, parseMessageFrame(data)?.seq ?? 0);
+    if (r.timer) return;
+    r.timer = setTimeout(() => {
+      r.timer = null;
+      sockets[i]?.ws.send(JSON.stringify({ type: "receipt", delivered: r.seq }));
+    }, reportMs);
+  };
   const t0 = performance.now();
-  const sockets = await openSockets(urls, 64, (i) =>
+  sockets = await openSockets(urls, 64, (i) =>
     i === 0
       ? null
       : (data, at) => {
-          if (frameType(data) !== "message") return;
+          const type = frameType(data);
+          if (type === "receipts") receiptFrames++;
+          if (type !== "message") return;
           arrivals.push({ i, at, data });
           count++;
+          if (report) reportDelivered(i, data);
         },
   );
   const connectMs = performance.now() - t0;
@@ -52,6 +75,7 @@ export async function fanout(urls: string[], messages: number, warmup: number, g
     await closeAll(sockets);
     throw err;
   }
+  for (const r of reported) if (r.timer) clearTimeout(r.timer);
   await closeAll(sockets);
   const delivery = new Latency();
   const last = new Float64Array(total);
@@ -83,6 +107,7 @@ export async function fanout(urls: string[], messages: number, warmup: number, g
     duplicates,
     missing: expected - unique,
     connectMs: Math.round(connectMs),
+    ...(report ? { receiptFrames } : {}),
   };
 }
 

@@ -17,7 +17,18 @@ import { Outgoing, type SendOptions } from "./outgoing";
 import type { Outbox, OutboxItem } from "./outbox";
 import { negotiatedVersion, supportsChanges } from "./version";
 import type { Uploads } from "./attachments";
-import { cursorsAt, fetchReceipts, newestOwn, ReceiptCountFloors, ReceiptCursors, ReceiptReporter, receiptStatus, type ReceiptCounts } from "./receipts";
+import {
+  cursorsAt,
+  fetchReceipts,
+  LARGE_DELIVERY_DEBOUNCE_MS,
+  newestOwn,
+  RECEIPT_DEBOUNCE_MS,
+  ReceiptCountFloors,
+  ReceiptCursors,
+  ReceiptReporter,
+  receiptStatus,
+  type ReceiptCounts,
+} from "./receipts";
 import type { MessageSender, MessageStatus } from "./sending";
 import { Stream } from "./stream";
 import type { ConnectionState, ReconnectingSocket, SocketOptions } from "./transport";
@@ -122,7 +133,10 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.failed = this.sender.failed;
     this.failedChanges = this.sender.failedChanges;
     this.cursors = this.receiptCursors.byUser;
-    this.receipts = new ReceiptReporter((frame) => this.caughtUp && this.socket.send(JSON.stringify(frame)));
+    this.receipts = new ReceiptReporter(
+      (frame) => this.caughtUp && this.socket.send(JSON.stringify(frame)),
+      () => (this.isLarge() ? LARGE_DELIVERY_DEBOUNCE_MS : RECEIPT_DEBOUNCE_MS),
+    );
     this.typingOut = new TypingSender((frame) => this.socket.send(frame));
     this.typingIn = new TypingIndicators(() => this.emitTyping());
     this.reads = new HistoryReads(options.http, options.id);

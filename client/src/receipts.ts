@@ -15,26 +15,37 @@ export interface ReceiptCounts {
 
 type ReceiptFrame = Extract<ClientFrame, { type: "receipt" }>;
 
-const RECEIPT_DEBOUNCE_MS = 150;
+export const RECEIPT_DEBOUNCE_MS = 150;
+/**
+ * Delivery alone, in conversations above RECEIPTS_LIVE_MAX_MEMBERS members: no one is told of it there (only the
+ * counts hold it), and every member's client reports it, so once per few seconds is enough.
+ */
+export const LARGE_DELIVERY_DEBOUNCE_MS = 3_000;
 
 /** Reports only advances: each cursor is sent when it passes what the server was last told. */
 export class ReceiptReporter {
   readonly #send: (frame: ReceiptFrame) => boolean;
+  readonly #deliveryDebounceMs: () => number;
+  #timerAt = 0;
   #wantDelivered = 0;
   #wantRead = 0;
   #reportedDelivered = 0;
   #reportedRead = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
 
-  /** `send` returns false when the frame cannot go out now (not caught up, socket down): it is sent on a later flush. */
-  constructor(send: (frame: ReceiptFrame) => boolean) {
+  /**
+   * `send` returns false when the frame cannot go out now (not caught up, socket down): it is sent on a later flush.
+   * `deliveryDebounceMs`: how long a delivery alone waits for more (a read always goes out after RECEIPT_DEBOUNCE_MS).
+   */
+  constructor(send: (frame: ReceiptFrame) => boolean, deliveryDebounceMs: () => number = () => RECEIPT_DEBOUNCE_MS) {
     this.#send = send;
+    this.#deliveryDebounceMs = deliveryDebounceMs;
   }
 
   /** Messages up to `seq` are on this device: reported after the debounce. */
   delivered(seq: number): void {
     this.#wantDelivered = Math.max(this.#wantDelivered, seq);
-    this.#schedule();
+    this.#schedule(this.#deliveryDebounceMs());
   }
 
   /** As `delivered`, but left for the next flush (the one on caught_up): for pages loaded before the socket is live. */
@@ -47,7 +58,7 @@ export class ReceiptReporter {
     if (seq <= this.#wantRead) return false;
     this.#wantRead = seq;
     this.#wantDelivered = Math.max(this.#wantDelivered, seq);
-    this.#schedule();
+    this.#schedule(RECEIPT_DEBOUNCE_MS);
     return true;
   }
 
@@ -67,13 +78,19 @@ export class ReceiptReporter {
     this.#timer = null;
   }
 
-  #schedule(): void {
-    if (this.#timer !== null) return;
-    // Coalesce: one receipt frame per burst of messages, not one per message.
+  #schedule(ms: number): void {
+    // Coalesce: one receipt frame per burst of messages, not one per message. A sooner deadline (a read while a
+    // delivery waits) moves the frame earlier; a later one never delays it.
+    const at = Date.now() + ms;
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.flush();
-    }, RECEIPT_DEBOUNCE_MS);
+    }, ms);
   }
 }
 

@@ -23,7 +23,12 @@ export class Cursors {
     this.#changed = changed;
   }
 
-  /** Move a member's cursors forward (never back; `read` implies delivered; clamped to the stream). */
+  /**
+   * Move a member's cursors forward (never back; `read` implies delivered; clamped to the stream). Up to
+   * RECEIPT_PUSH_LIMIT members every move is announced at the next fan-out; above it only a read (the member's
+   * inbox and other devices show it): delivery reports come from every client for every message, and there no
+   * one is told of them (GET …/receipts counts them from the row).
+   */
   advance(userId: string, delivered: number, read: number): MemberRow {
     const last = this.#lastSeq();
     const d = Math.min(Math.max(delivered, read), last);
@@ -32,8 +37,10 @@ export class Cursors {
     if (!before) throw new AppError("not_a_member", "you are not a member of this conversation");
     if (d <= before.deliveredSeq && r <= before.readSeq) return before;
     this.#sql.exec("UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?", d, r, userId);
-    this.markDirty(userId);
-    this.#changed();
+    if (r > before.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
+      this.markDirty(userId);
+      this.#changed();
+    }
     // The row as the UPDATE left it (the same max), without reading it again.
     return { ...before, deliveredSeq: Math.max(before.deliveredSeq, d), readSeq: Math.max(before.readSeq, r) };
   }

@@ -1,0 +1,51 @@
+// Scenario 3's fan-out with members that report delivery as the SDK does (one `receipt` frame per socket per
+// burst), edgechat only: the relays have no receipts. Each cell runs three ways: silent members; members that
+// report 150 ms after a burst (SDKs before session 12, and every size up to 100 members); and members that report
+// 3 s after it (the SDK above 100 members since).
+//
+//   npx tsx bench/receipts-load.ts [git ref]   (default: this checkout; a ref benches that commit, to compare builds)
+//   SIZES=1000,5000 MESSAGES=20 OUT=bench/results/... to change the cells or keep the JSON.
+import "./lib/env.ts";
+import { writeFileSync } from "node:fs";
+import { createGroup, createUsers, conversationWsUrl, waitForInboxes } from "./lib/client.ts";
+import { openFilesMatching, waitForFilesClosed, waitForIdle } from "./lib/cpu.ts";
+import { log } from "./lib/env.ts";
+import { paramsFor } from "./lib/params.ts";
+import { bundleWorker, startEdgechat } from "./lib/workerd.ts";
+import { fanout, type FanoutResult } from "./scenarios/s3-fanout.ts";
+import { LARGE_DELIVERY_DEBOUNCE_MS, RECEIPT_DEBOUNCE_MS } from "../client/src/receipts.ts";
+
+const ref = process.argv[2];
+const sizes = (process.env.SIZES ?? "1000,5000").split(",").map(Number);
+const p = paramsFor("full");
+const messages = Number(process.env.MESSAGES ?? p.s3.messages);
+const bundle = bundleWorker(ref);
+const edge = await startEdgechat({ bundle, vars: p.serverVars });
+const users = await createUsers(edge.url, Math.max(...sizes), "rl");
+const results: { size: number; reportMs: number | null; result: FanoutResult }[] = [];
+try {
+  for (const size of sizes) {
+    for (const reportMs of [undefined, RECEIPT_DEBOUNCE_MS, LARGE_DELIVERY_DEBOUNCE_MS]) {
+      const members = users.slice(0, size);
+      const before = openFilesMatching(edge.pid, "edgechat-UserObject");
+      const id = await createGroup(edge.url, members[0]!, members);
+      // As scenario 3 waits (bench/lib/systems.ts): the creation's fan-out done and its objects closed, then idle.
+      await waitForInboxes(edge.url, members, id, 300_000);
+      await waitForFilesClosed(edge.pid, "edgechat-UserObject", before, 300_000);
+      await waitForIdle(edge.pid, { quietMs: 1_000, busyBelow: 0.05, timeoutMs: 300_000 });
+      const urls = members.map((u) => conversationWsUrl(edge.wsUrl, id, u.token, 0));
+      const r = await fanout(urls, messages, p.s3.warmup, p.s3.gapMs, p.bodyBytes, reportMs);
+      log(
+        `${size} members, ${reportMs === undefined ? "silent" : `reporting delivery ${reportMs} ms after a burst`}: median ${r.delivery.p50} ms p99 ${r.delivery.p99} ms, ` +
+          `${r.delivered}/${r.expected}${reportMs === undefined ? "" : `, receipts frames received ${r.receiptFrames}`}`,
+      );
+      results.push({ size, reportMs: reportMs ?? null, result: r });
+    }
+  }
+} finally {
+  await edge.stop();
+  bundle.cleanup();
+}
+if (process.env.OUT) writeFileSync(process.env.OUT, JSON.stringify({ build: bundle.source, at: new Date().toISOString(), results }, null, 2));
+const bad = results.filter((x) => x.result.delivered !== x.result.expected || x.result.error);
+process.exit(bad.length ? 1 : 0);
