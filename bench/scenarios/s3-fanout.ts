@@ -28,10 +28,10 @@ export interface FanoutResult {
 
 /**
  * `reportMs`: every member reports delivery as the SDK does (client/src/receipts.ts: one `receipt` frame per socket
- * per burst, this long after its first message; edgechat only, the relays know no such frame), so the server moves
+ * per burst, as long after its first message as this says; edgechat only, the relays know no such frame), so the server moves
  * a cursor per member per burst (bench/receipts-load.ts).
  */
-export async function fanout(urls: string[], messages: number, warmup: number, gapMs: number, bodyBytes: number, reportMs?: number): Promise<FanoutResult> {
+export async function fanout(urls: string[], messages: number, warmup: number, gapMs: number, bodyBytes: number, reportMs?: () => number): Promise<FanoutResult> {
   const report = reportMs !== undefined;
   const n = urls.length;
   const total = warmup + messages;
@@ -47,7 +47,7 @@ export async function fanout(urls: string[], messages: number, warmup: number, g
     r.timer = setTimeout(() => {
       r.timer = null;
       sockets[i]?.ws.send(JSON.stringify({ type: "receipt", delivered: r.seq }));
-    }, reportMs);
+    }, reportMs!());
   };
   const t0 = performance.now();
   sockets = await openSockets(urls, 64, (i) =>

@@ -20,7 +20,7 @@ import type { Uploads } from "./attachments";
 import {
   cursorsAt,
   fetchReceipts,
-  LARGE_DELIVERY_DEBOUNCE_MS,
+  largeDeliveryDebounceMs,
   newestOwn,
   RECEIPT_DEBOUNCE_MS,
   ReceiptCountFloors,
@@ -135,7 +135,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     this.cursors = this.receiptCursors.byUser;
     this.receipts = new ReceiptReporter(
       (frame) => this.caughtUp && this.socket.send(JSON.stringify(frame)),
-      () => (this.isLarge() ? LARGE_DELIVERY_DEBOUNCE_MS : RECEIPT_DEBOUNCE_MS),
+      () => (this.isLarge() ? largeDeliveryDebounceMs() : RECEIPT_DEBOUNCE_MS),
     );
     this.typingOut = new TypingSender((frame) => this.socket.send(frame));
     this.typingIn = new TypingIndicators(() => this.emitTyping());

@@ -22,6 +22,14 @@ export const RECEIPT_DEBOUNCE_MS = 150;
  */
 export const LARGE_DELIVERY_DEBOUNCE_MS = 3_000;
 
+/**
+ * LARGE_DELIVERY_DEBOUNCE_MS spread over half to one and a half times itself: every member got the same message at
+ * the same moment, and reports timed alike would reach the conversation as one burst of thousands of frames.
+ */
+export function largeDeliveryDebounceMs(): number {
+  return Math.round(LARGE_DELIVERY_DEBOUNCE_MS * (0.5 + Math.random()));
+}
+
 /** Reports only advances: each cursor is sent when it passes what the server was last told. */
 export class ReceiptReporter {
   readonly #send: (frame: ReceiptFrame) => boolean;

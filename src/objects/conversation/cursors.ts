@@ -8,6 +8,8 @@ import type { MemberRow, Members } from "./members";
 
 /** Conversations up to this size push every receipt change to every member (sockets and inboxes). */
 export const RECEIPT_PUSH_LIMIT = RECEIPTS_LIVE_MAX_MEMBERS;
+/** Large conversations: delivery reports from sockets are applied together, at most this long after the first. */
+const DELIVERY_BATCH_MS = 250;
 
 export class Cursors {
   readonly #sql: SqlStorage;
@@ -15,6 +17,9 @@ export class Cursors {
   readonly #lastSeq: () => number;
   /** A cursor moved: the coalesced fan-out must run. */
   readonly #changed: () => void;
+  /** Large conversations: delivery reports not applied yet (user id → seq), and whether a batch is scheduled. */
+  #deliveries = new Map<string, number>();
+  #batchScheduled = false;
 
   constructor(sql: SqlStorage, members: Members, lastSeq: () => number, changed: () => void) {
     this.#sql = sql;
@@ -43,6 +48,34 @@ export class Cursors {
     }
     // The row as the UPDATE left it (the same max), without reading it again.
     return { ...before, deliveredSeq: Math.max(before.deliveredSeq, d), readSeq: Math.max(before.readSeq, r) };
+  }
+
+  /**
+   * A socket's report. A delivery alone in a large conversation joins a batch applied in one event (one commit)
+   * within DELIVERY_BATCH_MS: every member reports every message there, and one commit per report would take the
+   * object's thread. It has no answer and tells no one, so the wait shows only in GET …/receipts; a restart in it
+   * loses the reports of that moment (the next report of each member carries them). Anything else applies now.
+   */
+  report(userId: string, delivered: number, read: number): void {
+    const member = this.#members.get(userId);
+    if (!member) return;
+    if (read > member.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
+      this.advance(userId, delivered, read);
+      return;
+    }
+    if (delivered <= member.deliveredSeq) return;
+    this.#deliveries.set(userId, Math.max(this.#deliveries.get(userId) ?? 0, delivered));
+    if (this.#batchScheduled) return;
+    this.#batchScheduled = true;
+    setTimeout(() => this.#applyDeliveries(), DELIVERY_BATCH_MS);
+  }
+
+  #applyDeliveries(): void {
+    const batch = this.#deliveries;
+    this.#deliveries = new Map();
+    this.#batchScheduled = false;
+    // Members removed meanwhile are skipped (advance refuses them).
+    for (const [userId, seq] of batch) if (this.#members.get(userId)) this.advance(userId, seq, 0);
   }
 
   /** Record that a member's inbox must hear about this conversation at the next fan-out. */

@@ -72,8 +72,7 @@ export class FrameDispatcher {
       case "typing":
         return typing.typed(state, frame.active);
       case "receipt":
-        cursors.advance(state.userId, frame.delivered ?? 0, frame.read ?? 0);
-        return;
+        return cursors.report(state.userId, frame.delivered ?? 0, frame.read ?? 0);
     }
   }
 
