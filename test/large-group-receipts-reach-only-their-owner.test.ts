@@ -25,6 +25,15 @@ async function inInboxes(conversationId: string, members: TestUser[]): Promise<v
   }
 }
 
+/** A group of `size` members besides its owner, in every inbox; `reader` and `other` are two of its members. */
+async function group(size: number, title: string) {
+  const owner = await mintUser();
+  const members = await Promise.all(Array.from({ length: size }, () => mintUser()));
+  const g = await createGroup(owner, members, title);
+  await inInboxes(g.id, members);
+  return { owner, g, reader: members[3]!, other: members[60]! };
+}
+
 /** Send a marker and wait for it everywhere: frames are ordered per socket, so any receipts frame of the run before it is in. */
 async function fence(sender: TestUser, conversationId: string, sockets: TestSocket[], id: string): Promise<void> {
   await sendRest(sender, conversationId, id);
@@ -32,11 +41,7 @@ async function fence(sender: TestUser, conversationId: string, sockets: TestSock
 }
 
 it("above 100 members a member's cursor reaches only that member's own sockets; counts stay readable", async () => {
-  const owner = await mintUser();
-  const members = await Promise.all(Array.from({ length: 120 }, () => mintUser()));
-  const g = await createGroup(owner, members, "large receipts");
-  await inInboxes(g.id, members);
-  const [reader, other] = [members[3]!, members[60]!];
+  const { owner, g, reader, other } = await group(120, "large receipts");
   const ownerSocket = await live(g.id, owner);
   const [readerPhone, readerLaptop, otherSocket] = [await live(g.id, reader), await live(g.id, reader), await live(g.id, other)];
   await sendRest(owner, g.id, "m1");
@@ -64,11 +69,7 @@ it("above 100 members a member's cursor reaches only that member's own sockets; 
 });
 
 it("up to 100 members every cursor change still reaches every live socket", async () => {
-  const owner = await mintUser();
-  const members = await Promise.all(Array.from({ length: 99 }, () => mintUser()));
-  const g = await createGroup(owner, members, "small receipts");
-  await inInboxes(g.id, members);
-  const [reader, other] = [members[3]!, members[60]!];
+  const { owner, g, reader, other } = await group(99, "small receipts");
   const [ownerSocket, readerSocket, otherSocket] = [await live(g.id, owner), await live(g.id, reader), await live(g.id, other)];
   await sendRest(owner, g.id, "m1");
   readerSocket.send({ type: "receipt", read: 1 });
