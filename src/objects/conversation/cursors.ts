@@ -58,8 +58,8 @@ export class Cursors {
    */
   report(userId: string, delivered: number, read: number): void {
     const member = this.#members.get(userId);
-    if (!member) return;
-    if (read > member.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
+    // Not a member (advance refuses it, as before), a read, or a small conversation: now.
+    if (!member || read > member.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
       this.advance(userId, delivered, read);
       return;
     }
