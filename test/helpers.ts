@@ -179,7 +179,9 @@ export class TestSocket {
       }
     }
     return new Promise<F>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
+      // Every frame's type (with its clientMsgId or seq), then the last five whole: a missing frame shows where it should be.
+      const seen = () => this.frames.map((f: any) => [f.type, f.clientMsgId ?? f.seq ?? f.message?.seq].filter((x) => x !== undefined).join(":"));
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got ${seen().join(" ")}; the last five: ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
       this.waiters.push({
         pred,
         resolve: (f) => {
