@@ -35,19 +35,7 @@ export class Cursors {
    * one is told of them (GET …/receipts counts them from the row).
    */
   advance(userId: string, delivered: number, read: number): MemberRow {
-    const last = this.#lastSeq();
-    const d = Math.min(Math.max(delivered, read), last);
-    const r = Math.min(read, last);
-    const before = this.#members.get(userId);
-    if (!before) throw new AppError("not_a_member", "you are not a member of this conversation");
-    if (d <= before.deliveredSeq && r <= before.readSeq) return before;
-    this.#sql.exec("UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?", d, r, userId);
-    if (r > before.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
-      this.markDirty(userId);
-      this.#changed();
-    }
-    // The row as the UPDATE left it (the same max), without reading it again.
-    return { ...before, deliveredSeq: Math.max(before.deliveredSeq, d), readSeq: Math.max(before.readSeq, r) };
+    return this.#move(this.#member(userId), delivered, read);
   }
 
   /**
@@ -57,13 +45,12 @@ export class Cursors {
    * loses the reports of that moment (the next report of each member carries them). Anything else applies now.
    */
   report(userId: string, delivered: number, read: number): void {
-    const member = this.#members.get(userId);
-    // Not a member (advance refuses it, as before), a read, or a small conversation: now.
-    if (!member || read > member.readSeq || this.#members.count() <= RECEIPT_PUSH_LIMIT) {
-      this.advance(userId, delivered, read);
+    const before = this.#member(userId);
+    if (read > before.readSeq || this.#announcesEveryMove()) {
+      this.#move(before, delivered, read);
       return;
     }
-    if (delivered <= member.deliveredSeq) return;
+    if (delivered <= before.deliveredSeq) return;
     this.#deliveries.set(userId, Math.max(this.#deliveries.get(userId) ?? 0, delivered));
     if (this.#batchScheduled) return;
     this.#batchScheduled = true;
@@ -74,8 +61,35 @@ export class Cursors {
     const batch = this.#deliveries;
     this.#deliveries = new Map();
     this.#batchScheduled = false;
-    // Members removed meanwhile are skipped (advance refuses them).
-    for (const [userId, seq] of batch) if (this.#members.get(userId)) this.advance(userId, seq, 0);
+    for (const [userId, seq] of batch) {
+      const before = this.#members.get(userId);
+      if (before) this.#move(before, seq, 0); // members removed meanwhile are skipped
+    }
+  }
+
+  #member(userId: string): MemberRow {
+    const row = this.#members.get(userId);
+    if (!row) throw new AppError("not_a_member", "you are not a member of this conversation");
+    return row;
+  }
+
+  /** Up to RECEIPT_PUSH_LIMIT members every cursor move is announced to everyone; above it only reads, to their owner. */
+  #announcesEveryMove(): boolean {
+    return this.#members.count() <= RECEIPT_PUSH_LIMIT;
+  }
+
+  #move(before: MemberRow, delivered: number, read: number): MemberRow {
+    const last = this.#lastSeq();
+    const d = Math.min(Math.max(delivered, read), last);
+    const r = Math.min(read, last);
+    if (d <= before.deliveredSeq && r <= before.readSeq) return before;
+    this.#sql.exec("UPDATE members SET delivered_seq = max(delivered_seq, ?), read_seq = max(read_seq, ?) WHERE user_id = ?", d, r, before.userId);
+    if (r > before.readSeq || this.#announcesEveryMove()) {
+      this.markDirty(before.userId);
+      this.#changed();
+    }
+    // The row as the UPDATE left it (the same max), without reading it again.
+    return { ...before, deliveredSeq: Math.max(before.deliveredSeq, d), readSeq: Math.max(before.readSeq, r) };
   }
 
   /** Record that a member's inbox must hear about this conversation at the next fan-out. */
@@ -104,7 +118,7 @@ export class Cursors {
   /** Every member's cursors, for a new socket, in conversations small enough to push receipts; else null. */
   snapshot(): ReceiptCursor[] | null {
     // Counted first, so connecting to a 5,000-member group does not read every member row.
-    if (this.#members.count() > RECEIPT_PUSH_LIMIT) return null;
+    if (!this.#announcesEveryMove()) return null;
     return this.#members.list().map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
   }
 
