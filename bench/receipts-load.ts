@@ -7,10 +7,10 @@
 //   SIZES=1000,5000 MESSAGES=20 OUT=bench/results/... to change the cells or keep the JSON.
 import "./lib/env.ts";
 import { writeFileSync } from "node:fs";
-import { createGroup, createUsers, conversationWsUrl, waitForInboxes } from "./lib/client.ts";
-import { openFilesMatching, waitForFilesClosed, waitForIdle } from "./lib/cpu.ts";
+import { createUsers, conversationWsUrl } from "./lib/client.ts";
 import { log } from "./lib/env.ts";
 import { paramsFor } from "./lib/params.ts";
+import { createSettledRoom } from "./lib/systems.ts";
 import { bundleWorker, startEdgechat } from "./lib/workerd.ts";
 import { fanout, type FanoutResult } from "./scenarios/s3-fanout.ts";
 import { LARGE_DELIVERY_DEBOUNCE_MS, largeDeliveryDebounceMs, RECEIPT_DEBOUNCE_MS } from "../client/src/receipts.ts";
@@ -32,12 +32,7 @@ try {
     ];
     for (const [mode, reportMs] of modes) {
       const members = users.slice(0, size);
-      const before = openFilesMatching(edge.pid, "edgechat-UserObject");
-      const id = await createGroup(edge.url, members[0]!, members);
-      // As scenario 3 waits (bench/lib/systems.ts): the creation's fan-out done and its objects closed, then idle.
-      await waitForInboxes(edge.url, members, id, 300_000);
-      await waitForFilesClosed(edge.pid, "edgechat-UserObject", before, 300_000);
-      await waitForIdle(edge.pid, { quietMs: 1_000, busyBelow: 0.05, timeoutMs: 300_000 });
+      const id = await createSettledRoom(edge, members, { direct: false, tiny: false });
       const urls = members.map((u) => conversationWsUrl(edge.wsUrl, id, u.token, 0));
       const r = await fanout(urls, messages, p.s3.warmup, p.s3.gapMs, p.bodyBytes, reportMs);
       log(

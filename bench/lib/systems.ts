@@ -69,30 +69,36 @@ export function systemsOf(ctx: BenchContext): Record<SystemName, System> {
         if (n > ctx.users.length) throw new Error(`need ${n} users, have ${ctx.users.length}`);
         // Rotate through the pool so a 1:1 room does not reuse the previous room's pair.
         const members = ctx.users.slice(0, n);
-        const userFiles = "edgechat-UserObject";
-        const openBefore = openFilesMatching(ctx.edge.pid, userFiles);
-        const id = direct && n === 2 ? await createDirect(ctx.edge.url, members[0]!, members[1]!) : await createGroup(ctx.edge.url, members[0]!, members);
-        // Creating a group writes every member's inbox once, in the background (the paced stored fan-out: over a
-        // minute for 5,000 members on this machine). Time the messages once that is done, as the relays have no
-        // such work; otherwise a cell measures beside an earlier cell's creation (bench/README.md, session 9).
-        // Idle CPU alone is not enough (session 12): the queue hands the fan-out over in batches up to a second
-        // apart, and the user objects it woke close their databases in a wave some seconds later (a checkpoint and
-        // an fsync each, on the runtime's one thread). So: sampled inboxes hold the group, those objects closed, then idle.
-        // --tiny (the harness's own test) checks counting, not latency: it waits at most 10 s, and not for the closes.
-        const tiny = ctx.params.mode === "tiny";
-        const limitMs = tiny ? 10_000 : 300_000;
-        const seen = direct ? { waitedMs: 0, done: true } : await waitForInboxes(ctx.edge.url, members, id, limitMs);
-        const closed = tiny || openBefore < 0 ? { waitedMs: 0, done: true } : await waitForFilesClosed(ctx.edge.pid, userFiles, openBefore, limitMs);
-        const quiet = await waitForIdle(ctx.edge.pid, { quietMs: 1_000, busyBelow: 0.05, timeoutMs: limitMs });
-        const waited = seen.waitedMs + closed.waitedMs + quiet.waitedMs;
-        if (waited > 2_000 || !seen.done || !closed.done || !quiet.idle) {
-          log(
-            `room of ${n}: sampled inboxes ${seen.done ? "hold it" : "still miss it"} after ${Math.round(seen.waitedMs / 1000)} s, ` +
-              `user objects ${closed.done ? "closed" : "still open"} after ${Math.round(closed.waitedMs / 1000)} s, runtime ${quiet.idle ? "idle" : "still busy"} after ${Math.round(quiet.waitedMs / 1000)} s`,
-          );
-        }
+        const id = await createSettledRoom(ctx.edge, members, { direct: direct && n === 2, tiny: ctx.params.mode === "tiny" });
         return { id, urls: members.map((u) => conversationWsUrl(ctx.edge.wsUrl, id, u.token, 0)) };
       },
     },
   };
+}
+
+/**
+ * Create an edgechat room (a direct conversation, or a group of `members`, the first its owner) and return once its
+ * creation is over. Creating a group writes every member's inbox once, in the background (the paced stored fan-out:
+ * over a minute for 5,000 members on this machine). Time messages once that is done, as the relays have no such
+ * work; otherwise a cell measures beside an earlier cell's creation (bench/README.md, session 9). Idle CPU alone is
+ * not enough (session 12): the queue hands the fan-out over in batches up to a second apart, and the user objects it
+ * woke close their databases in a wave some seconds later (a checkpoint and an fsync each, on the runtime's one
+ * thread). So: sampled inboxes hold the group, those objects closed, then idle. `tiny` (the harness's own test)
+ * checks counting, not latency: it waits at most 10 s, and not for the closes.
+ */
+export async function createSettledRoom(edge: { url: string; pid: number }, members: BenchUser[], opts: { direct: boolean; tiny: boolean }): Promise<string> {
+  const userFiles = "edgechat-UserObject";
+  const openBefore = openFilesMatching(edge.pid, userFiles);
+  const id = opts.direct ? await createDirect(edge.url, members[0]!, members[1]!) : await createGroup(edge.url, members[0]!, members);
+  const limitMs = opts.tiny ? 10_000 : 300_000;
+  const seen = opts.direct ? { waitedMs: 0, done: true } : await waitForInboxes(edge.url, members, id, limitMs);
+  const closed = opts.tiny || openBefore < 0 ? { waitedMs: 0, done: true } : await waitForFilesClosed(edge.pid, userFiles, openBefore, limitMs);
+  const quiet = await waitForIdle(edge.pid, { quietMs: 1_000, busyBelow: 0.05, timeoutMs: limitMs });
+  if (seen.waitedMs + closed.waitedMs + quiet.waitedMs > 2_000 || !seen.done || !closed.done || !quiet.idle) {
+    log(
+      `room of ${members.length}: sampled inboxes ${seen.done ? "hold it" : "still miss it"} after ${Math.round(seen.waitedMs / 1000)} s, ` +
+        `user objects ${closed.done ? "closed" : "still open"} after ${Math.round(closed.waitedMs / 1000)} s, runtime ${quiet.idle ? "idle" : "still busy"} after ${Math.round(quiet.waitedMs / 1000)} s`,
+    );
+  }
+  return id;
 }
