@@ -1,11 +1,16 @@
 // Over real sockets (workerd via wrangler, Node `ws` clients): each sender's messages are sequenced in
-// the order it sent them, while concurrent senders interleave into one total order that all members share.
+// the order it sent them, while concurrent senders interleave into one total order that all members share;
+// also when they are sent before `caught_up`, while the socket's backlog is read from the D1 archive.
+// (Send order is asserted here, on the runtime as deployed: inside vitest-pool-workers the test harness wraps
+// each Durable Object handler in an import that awaits an RPC, so two frames can reach the object reversed.)
 import { beforeAll, expect, it } from "vitest";
 import type { LocalServer } from "./server.ts";
 import { useLocalServer } from "./use-server.ts";
 import { NodeSocket, http } from "./client.ts";
+import type { ServerFrame } from "../src/protocol/frames.ts";
 
-const local = useLocalServer();
+// A small hot tail, so that a backlog from seq 1 is read from the D1 archive (docs/architecture.md 3.2).
+const local = useLocalServer({ vars: { HOT_TAIL_MESSAGES: "20" } });
 let server: LocalServer;
 beforeAll(() => {
   server = local.current;
@@ -39,4 +44,41 @@ it("keeps each socket's send order inside one total order seen identically by ev
     expect(mine).toEqual(Array.from({ length: perSocket }, (_, n) => n));
   }
   await Promise.all(sockets.map((s) => s.close()));
+});
+
+it("sequences frames sent before caught_up in send order while the backlog streams from the archive", async () => {
+  const [ann, ben] = await Promise.all(
+    ["dora", "eli"].map(async (name) => (await http(server.url, "POST", "/v1/admin/tokens", { token: server.adminSecret, body: { userId: `ext-${name}`, username: name } })).body),
+  );
+  const conv = (
+    await http(server.url, "POST", "/v1/conversations", { token: ann.accessToken, body: { type: "group", title: "backlog order", memberIds: [ben.user.id] } })
+  ).body.conversation;
+  const url = (token: string) => `${server.wsUrl}/v1/conversations/${conv.id}/ws?v=1&since=0&token=${token}`;
+  const writer = await NodeSocket.open(url(ann.accessToken));
+  await writer.frame("caught_up");
+  for (let i = 0; i < 150; i += 50) {
+    writer.send({ type: "send_batch", messages: Array.from({ length: 50 }, (_, j) => ({ clientMsgId: `old-${i + j}`, body: `old ${i + j}` })) });
+    await writer.until(() => (writer.messages().length >= i + 50 ? true : undefined));
+  }
+  await writer.close();
+  const perRound = 20;
+  for (let round = 0; round < 4; round++) {
+    // The archive runs 250 ms after a commit (src/objects/conversation/archive.ts): all but the newest 20 are then in D1 only.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const s = await NodeSocket.open(url(ben.accessToken));
+    const ids = Array.from({ length: perRound }, (_, n) => `r${round}-${n}`);
+    for (const id of ids) s.send({ type: "send", clientMsgId: id, body: id });
+    const acks = await s.until(() => {
+      const got = s.frames.filter((f): f is Extract<ServerFrame, { type: "ack" }> => f.type === "ack");
+      return got.length >= perRound ? got : undefined;
+    });
+    const lastSeq = 150 + (round + 1) * perRound;
+    // In send order: the first frame sent got the lowest seq, and so on.
+    expect(acks.map((a) => `${a.clientMsgId}=${a.seq}`)).toEqual(ids.map((id, n) => `${id}=${lastSeq - perRound + 1 + n}`));
+    await s.until(() => (s.messages().length >= lastSeq ? true : undefined));
+    expect(s.messages().map((m) => m.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
+    const caughtUpAt = s.frames.findIndex((f) => f.type === "caught_up");
+    expect(s.frames.slice(0, caughtUpAt).some((f) => f.type === "message")).toBe(false);
+    await s.close();
+  }
 });
