@@ -73,6 +73,31 @@ export async function createGroup(owner: TestUser, members: TestUser[], title = 
   return r.body.conversation;
 }
 
+/**
+ * A group of `size` minted members besides its owner, created and then waited for until its first and last
+ * members' inboxes hold it: the creation's queued fan-out is over, so none of it is in flight when the test ends.
+ */
+export async function createSettledGroup(size: number, title = "group"): Promise<{ owner: TestUser; members: TestUser[]; g: Conversation }> {
+  const owner = await mintUser();
+  const members = await Promise.all(Array.from({ length: size }, () => mintUser()));
+  const g = await createGroup(owner, members, title);
+  for (const u of [members[0]!, members[members.length - 1]!]) {
+    for (let t = 0; t < 100; t++) {
+      const page = await api("GET", "/v1/me/conversations", { token: u.token });
+      if (page.body.conversations.some((c: { conversationId: string }) => c.conversationId === g.id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { owner, members, g };
+}
+
+/** A conversation socket of `user`, past its `caught_up`. */
+export async function liveSocket(conversationId: string, user: TestUser): Promise<TestSocket> {
+  const s = await TestSocket.conversation(conversationId, user);
+  await s.next("caught_up");
+  return s;
+}
+
 export async function createDirect(a: TestUser, b: TestUser): Promise<ApiResult<{ conversation: Conversation }>> {
   return api("POST", "/v1/conversations", { token: a.token, body: { type: "direct", userId: b.id } });
 }

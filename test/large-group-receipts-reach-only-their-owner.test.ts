@@ -3,34 +3,14 @@
 // (their other devices), and only when they read: delivery reports are announced to no one. Everyone asks
 // GET …/receipts?seq= for counts. Up to 100 members nothing changes.
 import { expect, it } from "vitest";
-import { TestSocket, api, createGroup, mintUser, sendRest, type TestUser } from "./helpers";
+import { TestSocket, api, createSettledGroup, liveSocket as live, sendRest, type TestUser } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const receiptsOf = (s: TestSocket) => s.frames.filter((f) => f.type === "receipts").flatMap((f: any) => f.cursors as { userId: string }[]);
 
-async function live(conversationId: string, u: TestUser): Promise<TestSocket> {
-  const s = await TestSocket.conversation(conversationId, u);
-  await s.next("caught_up");
-  return s;
-}
-
-/** The group's creation reached the inboxes through the queue (so nothing of it is in flight when the test ends). */
-async function inInboxes(conversationId: string, members: TestUser[]): Promise<void> {
-  for (const u of [members[0]!, members[members.length - 1]!]) {
-    for (let t = 0; t < 100; t++) {
-      const page = await api("GET", "/v1/me/conversations", { token: u.token });
-      if (page.body.conversations.some((c: { conversationId: string }) => c.conversationId === conversationId)) break;
-      await sleep(100);
-    }
-  }
-}
-
 /** A group of `size` members besides its owner, in every inbox; `reader` and `other` are two of its members. */
 async function group(size: number, title: string) {
-  const owner = await mintUser();
-  const members = await Promise.all(Array.from({ length: size }, () => mintUser()));
-  const g = await createGroup(owner, members, title);
-  await inInboxes(g.id, members);
+  const { owner, members, g } = await createSettledGroup(size, title);
   return { owner, g, reader: members[3]!, other: members[60]! };
 }
 

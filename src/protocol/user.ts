@@ -68,6 +68,8 @@ export const RECEIPTS_LIVE_MAX_MEMBERS = 100;
 export const MAX_PRESENCE_SUBSCRIPTIONS = 500;
 export const TYPING_THROTTLE_MS = 3_000;
 export const TYPING_TTL_MS = 6_000;
+/** In a conversation of more than RECEIPTS_LIVE_MAX_MEMBERS members, at most this many typing indicators show at once (protocol 12.6). */
+export const TYPING_SHOWN_MAX_LARGE = 3;
 export const PRESENCE_TTL_MS = 30_000;
 
 const Seq = v.pipe(v.number("must be a number"), v.integer("must be an integer"), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));

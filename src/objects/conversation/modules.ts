@@ -93,7 +93,7 @@ export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost,
   const retention = (m.retention = new Retention({ sql, meta, stream, d1, cold, attachments: () => m.attachments, limits }));
   const archiver = (m.archiver = new Archiver({ meta, stream, jobs, d1, limits, capacity, rewrites, cold, retention }));
   const presence = (m.presence = new Presence(env, sql, meta, sockets, jobs, limits.presenceTtlMs));
-  const typing = (m.typing = new Typing(sockets, () => members.blocked));
+  const typing = (m.typing = new Typing(sockets, () => members.blocked, () => m.fanout.isLarge()));
   m.attachments = new Attachments(sql, meta, env.ATTACHMENTS, jobs, limits.attachmentQuotaBytes);
   const commit = (m.commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout, changes }));
   m.connections = new Connections(ctx, limits, { sockets, meta, members, stream, cursors, history, presence });
