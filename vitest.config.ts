@@ -33,6 +33,8 @@ export async function workerdConfig(files: { include: string[]; exclude: string[
             CREATE_CONVERSATIONS_BURST: "100000",
             MEMBER_CHANGES_BURST: "100000",
             PRESENCE_SUBSCRIBES_BURST: "100000",
+            // Small, so that a test's bulk add is sent over many events (test/member-changes-paced-*.test.ts).
+            MEMBER_FRAMES_SLICE_BYTES: "16384",
           },
           // The per-address admin budget is 6,000 a minute in wrangler.toml; 200 here so that one test can spend
           // it (test/admin-api-long-secret-and-rate-limits.test.ts). Other tests mint from random addresses.

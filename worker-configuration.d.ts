@@ -37,6 +37,7 @@ declare namespace Cloudflare {
 		SEND_RATE_PER_SECOND: string;
 		SEND_BURST: string;
 		MAX_SOCKETS_PER_USER: string;
+		MEMBER_FRAMES_SLICE_BYTES: string;
 		MAX_ATTACHMENT_BYTES: string;
 		ATTACHMENT_QUOTA_BYTES: string;
 		ATTACHMENT_URL_TTL_SECONDS: string;

@@ -47,14 +47,14 @@ it("keeps each socket's send order inside one total order seen identically by ev
 });
 
 it("sequences frames sent before caught_up in send order while the backlog streams from the archive", async () => {
-  const [ann, ben] = await Promise.all(
+  const [dora, eli] = await Promise.all(
     ["dora", "eli"].map(async (name) => (await http(server.url, "POST", "/v1/admin/tokens", { token: server.adminSecret, body: { userId: `ext-${name}`, username: name } })).body),
   );
   const conv = (
-    await http(server.url, "POST", "/v1/conversations", { token: ann.accessToken, body: { type: "group", title: "backlog order", memberIds: [ben.user.id] } })
+    await http(server.url, "POST", "/v1/conversations", { token: dora.accessToken, body: { type: "group", title: "backlog order", memberIds: [eli.user.id] } })
   ).body.conversation;
   const url = (token: string) => `${server.wsUrl}/v1/conversations/${conv.id}/ws?v=1&since=0&token=${token}`;
-  const writer = await NodeSocket.open(url(ann.accessToken));
+  const writer = await NodeSocket.open(url(dora.accessToken));
   await writer.frame("caught_up");
   for (let i = 0; i < 150; i += 50) {
     writer.send({ type: "send_batch", messages: Array.from({ length: 50 }, (_, j) => ({ clientMsgId: `old-${i + j}`, body: `old ${i + j}` })) });
@@ -65,7 +65,7 @@ it("sequences frames sent before caught_up in send order while the backlog strea
   for (let round = 0; round < 4; round++) {
     // The archive runs 250 ms after a commit (src/objects/conversation/archive.ts): all but the newest 20 are then in D1 only.
     await new Promise((r) => setTimeout(r, 1_000));
-    const s = await NodeSocket.open(url(ben.accessToken));
+    const s = await NodeSocket.open(url(eli.accessToken));
     const ids = Array.from({ length: perRound }, (_, n) => `r${round}-${n}`);
     for (const id of ids) s.send({ type: "send", clientMsgId: id, body: id });
     const acks = await s.until(() => {

@@ -29,6 +29,8 @@ export interface Config {
   sendRatePerSecond: number;
   sendBurst: number;
   maxSocketsPerUser: number;
+  /** Bytes of `members_changed` frames one event sends before the rest wait for a later one (conversation/member-news.ts). */
+  memberFramesSliceBytes: number;
   /** First retry delay (s) of a failed push webhook call; doubles per attempt. */
   pushRetryBaseSeconds: number;
   /** Largest attachment, bytes. */
@@ -97,6 +99,7 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     sendRatePerSecond: intVar(s(env.SEND_RATE_PER_SECOND), 10, 1, 1_000_000_000),
     sendBurst: intVar(s(env.SEND_BURST), 20, 1, 1_000_000_000),
     maxSocketsPerUser: intVar(s(env.MAX_SOCKETS_PER_USER), 10, 1, 1000),
+    memberFramesSliceBytes: intVar(s(env.MEMBER_FRAMES_SLICE_BYTES), 2 * MIB, 1024, 64 * MIB),
     pushRetryBaseSeconds: intVar(s(env.PUSH_RETRY_BASE_SECONDS), 2, 0, 300),
     // R2's multipart limits: 10,000 parts of at most 5 GiB; 5 GiB is R2's limit for one object written in one request.
     maxAttachmentBytes: intVar(s(env.MAX_ATTACHMENT_BYTES), 25 * 1024 * 1024, 1, 5 * 1024 ** 4),

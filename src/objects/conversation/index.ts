@@ -150,7 +150,7 @@ export class ConversationObject extends DurableObject<Env> {
       this.#requireCreated();
       const added = this.#m.members.add(actor, users, this.#m.stream.lastSeq);
       if (added.length === 0) return this.#describe();
-      this.#sockets.broadcast({ type: "members_changed", added: added.map(publicMember), removed: [] });
+      this.#m.memberNews.announce({ type: "members_changed", added: added.map(publicMember), removed: [] });
       this.#m.fanout.schedule();
       await this.#m.outbox.flush();
       return this.#describe();
@@ -185,7 +185,7 @@ export class ConversationObject extends DurableObject<Env> {
     return rpcResult(async () => {
       this.#requireCreated();
       const changed = this.#m.members.setRole(actor, userId, role);
-      this.#sockets.broadcast({ type: "members_changed", added: [], removed: [], updated: [publicMember(changed)] });
+      this.#m.memberNews.announce({ type: "members_changed", added: [], removed: [], updated: [publicMember(changed)] });
       await this.#m.outbox.flush();
       return this.#describe();
     });

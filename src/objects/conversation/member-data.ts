@@ -23,6 +23,7 @@ import type { Job } from "./index";
 import type { LiveFeed } from "./live";
 import { publicMember, type MemberRow, type Members } from "./members";
 import type { Meta } from "./meta";
+import type { MemberNews } from "./member-news";
 import type { DirectoryOutbox } from "./outbox";
 import type { D1Rewrites } from "./rewrites";
 import type { ColdSegments } from "./segments";
@@ -104,6 +105,7 @@ export interface MemberDataParts {
   jobs: JobRunner<Job>;
   sockets: Sockets;
   live: LiveFeed;
+  memberNews: MemberNews;
 }
 
 export class MemberData {
@@ -118,10 +120,10 @@ export class MemberData {
    * others hear it (and who owns the group now), the directory is updated, and their inbox drops the conversation.
    */
   async departed(userId: string, heir: MemberRow | null): Promise<void> {
-    const { ctx, sockets, live, outbox, env, meta } = this.#p;
+    const { ctx, sockets, live, outbox, env, meta, memberNews } = this.#p;
     for (const ws of ctx.getWebSockets(userId)) sockets.close(ws, CloseCode.NotAMember, "removed from the conversation");
     live.forget(userId);
-    sockets.broadcast({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
+    memberNews.announce({ type: "members_changed", added: [], removed: [userId], ...(heir ? { updated: [publicMember(heir)] } : {}) });
     await outbox.flush();
     try {
       await userStub(env, userId).conversationRemoved(meta.id, Date.now());

@@ -18,6 +18,7 @@ import { History } from "./history";
 import type { ConversationLimits, Job } from "./index";
 import { LiveFeed } from "./live";
 import { MemberData } from "./member-data";
+import { MemberNews } from "./member-news";
 import { Members } from "./members";
 import { Meta } from "./meta";
 import { DirectoryOutbox } from "./outbox";
@@ -50,6 +51,7 @@ export interface Modules {
   connections: Connections;
   frames: FrameDispatcher;
   memberData: MemberData;
+  memberNews: MemberNews;
 }
 
 /** What the object itself provides: its limits, its socket registry, and the test seams (read at use). */
@@ -93,10 +95,11 @@ export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost,
   const retention = (m.retention = new Retention({ sql, meta, stream, d1, cold, attachments: () => m.attachments, limits }));
   const archiver = (m.archiver = new Archiver({ meta, stream, jobs, d1, limits, capacity, rewrites, cold, retention }));
   const presence = (m.presence = new Presence(env, sql, meta, sockets, jobs, limits.presenceTtlMs));
+  const memberNews = (m.memberNews = new MemberNews(sockets, limits.memberFramesSliceBytes));
   const typing = (m.typing = new Typing(sockets, () => members.blocked, () => m.fanout.isLarge()));
   m.attachments = new Attachments(sql, meta, env.ATTACHMENTS, jobs, limits.attachmentQuotaBytes);
   const commit = (m.commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout, changes }));
   m.connections = new Connections(ctx, limits, { sockets, meta, members, stream, cursors, history, presence });
-  m.memberData = new MemberData({ env, ctx, meta, members, stream, history, archived, changes, commit, attachments: () => m.attachments, rewrites, outbox, cold, jobs, sockets, live });
+  m.memberData = new MemberData({ env, ctx, meta, members, stream, history, archived, changes, commit, attachments: () => m.attachments, rewrites, outbox, cold, jobs, sockets, live, memberNews });
   m.frames = new FrameDispatcher({ meta, members, sockets, changes, commit, typing, cursors, limiter: host.sendLimiter, limits });
 }

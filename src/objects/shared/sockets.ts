@@ -80,6 +80,13 @@ export class SocketRegistry<S extends SocketIdentity, Frame extends { type: stri
     });
   }
 
+  /** Every open socket whose token has not expired (the expired are closed on the way), for a caller that sends over time. */
+  open(): WebSocket[] {
+    const sockets: WebSocket[] = [];
+    this.#eachUnexpired((ws) => sockets.push(ws));
+    return sockets;
+  }
+
   /** As `broadcast`, with each socket's own frame (null: nothing for it); each distinct frame is serialised once. */
   broadcastEach(frameFor: (state: S) => Frame | null): void {
     const texts = new Map<Frame, string>();
