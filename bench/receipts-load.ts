@@ -13,7 +13,7 @@ import { paramsFor } from "./lib/params.ts";
 import { createSettledRoom } from "./lib/systems.ts";
 import { bundleWorker, startEdgechat } from "./lib/workerd.ts";
 import { fanout, type FanoutResult } from "./scenarios/s3-fanout.ts";
-import { LARGE_DELIVERY_DEBOUNCE_MS, largeDeliveryDebounceMs, RECEIPT_DEBOUNCE_MS } from "../client/src/receipts.ts";
+import { LARGE_DELIVERY_SPREAD_MS, largeDeliveryDebounceMs, RECEIPT_DEBOUNCE_MS } from "../client/src/receipts.ts";
 
 const ref = process.argv[2];
 const sizes = (process.env.SIZES ?? "1000,5000").split(",").map(Number);
@@ -28,7 +28,7 @@ try {
     const modes: [string, (() => number) | undefined][] = [
       ["silent", undefined],
       [`reporting delivery ${RECEIPT_DEBOUNCE_MS} ms after a burst`, () => RECEIPT_DEBOUNCE_MS],
-      [`reporting delivery ${LARGE_DELIVERY_DEBOUNCE_MS / 2}-${(LARGE_DELIVERY_DEBOUNCE_MS * 3) / 2} ms after a burst`, largeDeliveryDebounceMs],
+      [`reporting delivery ${LARGE_DELIVERY_SPREAD_MS.min}-${LARGE_DELIVERY_SPREAD_MS.max} ms after a burst`, largeDeliveryDebounceMs],
     ];
     for (const [mode, reportMs] of modes) {
       const members = users.slice(0, size);

@@ -20,7 +20,7 @@ import type { Uploads } from "./attachments";
 import {
   cursorsAt,
   fetchReceipts,
-  LARGE_DELIVERY_DEBOUNCE_MS,
+  LARGE_DELIVERY_SPREAD_MS,
   largeDeliveryDebounceMs,
   newestOwn,
   RECEIPT_DEBOUNCE_MS,
@@ -37,10 +37,10 @@ import { TypingIndicators, TypingSender, type TypingUser } from "./typing";
 
 /**
  * Large conversations: how long after our message was acknowledged its counts are asked for. Members online report
- * its delivery at most 1.5 x LARGE_DELIVERY_DEBOUNCE_MS after they got it (the spread, receipts.ts), and the server
- * applies those reports within 250 ms: asked later than that, the counts hold every member who was online.
+ * its delivery at most LARGE_DELIVERY_SPREAD_MS.max after they got it, and the server applies those reports within
+ * 250 ms: asked later than that, the counts hold every member who was online.
  */
-const LARGE_COUNTS_REFRESH_MS = Math.ceil(LARGE_DELIVERY_DEBOUNCE_MS * 1.5) + 500;
+const LARGE_COUNTS_REFRESH_MS = LARGE_DELIVERY_SPREAD_MS.max + 500;
 
 interface ConversationOptions {
   id: string;

@@ -23,11 +23,16 @@ export const RECEIPT_DEBOUNCE_MS = 150;
 export const LARGE_DELIVERY_DEBOUNCE_MS = 3_000;
 
 /**
- * LARGE_DELIVERY_DEBOUNCE_MS spread over half to one and a half times itself: every member got the same message at
- * the same moment, and reports timed alike would reach the conversation as one burst of thousands of frames.
+ * The range a delivery report waits in large conversations: LARGE_DELIVERY_DEBOUNCE_MS spread over half to one and a
+ * half times itself. Every member got the same message at the same moment, and reports timed alike would reach the
+ * conversation as one burst of thousands of frames.
  */
+export const LARGE_DELIVERY_SPREAD_MS = { min: LARGE_DELIVERY_DEBOUNCE_MS / 2, max: (LARGE_DELIVERY_DEBOUNCE_MS * 3) / 2 } as const;
+
+/** A wait drawn at random from LARGE_DELIVERY_SPREAD_MS. */
 export function largeDeliveryDebounceMs(): number {
-  return Math.round(LARGE_DELIVERY_DEBOUNCE_MS * (0.5 + Math.random()));
+  const { min, max } = LARGE_DELIVERY_SPREAD_MS;
+  return Math.round(min + Math.random() * (max - min));
 }
 
 /** Reports only advances: each cursor is sent when it passes what the server was last told. */
