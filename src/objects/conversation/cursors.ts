@@ -75,7 +75,7 @@ export class Cursors {
 
   /** Up to RECEIPT_PUSH_LIMIT members every cursor move is announced to everyone; above it only reads, to their owner. */
   #announcesEveryMove(): boolean {
-    return this.#members.count() <= RECEIPT_PUSH_LIMIT;
+    return !this.#members.isLarge();
   }
 
   #move(before: MemberRow, delivered: number, read: number): MemberRow {

@@ -3,7 +3,7 @@
 //
 // Coalesced: at most one run per NOTIFY_INTERVAL_MS, so its cost per message is a schedule check. What
 // a run does depends on the size of the conversation:
-// - Small (at most FANOUT_ON_READ_ABOVE members), fan-out on write: every member's inbox hears the new
+// - Small (at most 100 members, `Members.isLarge`), fan-out on write: every member's inbox hears the new
 //   position, by RPC (up to DIRECT_FANOUT_LIMIT targets) or through FANOUT_QUEUE.
 // - Large, fan-out on read: a new message wakes no user object. Inboxes are told only what concerns them
 //   (joins, their own cursors) and ask the conversation for its position when they are read or a user
@@ -23,7 +23,7 @@ import type { JobOutcome, JobRunner } from "../shared/jobs";
 import { userStub } from "../shared/stubs";
 import { STORED_FANOUT_PACE, type ConversationSummary, type FanoutJob, type FanoutTarget } from "../shared/updates";
 import { isLive, type Sockets } from "./connections";
-import { RECEIPT_PUSH_LIMIT, type Cursors } from "./cursors";
+import type { Cursors } from "./cursors";
 import type { Job } from "./index";
 import type { LiveFeed } from "./live";
 import type { MemberRow, Members } from "./members";
@@ -36,8 +36,6 @@ const NOTIFY_INTERVAL_MS = 1_000;
 const DIRECT_FANOUT_LIMIT = 50;
 /** Most user objects one queue message updates (the consumer calls them side by side). */
 const FANOUT_TARGETS_PER_MESSAGE = 100;
-/** Above this many members a conversation is fanned out on read. */
-export const FANOUT_ON_READ_ABOVE = RECEIPT_PUSH_LIMIT;
 
 export class Fanout {
   readonly #env: Env;
@@ -121,10 +119,6 @@ export class Fanout {
     return events;
   }
 
-  isLarge(): boolean {
-    return this.#members.count() > FANOUT_ON_READ_ABOVE;
-  }
-
   /** One member's view of the conversation, as the fan-out would send it (fan-out on read). */
   position(member: MemberRow): { summary: ConversationSummary; target: FanoutTarget } {
     return { summary: this.#summary([]), target: this.#targetOf(member, new Map()) };
@@ -145,7 +139,7 @@ export class Fanout {
     if (lastSeq <= notified && dirty.userIds.length === 0) return "done";
     const dirtyMembers = dirty.userIds.map((id) => this.#members.get(id)).filter((m): m is MemberRow => m !== null);
     const dirtyCursors: ReceiptCursor[] = dirtyMembers.map((m) => ({ userId: m.userId, deliveredSeq: m.deliveredSeq, readSeq: m.readSeq }));
-    const large = this.isLarge();
+    const large = this.#members.isLarge();
     // Receipts reach the open conversation sockets coalesced: one frame per interval, not per message per member.
     // In large conversations each member hears only their own cursors (their other devices): every cursor to every
     // socket would grow with members squared (every client reports delivery of every message).
@@ -234,7 +228,7 @@ export class Fanout {
       title: this.#meta.title,
       directMembers: type === "direct" ? this.#members.list().map((m) => ({ userId: m.userId, username: m.username })) : null,
       receipts: [],
-      ...(this.isLarge() ? { pull: true } : {}),
+      ...(this.#members.isLarge() ? { pull: true } : {}),
     };
   }
 

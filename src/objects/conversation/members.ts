@@ -3,6 +3,7 @@
 // transaction. The receipt cursor columns of `members` belong to cursors.ts. Also the `blocked` meta value
 // of a direct conversation (one member blocked the other: protocol 14.3).
 import type { Role } from "../../protocol/api";
+import { RECEIPTS_LIVE_MAX_MEMBERS } from "../../protocol/user";
 import { AppError } from "../../lib/errors";
 import type { Identity } from "../../lib/tokens";
 import type { D1Statement } from "../../db/archive";
@@ -60,6 +61,14 @@ export class Members {
   /** How many members (cached: read once per wake and after each membership change). */
   count(): number {
     return this.ids().length;
+  }
+
+  /**
+   * More than RECEIPTS_LIVE_MAX_MEMBERS (100) members: fanned out on read (fanout.ts, live.ts), each member's cursor
+   * told only to its owner (cursors.ts), at most a few typers shown (typing.ts). The one place that size is decided.
+   */
+  isLarge(): boolean {
+    return this.count() > RECEIPTS_LIVE_MAX_MEMBERS;
   }
 
   /** Every member's user id (cached like count: the live feed reads it per message). */

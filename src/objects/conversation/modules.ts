@@ -89,14 +89,14 @@ export function openModules(ctx: DurableObjectState, env: Env, host: ModuleHost,
   const archived = new ArchivedTiers(meta, d1, cold, rewrites);
   const changes = (m.changes = new Changes({ sql, meta, members, stream, attachments: () => m.attachments, archived, rewrites, limits }));
   const cursors = (m.cursors = new Cursors(sql, members, () => stream.lastSeq, () => m.fanout.schedule()));
-  const live = (m.live = new LiveFeed(env, sql, () => members.ids(), () => m.fanout.isLarge()));
+  const live = (m.live = new LiveFeed(env, sql, () => members.ids(), () => members.isLarge()));
   const fanout = (m.fanout = new Fanout(env, sql, jobs, { meta, members, stream, cursors, sockets, live }));
   const history = (m.history = new History(meta, stream, archived, limits, changes));
   const retention = (m.retention = new Retention({ sql, meta, stream, d1, cold, attachments: () => m.attachments, limits }));
   const archiver = (m.archiver = new Archiver({ meta, stream, jobs, d1, limits, capacity, rewrites, cold, retention }));
   const presence = (m.presence = new Presence(env, sql, meta, sockets, jobs, limits.presenceTtlMs));
   const memberNews = (m.memberNews = new MemberNews(sockets, limits.memberFramesSliceBytes));
-  const typing = (m.typing = new Typing(sockets, () => members.blocked, () => m.fanout.isLarge()));
+  const typing = (m.typing = new Typing(sockets, () => members.blocked, () => members.isLarge()));
   m.attachments = new Attachments(sql, meta, env.ATTACHMENTS, jobs, limits.attachmentQuotaBytes);
   const commit = (m.commit = new CommitPath({ meta, members, stream, cursors, sockets, archiver, fanout, changes }));
   m.connections = new Connections(ctx, limits, { sockets, meta, members, stream, cursors, history, presence });
